@@ -1,0 +1,5 @@
+import sys
+
+from numpy_bert.cli import main
+
+sys.exit(main())

@@ -1,0 +1,240 @@
+"""Tests of numpy_bert.optim: BERT's AdamWeightDecay, AdamW, the schedule and clipping.
+
+The end-to-end check replays tests/fixtures/optim/ (20 steps of a tiny float64 BERT
+trained with PyTorch, written by tests/reference/make_optim_fixtures.py) with
+numpy_bert's model and optimizer: every loss within 1e-9, final weights within 1e-8.
+"""
+
+import json
+
+import numpy as np
+import pytest
+
+from numpy_bert.optim import (AdamW, AdamWeightDecay, clip_by_global_norm, global_norm, learning_rate,
+                              make_optimizer, use_weight_decay)
+from tests.conftest import FIXTURES
+
+OPTIM = FIXTURES / "optim"
+
+
+# ---------------------------------------------------------------- schedule
+
+def test_learning_rate_warmup_then_linear_decay():
+    peak, warmup, total = 3e-3, 10, 110
+    assert learning_rate(0, peak, warmup, total) == 0.0
+    assert learning_rate(5, peak, warmup, total) == pytest.approx(peak / 2, rel=1e-12)
+    assert learning_rate(10, peak, warmup, total) == pytest.approx(peak, rel=1e-12)
+    assert learning_rate(60, peak, warmup, total) == pytest.approx(peak / 2, rel=1e-12)
+    assert learning_rate(110, peak, warmup, total) == 0.0
+    assert learning_rate(500, peak, warmup, total) == 0.0  # never negative
+    lrs = [learning_rate(s, peak, warmup, total) for s in range(total + 1)]
+    assert all(a < b for a, b in zip(lrs[:warmup], lrs[1:warmup + 1]))       # rises during warmup
+    assert all(a > b for a, b in zip(lrs[warmup:total], lrs[warmup + 1:]))  # falls after
+
+
+def test_learning_rate_without_warmup_starts_at_peak():
+    assert learning_rate(0, 1e-3, 0, 100) == pytest.approx(1e-3)
+    assert learning_rate(99, 1e-3, 0, 100) == pytest.approx(1e-5)
+
+
+def test_learning_rate_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="total_steps"):
+        learning_rate(0, 1e-3, 0, 0)
+    with pytest.raises(ValueError, match="step"):
+        learning_rate(-1, 1e-3, 10, 100)
+
+
+# ---------------------------------------------------------------- clipping
+
+def _grads(scale, dtype=np.float64):
+    rng = np.random.default_rng(0)
+    return {"a.weight": scale * rng.standard_normal((5, 3)).astype(dtype),
+            "a.bias": scale * rng.standard_normal(5).astype(dtype)}
+
+
+def test_global_norm_is_norm_of_all_gradients_concatenated():
+    grads = _grads(1.0)
+    expected = np.linalg.norm(np.concatenate([g.ravel() for g in grads.values()]))
+    assert global_norm(grads) == pytest.approx(expected, rel=1e-12)
+
+
+def test_clip_scales_large_gradients_to_max_norm_keeping_direction():
+    grads = _grads(10.0)
+    before = {k: g.copy() for k, g in grads.items()}
+    norm = clip_by_global_norm(grads, max_norm=1.0)
+    assert norm > 1.0
+    assert global_norm(grads) == pytest.approx(1.0, rel=1e-12)
+    for k in grads:
+        np.testing.assert_allclose(grads[k], before[k] / norm, rtol=1e-12)
+
+
+def test_clip_leaves_small_gradients_alone_and_keeps_dtype():
+    grads = _grads(0.01, np.float32)
+    before = {k: g.copy() for k, g in grads.items()}
+    norm = clip_by_global_norm(grads, max_norm=1.0)
+    assert norm < 1.0
+    for k in grads:
+        assert grads[k].dtype == np.float32
+        np.testing.assert_array_equal(grads[k], before[k])
+
+
+def test_clip_returns_nan_norm_without_touching_gradients():
+    grads = _grads(1.0)
+    grads["a.bias"][0] = np.nan
+    assert np.isnan(clip_by_global_norm(grads))
+    assert np.isfinite(grads["a.weight"]).all()
+
+
+# ---------------------------------------------------------------- weight decay selection
+
+def test_no_weight_decay_for_layer_norm_and_bias_parameters():
+    decayed = ["bert.embeddings.word_embeddings.weight", "bert.embeddings.position_embeddings.weight",
+               "bert.encoder.layer.0.attention.self.query.weight", "bert.encoder.layer.1.output.dense.weight",
+               "bert.pooler.dense.weight", "cls.predictions.transform.dense.weight",
+               "cls.seq_relationship.weight"]
+    not_decayed = ["bert.embeddings.LayerNorm.weight", "bert.embeddings.LayerNorm.bias",
+                   "bert.encoder.layer.0.attention.self.query.bias",
+                   "bert.encoder.layer.0.attention.output.LayerNorm.weight",
+                   "bert.encoder.layer.1.output.LayerNorm.bias", "bert.pooler.dense.bias",
+                   "cls.predictions.bias", "cls.predictions.transform.LayerNorm.weight",
+                   "cls.seq_relationship.bias"]
+    assert all(use_weight_decay(n) for n in decayed)
+    assert not any(use_weight_decay(n) for n in not_decayed)
+
+
+def test_no_decay_parameters_are_untouched_when_gradient_is_zero():
+    params = {"x.weight": np.ones((2, 2)), "x.bias": np.ones(2), "x.LayerNorm.weight": np.ones(2)}
+    grads = {k: np.zeros_like(v) for k, v in params.items()}
+    AdamWeightDecay(params, weight_decay=0.5).step(grads, lr=0.1)
+    np.testing.assert_array_equal(params["x.bias"], 1.0)
+    np.testing.assert_array_equal(params["x.LayerNorm.weight"], 1.0)
+    np.testing.assert_allclose(params["x.weight"], 1.0 - 0.1 * 0.5, rtol=1e-15)  # p -= lr * wd * p
+
+
+# ---------------------------------------------------------------- the update rule
+
+def test_adam_weight_decay_first_two_steps_follow_the_formula():
+    rng = np.random.default_rng(3)
+    p0 = rng.standard_normal((4, 3))
+    g1, g2 = rng.standard_normal((4, 3)), rng.standard_normal((4, 3))
+    params = {"w.weight": p0.copy()}
+    opt = AdamWeightDecay(params, weight_decay=0.01)
+    opt.step({"w.weight": g1}, lr=0.1)
+    m1, v1 = 0.1 * g1, 0.001 * g1 ** 2
+    p1 = p0 - 0.1 * (m1 / (np.sqrt(v1) + 1e-6) + 0.01 * p0)
+    np.testing.assert_allclose(params["w.weight"], p1, rtol=1e-13, atol=1e-15)
+    opt.step({"w.weight": g2}, lr=0.05)
+    m2, v2 = 0.9 * m1 + 0.1 * g2, 0.999 * v1 + 0.001 * g2 ** 2
+    p2 = p1 - 0.05 * (m2 / (np.sqrt(v2) + 1e-6) + 0.01 * p1)
+    np.testing.assert_allclose(params["w.weight"], p2, rtol=1e-13, atol=1e-15)
+    assert opt.step_count == 2
+
+
+def test_adamw_first_step_moves_each_weight_by_about_lr():
+    # with bias correction m_hat = g and v_hat = g^2 on the first step: update = g / (|g| + eps) ~ sign(g)
+    rng = np.random.default_rng(4)
+    p0 = rng.standard_normal(50)
+    g = rng.standard_normal(50)
+    params = {"w.bias": p0.copy()}  # a bias: no weight decay
+    AdamW(params).step({"w.bias": g}, lr=1e-3)
+    np.testing.assert_allclose(p0 - params["w.bias"], 1e-3 * g / (np.abs(g) + 1e-8), rtol=1e-12)
+    np.testing.assert_allclose(p0 - params["w.bias"], 1e-3 * np.sign(g), rtol=1e-5)
+
+
+def test_step_is_in_place_and_float32_stays_float32():
+    params = {"w.weight": np.ones((3, 2), np.float32), "w.bias": np.zeros(3, np.float32)}
+    arrays = dict(params)
+    opt = AdamWeightDecay(params)
+    opt.step({k: np.full_like(v, 0.5) for k, v in params.items()}, lr=1e-2)
+    for k in params:
+        assert params[k] is arrays[k]
+        assert params[k].dtype == np.float32
+        assert opt.m[k].dtype == np.float32 and opt.v[k].dtype == np.float32
+    assert (params["w.weight"] < 1).all()
+
+
+def test_state_dict_round_trip_continues_bit_identically():
+    rng = np.random.default_rng(5)
+    start = {"a.weight": rng.standard_normal((3, 4)).astype(np.float32), "a.bias": rng.standard_normal(3)}
+    grads = [{k: rng.standard_normal(v.shape).astype(v.dtype) for k, v in start.items()} for _ in range(6)]
+    for cls in (AdamWeightDecay, AdamW):
+        straight = {k: v.copy() for k, v in start.items()}
+        opt = cls(straight)
+        for g in grads:
+            opt.step({k: v.copy() for k, v in g.items()}, lr=1e-2)
+        resumed = {k: v.copy() for k, v in start.items()}
+        first = cls(resumed)
+        for g in grads[:3]:
+            first.step({k: v.copy() for k, v in g.items()}, lr=1e-2)
+        state = {k: np.array(v) for k, v in first.state_dict().items()}  # copies, as if saved to disk
+        second = cls(resumed)
+        second.load_state_dict(state)
+        assert second.step_count == 3
+        for g in grads[3:]:
+            second.step({k: v.copy() for k, v in g.items()}, lr=1e-2)
+        for k in start:
+            np.testing.assert_array_equal(resumed[k], straight[k])
+
+
+def test_bad_inputs_give_clear_errors():
+    params = {"a.weight": np.ones(3)}
+    with pytest.raises(TypeError, match="dict"):
+        AdamWeightDecay([np.ones(3)])
+    with pytest.raises(ValueError, match="no gradient"):
+        AdamWeightDecay(params).step({}, lr=1.0)
+    with pytest.raises(ValueError, match="shape"):
+        AdamWeightDecay(params).step({"a.weight": np.ones(4)}, lr=1.0)
+    with pytest.raises(ValueError, match="does not match"):
+        AdamWeightDecay(params).load_state_dict({"step": np.array(1)})
+    with pytest.raises(ValueError, match="unknown optimizer"):
+        make_optimizer("sgd", params)
+    assert isinstance(make_optimizer("adamw", params), AdamW)
+
+
+# ---------------------------------------------------------------- against PyTorch
+
+def _model_or_skip():
+    try:
+        from numpy_bert.config import BertConfig
+        from numpy_bert.model import BertForPreTraining
+        from numpy_bert.weights import load_safetensors
+    except ImportError as exc:
+        pytest.skip(f"numpy_bert.model / config / weights not available yet ({exc})")
+    if not hasattr(BertForPreTraining, "loss_and_grads"):
+        pytest.skip("BertForPreTraining.loss_and_grads not written yet")
+    return BertConfig, BertForPreTraining, load_safetensors
+
+
+@pytest.mark.parametrize("name", ["bert", "adamw"])
+def test_twenty_steps_match_pytorch(name):
+    BertConfig, BertForPreTraining, load_safetensors = _model_or_skip()
+    meta = json.loads((OPTIM / f"{name}_trace.json").read_text())
+    config = BertConfig.from_json_file(OPTIM / "config.json")
+    model = BertForPreTraining(config, dtype=np.float64)
+    initial = load_safetensors(OPTIM / "initial.safetensors")
+    assert set(initial) == set(model.params)
+    for k in model.params:
+        model.params[k][...] = initial[k]
+    batches = np.load(OPTIM / "batches.npz", allow_pickle=False)
+    opt = make_optimizer(name, model.params, weight_decay=meta["weight_decay"])
+    assert opt.eps == meta["eps"]
+    for record in meta["trace"]:
+        step = record["step"]
+        i = step % 2
+        loss, grads, details = model.loss_and_grads(
+            batches[f"input_ids_{i}"], batches[f"token_type_ids_{i}"], batches[f"attention_mask_{i}"],
+            labels=batches[f"labels_{i}"], next_sentence_label=batches[f"next_sentence_label_{i}"],
+            return_details=True)
+        assert abs(float(loss) - record["loss"]) < 1e-9, f"step {step}: loss {loss} vs torch {record['loss']}"
+        assert abs(float(details["mlm_loss"]) - record["mlm_loss"]) < 1e-9, f"step {step}: mlm loss"
+        assert abs(float(details["nsp_loss"]) - record["nsp_loss"]) < 1e-9, f"step {step}: nsp loss"
+        norm = clip_by_global_norm(grads, meta["clip_norm"])
+        assert norm == pytest.approx(record["grad_norm"], rel=1e-9), f"step {step}: gradient norm"
+        lr = learning_rate(step, meta["peak_lr"], meta["warmup_steps"], meta["steps"])
+        assert lr == pytest.approx(record["lr"], rel=1e-15, abs=1e-18)
+        opt.step(grads, lr)
+    final = load_safetensors(OPTIM / f"{name}_final.safetensors")
+    worst = max((float(np.max(np.abs(model.params[k] - final[k]))), k) for k in final)
+    assert worst[0] < 1e-8, f"largest final weight difference {worst[0]:.3g} in {worst[1]}"
+    moved = max(float(np.max(np.abs(final[k] - initial[k]))) for k in final)
+    assert moved > 0.05  # the run really trained

@@ -1,0 +1,410 @@
+"""Tests of BERT's pretraining data recipe (numpy_bert.data).
+
+Most tests run on a synthetic corpus whose token ids count up through each
+document (document 0 is ids 1000, 1001, ..., document 1 goes on from there), so
+that consecutive text can be read off the ids themselves: B follows A in the
+source exactly when B's first id is A's last id + 1. Statistical checks use
+thousands of instances; each tolerance is 5 binomial standard deviations,
+sqrt(p (1 - p) / N), so a correct recipe fails with probability below 1e-6 and
+the seeds are fixed anyway.
+"""
+
+import math
+
+import numpy as np
+import pytest
+
+from numpy_bert.data import (IGNORE_INDEX, IS_NEXT, NOT_NEXT, Masking, SentencePair, TrainingInstance,
+                             batches, collate, create_sentence_pairs, create_training_instances,
+                             tokenize_documents, truncate_seq_pair)
+
+PAD, UNK, CLS, SEP, MASK = 0, 100, 101, 102, 103
+FIRST_WORD = 1000  # ids below this are special or [unused*] (1..99) or "w104".."w999" fillers
+
+
+class TinyTokenizer:
+    """The slice of BertTokenizer's API that data.py uses, over a synthetic vocab.
+
+    Layout like bert-base: [PAD] 0, [unused0..98] 1..99, [UNK] 100, [CLS] 101,
+    [SEP] 102, [MASK] 103, then ordinary tokens; every id = 1 (mod 3) from 104 on
+    is a "##" continuation piece. Text is split on spaces, each word being "w<id>"
+    or "##w<id>".
+    """
+
+    def __init__(self, vocab_size):
+        tokens = ["[PAD]"] + [f"[unused{i}]" for i in range(99)] + ["[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+        tokens += [("##w" if i % 3 == 1 else "w") + str(i) for i in range(len(tokens), vocab_size)]
+        self.vocab = {t: i for i, t in enumerate(tokens)}
+        self.vocab_size = vocab_size
+        self.pad_token_id, self.unk_token_id, self.cls_token_id = PAD, UNK, CLS
+        self.sep_token_id, self.mask_token_id = SEP, MASK
+        self.all_special_ids = [PAD, UNK, CLS, SEP, MASK]
+
+    def tokenize(self, text):
+        return text.split()
+
+    def convert_tokens_to_ids(self, tokens):
+        return [self.vocab.get(t, UNK) for t in tokens]
+
+
+def counting_corpus(num_docs, seed, max_sentences=8, max_sentence_len=30, unk_every=0):
+    """Documents of sentences of consecutive ids; with unk_every=k, every k-th token is [UNK]."""
+    rng = np.random.default_rng(seed)
+    docs, next_id = [], FIRST_WORD
+    for _ in range(num_docs):
+        doc = []
+        for _ in range(int(rng.integers(1, max_sentences + 1))):
+            n = int(rng.integers(1, max_sentence_len + 1))
+            ids = np.arange(next_id, next_id + n)
+            if unk_every:
+                ids[ids % unk_every == 0] = UNK
+            doc.append(ids.tolist())
+            next_id += n
+        docs.append(doc)
+    return docs, next_id
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    docs, end = counting_corpus(300, seed=7)
+    return docs, TinyTokenizer(end + 50)
+
+
+@pytest.fixture(scope="module")
+def pairs(corpus):
+    docs, tok = corpus
+    return create_sentence_pairs(docs, 48, np.random.default_rng(1), dupe_factor=10, tokenizer=tok)
+
+
+def split_pair(input_ids, token_type_ids):
+    """(A, B) of one [CLS] A [SEP] B [SEP] sequence, checking the layout."""
+    n = len(input_ids)
+    a_len = int((token_type_ids == 0).sum()) - 2
+    assert input_ids[0] == CLS and input_ids[a_len + 1] == SEP and input_ids[n - 1] == SEP
+    assert (token_type_ids[:a_len + 2] == 0).all() and (token_type_ids[a_len + 2:] == 1).all()
+    return input_ids[1:a_len + 1], input_ids[a_len + 2:n - 1]
+
+
+def tol(p, n, sigmas=5.0):
+    return sigmas * math.sqrt(p * (1 - p) / n)
+
+
+# ---------------------------------------------------------------------------------------
+# sentence pairs
+
+
+def test_pairs_layout_and_lengths(pairs):
+    assert len(pairs) > 3000
+    for pair in pairs:
+        assert len(pair.input_ids) <= 48
+        a, b = split_pair(pair.input_ids, pair.token_type_ids)
+        assert len(a) >= 1 and len(b) >= 1
+        assert not np.isin(a, [CLS, SEP, PAD, MASK]).any() and not np.isin(b, [CLS, SEP, PAD, MASK]).any()
+
+
+def test_segments_are_contiguous_text_and_isnext_pairs_consecutive(corpus, pairs):
+    docs, _ = corpus
+    flat = [np.concatenate([np.asarray(s) for s in d]) for d in docs]
+    doc_of = {int(t): d for d, f in enumerate(flat) for t in f}
+    adjacent = 0
+    for pair in pairs:
+        a, b = split_pair(pair.input_ids, pair.token_type_ids)
+        # each segment is a contiguous run of one document (ids count up by one)
+        assert (np.diff(a) == 1).all() and (np.diff(b) == 1).all()
+        same_doc = doc_of[int(a[0])] == doc_of[int(b[0])]
+        if pair.next_sentence_label == IS_NEXT:
+            assert same_doc and b[0] > a[-1]
+            adjacent += b[0] == a[-1] + 1
+            # the gap can only come from truncation at A's back or B's front
+            da, a0, a1, db, b0, b1, boundary = pair.source
+            assert a1 <= boundary <= b0
+            assert (b[0] == a[-1] + 1) == (a1 == boundary == b0)
+        else:
+            assert pair.next_sentence_label == NOT_NEXT and not same_doc
+        # the recorded source spans are what the pair holds
+        da, a0, a1, db, b0, b1, _ = pair.source
+        assert (flat[da][a0:a1] == a).all() and (flat[db][b0:b1] == b).all()
+    assert adjacent > 0.5 * sum(p.next_sentence_label == IS_NEXT for p in pairs)
+
+
+def test_isnext_pairs_are_adjacent_when_not_truncated(corpus):
+    docs, tok = corpus
+    # long sequences: pairs fit without truncation most of the time
+    pairs = create_sentence_pairs(docs, 512, np.random.default_rng(3), dupe_factor=3, tokenizer=tok)
+    checked = 0
+    for pair in pairs:
+        a, b = split_pair(pair.input_ids, pair.token_type_ids)
+        if pair.next_sentence_label == IS_NEXT and len(pair.input_ids) < 512:
+            assert b[0] == a[-1] + 1
+            checked += 1
+    assert checked > 300
+
+
+def test_nsp_split_is_half_and_half(pairs):
+    n = len(pairs)
+    frac = np.mean([p.next_sentence_label == NOT_NEXT for p in pairs])
+    assert abs(frac - 0.5) < tol(0.5, n), (frac, n)
+
+
+def test_short_seq_prob_makes_a_fraction_of_short_pairs():
+    # one-token sentences: a chunk closes exactly at its target length, so an IsNext
+    # pair that does not reach its document's end holds target + 3 tokens
+    docs = [[[FIRST_WORD + 3000 * d + s] for s in range(3000)] for d in range(20)]
+    tok = TinyTokenizer(FIRST_WORD + 60000)
+    for prob in (0.0, 0.3):
+        pairs = create_sentence_pairs(docs, 64, np.random.default_rng(5), short_seq_prob=prob,
+                                      dupe_factor=2, tokenizer=tok)
+        inner = [p for p in pairs if p.next_sentence_label == IS_NEXT and p.source[5] < 3000]
+        short = np.mean([len(p.input_ids) < 64 for p in inner])
+        # a short target is uniform on 2..61 tokens: below the full 61 with probability 59/60
+        expected = prob * 59 / 60
+        assert len(inner) > 800
+        assert abs(short - expected) <= tol(expected, len(inner)), (prob, short, expected)
+
+
+def test_truncate_seq_pair_removes_from_longer_segment_at_random_ends():
+    rng = np.random.default_rng(0)
+    fronts = []
+    for _ in range(2000):
+        a, b = np.arange(10), np.arange(100, 130)
+        ta, tb, (ca, cb) = truncate_seq_pair(a, b, 20, rng)
+        assert len(ta) == 10 and len(tb) == 10  # only the longer one loses tokens, down to a tie
+        assert ca == 0 and (tb == b[cb:cb + 10]).all()
+        fronts.append(cb)
+    # each of the 20 removed tokens comes from the front with probability 1/2
+    mean = np.mean(fronts)
+    assert abs(mean - 10) < 5 * math.sqrt(20 * 0.25 / 2000)
+    ta, tb, _ = truncate_seq_pair(np.arange(7), np.arange(7), 9, rng)
+    assert (len(ta), len(tb)) == (5, 4)  # ties: B first, then in turn
+
+
+def test_sentences_longer_than_the_sequence_are_truncated_not_a_crash():
+    tok = TinyTokenizer(FIRST_WORD + 3000)
+    docs = [[list(range(FIRST_WORD, FIRST_WORD + 1000))],
+            [list(range(FIRST_WORD + 1000, FIRST_WORD + 1500)), list(range(FIRST_WORD + 1500, FIRST_WORD + 2900))]]
+    instances = create_training_instances(docs, tok, 16, np.random.default_rng(0), dupe_factor=20)
+    assert len(instances) == 60
+    for inst in instances:
+        assert len(inst.input_ids) == 16
+    labels = [i.next_sentence_label for i in instances]
+    assert 0 < sum(labels) < len(labels)  # one-sentence documents still give IsNext pairs (cut mid-sentence)
+
+
+def test_same_seed_same_instances_and_different_seed_differs(corpus):
+    docs, tok = corpus
+    make = lambda seed: create_training_instances(docs[:80], tok, 40, np.random.default_rng(seed), dupe_factor=2)
+    one, two, other = make(11), make(11), make(12)
+    assert len(one) == len(two)
+    for x, y in zip(one, two):
+        assert (x.input_ids == y.input_ids).all() and (x.token_type_ids == y.token_type_ids).all()
+        assert (x.masked_positions == y.masked_positions).all() and (x.masked_labels == y.masked_labels).all()
+        assert x.next_sentence_label == y.next_sentence_label and x.source == y.source
+    assert any(len(x.input_ids) != len(z.input_ids) or (x.input_ids != z.input_ids).any()
+               for x, z in zip(one, other))
+
+
+def test_text_documents_need_a_tokenizer_and_tokenize_like_ids(corpus):
+    docs, tok = corpus
+    text = [[" ".join(f"w{i}" if i % 3 != 1 else f"##w{i}" for i in s) for s in d] for d in docs[:20]]
+    as_ids = tokenize_documents(docs[:20])
+    as_text = tokenize_documents(text, tok)
+    assert all((x == y).all() for dx, dy in zip(as_ids, as_text) for x, y in zip(dx, dy))
+    with pytest.raises(TypeError, match="tokenizer"):
+        tokenize_documents(text)
+
+
+def test_bad_corpora_raise_clear_errors(corpus):
+    _, tok = corpus
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match="empty"):
+        create_training_instances([], tok, 32, rng)
+    with pytest.raises(ValueError, match="empty"):
+        create_training_instances([[], [[]]], tok, 32, rng)  # documents with nothing in them
+    with pytest.raises(ValueError, match="single document.*two"):
+        create_training_instances([[[FIRST_WORD, FIRST_WORD + 1], [FIRST_WORD + 2]]], tok, 32, rng)
+    with pytest.raises(ValueError, match="max_seq_length"):
+        create_training_instances([[[FIRST_WORD]], [[FIRST_WORD + 1]]], tok, 4, rng)
+    with pytest.raises(TypeError, match="Generator"):
+        create_training_instances([[[FIRST_WORD]], [[FIRST_WORD + 1]]], tok, 32, rng=0)
+    with pytest.raises(TypeError, match="list of sentences"):
+        create_training_instances(["one document as a string", "another"], tok, 32, rng)
+    with pytest.raises(ValueError, match="mask_prob"):
+        Masking(tok, mask_prob=0.8, random_prob=0.3)
+
+
+# ---------------------------------------------------------------------------------------
+# masking
+
+
+@pytest.fixture(scope="module")
+def unk_corpus():
+    docs, end = counting_corpus(300, seed=8, unk_every=13)
+    return docs, TinyTokenizer(end + 50)
+
+
+@pytest.fixture(scope="module")
+def instances(unk_corpus):
+    docs, tok = unk_corpus
+    return create_training_instances(docs, tok, 48, np.random.default_rng(2), dupe_factor=10,
+                                     max_predictions_per_seq=5)
+
+
+def test_number_of_predictions_follows_the_formula(instances):
+    assert len(instances) > 3000
+    capped = 0
+    for inst in instances:
+        n = len(inst.input_ids)
+        candidates = int((~np.isin(inst.original_ids(), [PAD, UNK, CLS, SEP, MASK])).sum())
+        expected = min(5, max(1, int(round(0.15 * n))), candidates)
+        assert len(inst.masked_positions) == expected
+        capped += expected == 5
+    assert capped > 100  # the max_predictions_per_seq cap was exercised
+
+
+def test_special_tokens_are_never_predicted(instances):
+    for inst in instances:
+        assert not np.isin(inst.masked_labels, [PAD, UNK, CLS, SEP, MASK]).any()
+        assert (np.diff(inst.masked_positions) > 0).all()
+        original = inst.original_ids()
+        # [CLS], [SEP] and [UNK] are where they were, unchanged
+        keep = np.isin(original, [CLS, SEP, UNK])
+        assert (inst.input_ids[keep] == original[keep]).all()
+
+
+def test_masked_fraction_over_thousands_of_instances(unk_corpus):
+    docs, tok = unk_corpus
+    instances = create_training_instances(docs, tok, 64, np.random.default_rng(4), dupe_factor=5,
+                                          max_predictions_per_seq=64)
+    predicted = sum(len(i.masked_positions) for i in instances)
+    total = sum(len(i.input_ids) for i in instances)
+    # round(0.15 n) per sequence: the overall fraction is 0.15 up to rounding (at most 0.5 / n per sequence)
+    assert abs(predicted / total - 0.15) < 0.5 * len(instances) / total + 1e-9
+
+
+def test_80_10_10_split(instances, unk_corpus):
+    _, tok = unk_corpus
+    masking = Masking(tok)
+    num_random_ids = len(masking.random_ids)
+    inputs = np.concatenate([i.input_ids[i.masked_positions] for i in instances])
+    labels = np.concatenate([i.masked_labels for i in instances])
+    n = len(labels)
+    assert n > 15000
+    frac_mask = np.mean(inputs == MASK)
+    frac_same = np.mean(inputs == labels)
+    frac_other = np.mean((inputs != MASK) & (inputs != labels))
+    # a random replacement equals the original token with probability 1 / num_random_ids
+    p_same = 0.1 + 0.1 / num_random_ids
+    p_other = 0.1 * (1 - 1 / num_random_ids)
+    assert abs(frac_mask - 0.8) < tol(0.8, n)
+    assert abs(frac_same - p_same) < tol(p_same, n)
+    assert abs(frac_other - p_other) < tol(p_other, n)
+
+
+def test_probabilities_are_parameters(unk_corpus):
+    docs, tok = unk_corpus
+    instances = create_training_instances(docs, tok, 48, np.random.default_rng(6), dupe_factor=4,
+                                          mask_prob=0.5, random_prob=0.3)
+    inputs = np.concatenate([i.input_ids[i.masked_positions] for i in instances])
+    labels = np.concatenate([i.masked_labels for i in instances])
+    n = len(labels)
+    assert abs(np.mean(inputs == MASK) - 0.5) < tol(0.5, n)
+    assert abs(np.mean((inputs != MASK) & (inputs != labels)) - 0.3) < tol(0.3, n) + 0.3 / 1000
+
+
+def test_random_replacements_are_ordinary_tokens_drawn_uniformly():
+    # a small vocabulary so that every token is drawn many times
+    tok = TinyTokenizer(FIRST_WORD + 60)
+    docs = [[list(range(FIRST_WORD + 10 * d, FIRST_WORD + 10 * d + 10)) for _ in range(3)] for d in range(5)]
+    instances = create_training_instances(docs, tok, 40, np.random.default_rng(9), dupe_factor=400,
+                                          mask_prob=0.0, random_prob=1.0)
+    replaced = np.concatenate([i.input_ids[i.masked_positions] for i in instances])
+    assert not np.isin(replaced, [PAD, UNK, CLS, SEP, MASK]).any()
+    assert (replaced >= 104).all()  # never [unused*]
+    counts = np.bincount(replaced - 104, minlength=FIRST_WORD + 60 - 104)
+    expected = len(replaced) / len(counts)  # uniform over the 956 ordinary ids
+    assert (counts > 0).all()
+    assert abs(counts.std() - math.sqrt(expected)) < 0.2 * math.sqrt(expected)  # Poisson-like spread
+
+
+def test_whole_word_masking_masks_whole_words(unk_corpus):
+    docs, tok = unk_corpus
+    instances = create_training_instances(docs[:150], tok, 48, np.random.default_rng(10), dupe_factor=4,
+                                          whole_word_masking=True)
+    is_piece = lambda ids: (ids >= 104) & (ids % 3 == 1)
+    multi_piece_words = 0
+    for inst in instances:
+        original = inst.original_ids()
+        starts = ~is_piece(original)  # a word starts at every token that is not a "##" piece ...
+        starts[1:] |= np.isin(original[:-1], [CLS, SEP])  # ... and right after [CLS] / [SEP]
+        word = np.cumsum(starts)  # (n,) word number of each token
+        for w in set(word[inst.masked_positions]):
+            members = np.flatnonzero(word == w)
+            members = members[~np.isin(original[members], [CLS, SEP, UNK, PAD])]
+            assert np.isin(members, inst.masked_positions).all(), (original, inst.masked_positions)
+            multi_piece_words += len(members) > 1
+        assert len(inst.masked_positions) <= min(20, max(1, round(0.15 * len(original))))
+    assert multi_piece_words > 500
+
+
+def test_dynamic_masking_changes_every_epoch_and_keeps_the_pairs(pairs, corpus):
+    _, tok = corpus
+    masking = Masking(tok)
+    rng = np.random.default_rng(0)
+    subset = pairs[:500]
+    epoch1 = masking.mask_instances(subset, rng)
+    epoch2 = masking.mask_instances(subset, rng)
+    again = masking.mask_instances(epoch1, rng)  # masked instances are unmasked first
+    differ = 0
+    for p, x, y, z in zip(subset, epoch1, epoch2, again):
+        assert (x.original_ids() == p.input_ids).all() and (y.original_ids() == p.input_ids).all()
+        assert (z.original_ids() == p.input_ids).all()
+        differ += len(x.masked_positions) != len(y.masked_positions) or (x.masked_positions != y.masked_positions).any()
+    assert differ > 0.9 * len(subset)
+    assert isinstance(pairs[0], SentencePair) and isinstance(epoch1[0], TrainingInstance)
+
+
+def test_mask_batch_remasks_a_collated_batch(pairs, corpus):
+    _, tok = corpus
+    masking = Masking(tok)
+    rng = np.random.default_rng(1)
+    plain = collate(pairs[:64], 48)
+    assert (plain["labels"] == IGNORE_INDEX).all()
+    first = masking.mask_batch(plain, rng)
+    second = masking.mask_batch(first, rng)
+    for batch in (first, second):
+        restored = batch["input_ids"].copy()
+        has = batch["labels"] != IGNORE_INDEX
+        restored[has] = batch["labels"][has]
+        assert (restored == plain["input_ids"]).all()
+        assert (batch["labels"][plain["attention_mask"] == 0] == IGNORE_INDEX).all()
+        assert not np.isin(plain["input_ids"][has], [CLS, SEP, PAD]).any()
+    assert (first["labels"] != second["labels"]).any()
+
+
+# ---------------------------------------------------------------------------------------
+# batches
+
+
+def test_collate_shapes_dtypes_and_labels(instances):
+    batch = collate(instances[:37], 48, pad_token_id=PAD)
+    for key in ("input_ids", "token_type_ids", "attention_mask", "labels"):
+        assert batch[key].shape == (37, 48) and batch[key].dtype == np.int64
+    assert batch["next_sentence_label"].shape == (37,) and batch["next_sentence_label"].dtype == np.int64
+    for b, inst in enumerate(instances[:37]):
+        n = len(inst.input_ids)
+        assert (batch["attention_mask"][b, :n] == 1).all() and (batch["attention_mask"][b, n:] == 0).all()
+        assert (batch["input_ids"][b, n:] == PAD).all()
+        expected = np.full(48, IGNORE_INDEX)
+        expected[inst.masked_positions] = inst.masked_labels
+        assert (batch["labels"][b] == expected).all()  # -100 exactly where nothing is predicted
+        assert batch["next_sentence_label"][b] == inst.next_sentence_label
+    with pytest.raises(ValueError, match="max_seq_length"):
+        collate(instances[:2], 8)
+
+
+def test_batches_cover_an_epoch(instances):
+    got = list(batches(instances[:100], 32, 48, rng=np.random.default_rng(0)))
+    assert [len(b["next_sentence_label"]) for b in got] == [32, 32, 32, 4]
+    assert len(list(batches(instances[:100], 32, 48, drop_last=True))) == 3
+    total = sum(int(b["next_sentence_label"].sum()) for b in got)
+    assert total == sum(i.next_sentence_label for i in instances[:100])

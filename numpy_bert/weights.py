@@ -60,6 +60,12 @@ SAFETENSORS_DTYPES = {
 _NUMPY_TO_SAFETENSORS = {np.dtype(v).newbyteorder("="): k
                          for k, v in SAFETENSORS_DTYPES.items() if k not in ("BF16",)}
 
+# The reference writer lays tensors out by dtype in this order (wider types first, so
+# every tensor stays aligned to its element size), then by name. Following it makes our
+# files byte-identical to safetensors' own.
+_WRITE_ORDER = ["U64", "I64", "F64", "F32", "U32", "I32", "BF16", "F16", "U16", "I16",
+                "I8", "U8", "BOOL"]
+
 # A header larger than this is refused outright (the reference implementation uses 100 MB).
 MAX_HEADER_BYTES = 100_000_000
 
@@ -264,9 +270,10 @@ def save_safetensors(tensors, path, metadata=None, bf16=()):
     metadata: optional dict str -> str, stored as ``__metadata__``
     bf16:     names of float tensors to store as BF16 (rounded to nearest even)
 
-    Like the reference implementation, tensors are laid out by decreasing element
-    size and then by name (so every tensor is aligned to its element size), the
-    JSON header is compact and padded with spaces to a multiple of 8 bytes.
+    Like the reference implementation, tensors are laid out by dtype (widest first,
+    see ``_WRITE_ORDER``) and then by name, and the JSON header is compact and padded
+    with spaces to a multiple of 8 bytes: the file is byte-identical to the one
+    ``safetensors.numpy.save_file`` writes.
     """
     tensors = _check_tensor_dict(tensors, "save_safetensors")
     if metadata is not None:
@@ -296,7 +303,7 @@ def save_safetensors(tensors, path, metadata=None, bf16=()):
         arrays[name] = (dtype_name, np.asarray(value, dtype=SAFETENSORS_DTYPES[dtype_name],
                                                order="C"))
 
-    order = sorted(arrays, key=lambda k: (-arrays[k][1].dtype.itemsize, k))
+    order = sorted(arrays, key=lambda k: (_WRITE_ORDER.index(arrays[k][0]), k))
     header = {} if metadata is None else {"__metadata__": dict(metadata)}
     offset = 0
     for name in order:
@@ -304,7 +311,7 @@ def save_safetensors(tensors, path, metadata=None, bf16=()):
         header[name] = {"dtype": dtype_name, "shape": list(array.shape),
                         "data_offsets": [offset, offset + array.nbytes]}
         offset += array.nbytes
-    header_bytes = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    header_bytes = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     header_bytes += b" " * (-len(header_bytes) % 8)  # pad so the data buffer is 8-aligned
 
     with atomic_write(path, "wb") as f:
@@ -465,6 +472,33 @@ def read_checkpoint(path, dtype=None, writable=False):
     return load_safetensors(file, dtype=dtype, writable=writable)
 
 
+def _untie(tensors, source):
+    """Fold the tied MLM decoder tensors into the parameters they share (in place).
+
+    BERT's decoder weight *is* the word embedding matrix and its bias *is*
+    cls.predictions.bias, so HF's named_parameters() lists each once. Older
+    checkpoints also store "cls.predictions.decoder.weight" / ".bias": each copy must
+    equal the parameter it shares, or stands in for it when that one is absent.
+    Names here have no "bert." prefix. Returns the names dropped.
+    """
+    dropped = []
+    for copy, shared in ((_DECODER_WEIGHT, "embeddings.word_embeddings.weight"),
+                         (_DECODER_BIAS, "cls.predictions.bias")):
+        if copy not in tensors:
+            continue
+        value = tensors.pop(copy)
+        if shared not in tensors:
+            tensors[shared] = value
+            continue
+        if not (np.shape(value) == np.shape(tensors[shared])
+                and np.array_equal(value, tensors[shared])):
+            raise ValueError(
+                f"{source}: {copy} differs from {shared}; numpy_bert's MLM decoder is tied "
+                f"to them (as in BERT), so an untied decoder cannot be loaded")
+        dropped.append(copy)
+    return dropped
+
+
 def _normalize_names(tensors, architecture, source):
     """Map a checkpoint's names onto HF's named_parameters() names for ``architecture``.
 
@@ -472,7 +506,6 @@ def _normalize_names(tensors, architecture, source):
     the tied decoder weight after checking it, heads when loading into BertModel).
     """
     renamed = {}
-    ignored = []
     for name, array in tensors.items():
         new = name
         # Legacy TF-converted checkpoints call LayerNorm's weight/bias gamma/beta.
@@ -488,49 +521,25 @@ def _normalize_names(tensors, architecture, source):
                              f"and {name!r}); which one to use is ambiguous")
         renamed[new] = (name, array)
 
+    tensors = {new: array for new, (name, array) in renamed.items()}
+    ignored = _untie(tensors, source)
+
     params = {}
-    for new, (name, array) in renamed.items():
+    for new, array in tensors.items():
+        original = renamed[new][0] if new in renamed else new
         if new in _BUFFERS:
-            ignored.append(name)
-            continue
-        if new.startswith("cls."):
+            ignored.append(original)
+        elif new.startswith("cls."):
             if architecture == "BertModel":
-                ignored.append(name)  # pre-training heads: BertModel has none
-                continue
-            params[new] = array
+                ignored.append(original)  # pre-training heads: BertModel has none
+            else:
+                params[new] = array
         elif architecture == "BertModel":
             params[new] = array
         elif new.startswith(_ENCODER_PARTS):
             params["bert." + new] = array
         else:
-            params[name] = array  # not a BERT tensor: reported as unexpected
-
-    if architecture == "BertForPreTraining":
-        word = "bert.embeddings.word_embeddings.weight"
-        # The MLM decoder weight is tied to the word embeddings: HF lists it once.
-        if _DECODER_WEIGHT in params:
-            decoder = params.pop(_DECODER_WEIGHT)
-            if word in params and not (decoder.shape == params[word].shape
-                                       and np.array_equal(decoder, params[word])):
-                raise ValueError(
-                    f"{source}: {_DECODER_WEIGHT} differs from {word}; numpy_bert's MLM decoder "
-                    f"is tied to the word embeddings (as in BERT), so an untied decoder "
-                    f"cannot be loaded")
-            if word not in params:
-                params[word] = decoder
-            else:
-                ignored.append(_DECODER_WEIGHT)
-        # Older checkpoints store the decoder bias under both names (or only the decoder's).
-        if _DECODER_BIAS in params:
-            decoder_bias = params.pop(_DECODER_BIAS)
-            bias = params.get("cls.predictions.bias")
-            if bias is None:
-                params["cls.predictions.bias"] = decoder_bias
-            elif not (bias.shape == decoder_bias.shape and np.array_equal(bias, decoder_bias)):
-                raise ValueError(f"{source}: {_DECODER_BIAS} differs from cls.predictions.bias; "
-                                 f"they are the same parameter in BERT")
-            else:
-                ignored.append(_DECODER_BIAS)
+            params[original] = array  # not a BERT tensor: reported as unexpected
     return params, ignored
 
 

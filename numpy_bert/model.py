@@ -1,0 +1,527 @@
+"""BERT in NumPy: the model, forward and backward, composed from the layers in layers.py.
+
+Dimension key (used in every shape comment below):
+    B   batch size                     T   tokens per sequence
+    H   hidden size (768)              NH  attention heads (12)
+    HS  head size, H / NH (64)         I   intermediate size (3072)
+    V   vocabulary size                L   number of encoder layers (12)
+    M   masked positions: entries of ``labels`` that are not -100
+
+The computation, exactly as HuggingFace's ``BertForPreTraining`` (post-LN BERT):
+
+    embeddings   e  = LayerNorm(word[input_ids] + position[0..T-1] + token_type[token_type_ids])
+                 x0 = dropout(e)
+    layer l      a  = LayerNorm(x + dropout(dense(self_attention(x, mask))))
+                 x' = LayerNorm(a + dropout(dense_2(act(dense_1(a)))))
+    pooler       p  = tanh(dense(x_L[:, 0]))                       (the [CLS] token)
+    MLM head     logits = LayerNorm(act(dense(x_L))) @ word.T + cls.predictions.bias
+    NSP head     seq_relationship = dense(p)                       (0 = IsNext, 1 = NotNext)
+
+Parameters live in one flat dict keyed by HF's ``named_parameters()`` names, in HF's
+(out, in) layout: ``bert.encoder.layer.3.attention.self.query.weight`` is (H, H). The MLM
+decoder weight *is* ``bert.embeddings.word_embeddings.weight`` (tied): it is stored once,
+and its gradient receives both contributions (the embedding lookup and the decoder).
+
+    >>> m = BertForPreTraining(BertConfig(vocab_size=99, hidden_size=48, num_hidden_layers=2,
+    ...                                   num_attention_heads=3, intermediate_size=37))
+    >>> out = m(np.array([[5, 17, 3, 9]]))
+    >>> out["prediction_logits"].shape, out["seq_relationship_logits"].shape
+    ((1, 4, 99), (1, 2))
+"""
+
+import os
+
+import numpy as np
+
+from . import layers, weights
+from .config import BertConfig
+
+IGNORE_INDEX = -100   # label value that the MLM loss skips (HF / PyTorch convention)
+
+
+# ----------------------------------------------------------------------------- checks
+
+def _as_int_array(x, name):
+    """``x`` as an integer ndarray, or TypeError saying what was passed."""
+    array = np.asarray(x)
+    if array.dtype.kind not in "iu":
+        raise TypeError(f"{name} must hold integers (token ids / labels), got dtype {array.dtype}; "
+                        f"convert with np.asarray({name}, dtype=np.int64)")
+    return array
+
+
+def _check_inputs(config, input_ids, token_type_ids, attention_mask):
+    """Validate the forward's inputs; returns them as arrays (defaults filled in)."""
+    input_ids = _as_int_array(input_ids, "input_ids")
+    if input_ids.ndim != 2 or input_ids.shape[0] == 0 or input_ids.shape[1] == 0:
+        raise ValueError(f"input_ids must be a non-empty 2-D array (B, T) of token ids, got shape "
+                         f"{input_ids.shape}; for a single sequence pass ids[None, :]")
+    B, T = input_ids.shape
+    if T > config.max_position_embeddings:
+        raise ValueError(f"sequence length {T} exceeds max_position_embeddings="
+                         f"{config.max_position_embeddings}; truncate the input (e.g. the "
+                         f"tokenizer's truncation=True, max_length={config.max_position_embeddings})")
+    low, high = int(input_ids.min()), int(input_ids.max())
+    if low < 0 or high >= config.vocab_size:
+        bad = low if low < 0 else high
+        raise ValueError(f"input_ids contains token id {bad}, outside the vocabulary "
+                         f"[0, {config.vocab_size}); was it tokenized with this model's vocab.txt?")
+
+    if token_type_ids is None:
+        token_type_ids = np.zeros((B, T), dtype=np.int64)   # one segment: all type 0
+    token_type_ids = _as_int_array(token_type_ids, "token_type_ids")
+    if token_type_ids.shape != (B, T):
+        raise ValueError(f"token_type_ids has shape {token_type_ids.shape} but input_ids has "
+                         f"shape {(B, T)}; they must match")
+    if token_type_ids.min() < 0 or token_type_ids.max() >= config.type_vocab_size:
+        raise ValueError(f"token_type_ids must be in [0, type_vocab_size={config.type_vocab_size}), "
+                         f"got values {int(token_type_ids.min())}..{int(token_type_ids.max())}")
+
+    if attention_mask is None:
+        attention_mask = np.ones((B, T), dtype=np.int64)     # every token is real
+    attention_mask = np.asarray(attention_mask)
+    if attention_mask.shape != (B, T):
+        raise ValueError(f"attention_mask has shape {attention_mask.shape} but input_ids has "
+                         f"shape {(B, T)}; they must match")
+    if attention_mask.dtype.kind not in "biuf":
+        raise TypeError(f"attention_mask must be numeric 0/1 (1 = real token, 0 = padding), "
+                        f"got dtype {attention_mask.dtype}")
+    if not np.all((attention_mask == 0) | (attention_mask == 1)):
+        raise ValueError("attention_mask must hold only 0 (padding) and 1 (real token)")
+    return input_ids, token_type_ids, attention_mask
+
+
+def _check_labels(config, labels, next_sentence_label, B, T):
+    if labels is None and next_sentence_label is None:
+        raise ValueError("loss_and_grads needs labels (MLM), next_sentence_label (NSP), or both")
+    if labels is not None:
+        labels = _as_int_array(labels, "labels")
+        if labels.shape != (B, T):
+            raise ValueError(f"labels has shape {labels.shape} but input_ids has shape {(B, T)}; "
+                             f"use -100 at positions that are not predicted")
+        bad = labels[(labels != IGNORE_INDEX) & ((labels < 0) | (labels >= config.vocab_size))]
+        if bad.size:
+            raise ValueError(f"labels must be token ids in [0, {config.vocab_size}) or -100 "
+                             f"(ignored), got {int(bad[0])}")
+    if next_sentence_label is not None:
+        next_sentence_label = _as_int_array(next_sentence_label, "next_sentence_label")
+        if next_sentence_label.shape != (B,):
+            raise ValueError(f"next_sentence_label must have shape (B,) = {(B,)}, got "
+                             f"{next_sentence_label.shape}")
+        if not np.all((next_sentence_label == 0) | (next_sentence_label == 1)):
+            raise ValueError("next_sentence_label must be 0 (IsNext) or 1 (NotNext), got "
+                             f"{np.unique(next_sentence_label).tolist()}")
+    return labels, next_sentence_label
+
+
+def _check_dtype(dtype):
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float32, np.float64):
+        raise TypeError(f"dtype must be np.float32 or np.float64, got {dtype}")
+    return dtype
+
+
+# ----------------------------------------------------------------------------- init
+
+def init_params(config, architecture, seed=0, dtype=np.float32):
+    """HF's initialisation: weights ~ N(0, initializer_range), biases 0, LayerNorm 1 / 0.
+
+    The padding row of the word embeddings is zero (as ``nn.Embedding(padding_idx=...)``
+    is initialised by HF), and ``cls.predictions.bias`` starts at 0. Returns a dict in
+    ``named_parameters()`` order.
+    """
+    rng = np.random.default_rng(seed)
+    dtype = np.dtype(dtype)
+    std = config.initializer_range
+    params = {}
+    for name, shape in weights.expected_shapes(config, architecture).items():
+        if name.endswith("LayerNorm.weight"):
+            params[name] = np.ones(shape, dtype=dtype)
+        elif name.endswith("bias"):
+            params[name] = np.zeros(shape, dtype=dtype)
+        else:   # Linear weights (out, in) and embedding tables (rows, H)
+            params[name] = rng.standard_normal(shape, dtype=dtype) * dtype.type(std)
+    if config.pad_token_id is not None:
+        prefix = "bert." if architecture == "BertForPreTraining" else ""
+        params[prefix + "embeddings.word_embeddings.weight"][config.pad_token_id] = 0.0
+    return params
+
+
+# ----------------------------------------------------------------------------- encoder
+
+def embeddings_forward(params, prefix, config, input_ids, token_type_ids, rng, training):
+    """e = dropout(LayerNorm(word[input_ids] + position[:T] + token_type[token_type_ids]))."""
+    P = lambda name: params[prefix + "embeddings." + name]
+    T = input_ids.shape[1]
+    word, c_word = layers.embedding_forward(input_ids, P("word_embeddings.weight"),
+                                            padding_idx=config.pad_token_id)        # (B, T, H)
+    types, c_type = layers.embedding_forward(token_type_ids, P("token_type_embeddings.weight"))  # (B, T, H)
+    position = P("position_embeddings.weight")[:T]                                  # (T, H)
+    e = word + position + types                                                     # (B, T, H)
+    del word, types
+    e, c_ln = layers.layer_norm_forward(e, P("LayerNorm.weight"), P("LayerNorm.bias"),
+                                        config.layer_norm_eps)                      # (B, T, H)
+    e, c_drop = layers.dropout_forward(e, config.hidden_dropout_prob, rng, training)  # (B, T, H)
+    return e, {"word": c_word, "type": c_type, "ln": c_ln, "drop": c_drop, "T": T}
+
+
+def embeddings_backward(de, cache, grads, prefix):
+    """Unwind embeddings_forward; accumulates into grads[prefix + "embeddings.*"]."""
+    G = prefix + "embeddings."
+    de = layers.dropout_backward(de, cache["drop"])                                 # (B, T, H)
+    dsum, dw, db = layers.layer_norm_backward(de, cache["ln"])                      # (B, T, H)
+    grads[G + "LayerNorm.weight"] += dw
+    grads[G + "LayerNorm.bias"] += db
+    # e = word + position + types: each term receives dsum unchanged
+    grads[G + "position_embeddings.weight"][:cache["T"]] += dsum.sum(axis=0)        # (T, H)
+    grads[G + "token_type_embeddings.weight"] += layers.embedding_backward(dsum, cache["type"])
+    grads[G + "word_embeddings.weight"] += layers.embedding_backward(dsum, cache["word"])
+
+
+def encoder_layer_forward(params, prefix, config, x, mask, rng, training):
+    """One post-LN transformer layer; prefix is e.g. "bert.encoder.layer.3.".
+
+        a  = LayerNorm(x + dropout(attention.output.dense(self_attention(x))))
+        x' = LayerNorm(a + dropout(output.dense(act(intermediate.dense(a)))))
+
+    The cache holds only the sub-layers' caches (each keeps what its backward needs); the
+    residual sums need nothing stored, since their backward just copies the gradient.
+    """
+    P = lambda name: params[prefix + name]
+    p_hidden = config.hidden_dropout_prob
+    ctx, c_att = layers.self_attention_forward(
+        x, P("attention.self.query.weight"), P("attention.self.query.bias"),
+        P("attention.self.key.weight"), P("attention.self.key.bias"),
+        P("attention.self.value.weight"), P("attention.self.value.bias"),
+        mask, config.num_attention_heads, dropout_p=config.attention_probs_dropout_prob,
+        rng=rng, training=training)                                                  # (B, T, H)
+    h, c_ao = layers.linear_forward(ctx, P("attention.output.dense.weight"),
+                                    P("attention.output.dense.bias"))                # (B, T, H)
+    del ctx
+    h, c_d1 = layers.dropout_forward(h, p_hidden, rng, training)                    # (B, T, H)
+    h += x                                                                          # residual
+    a, c_ln1 = layers.layer_norm_forward(h, P("attention.output.LayerNorm.weight"),
+                                         P("attention.output.LayerNorm.bias"),
+                                         config.layer_norm_eps)                     # (B, T, H)
+    del h
+    i, c_int = layers.linear_forward(a, P("intermediate.dense.weight"),
+                                     P("intermediate.dense.bias"))                   # (B, T, I)
+    i, c_act = layers.activation_forward(i, config.hidden_act)                      # (B, T, I)
+    o, c_out = layers.linear_forward(i, P("output.dense.weight"), P("output.dense.bias"))  # (B, T, H)
+    del i
+    o, c_d2 = layers.dropout_forward(o, p_hidden, rng, training)                    # (B, T, H)
+    o += a                                                                          # residual
+    y, c_ln2 = layers.layer_norm_forward(o, P("output.LayerNorm.weight"),
+                                         P("output.LayerNorm.bias"), config.layer_norm_eps)  # (B, T, H)
+    cache = {"att": c_att, "ao": c_ao, "d1": c_d1, "ln1": c_ln1, "int": c_int, "act": c_act,
+             "out": c_out, "d2": c_d2, "ln2": c_ln2}
+    return y, cache
+
+
+def encoder_layer_backward(dy, cache, grads, prefix):
+    """Unwind encoder_layer_forward in exact reverse order; returns dx (B, T, H)."""
+    def add(name, g):
+        grads[prefix + name] += g
+
+    # y = LayerNorm(o + a)
+    ds, dw, db = layers.layer_norm_backward(dy, cache["ln2"])                       # (B, T, H)
+    add("output.LayerNorm.weight", dw)
+    add("output.LayerNorm.bias", db)
+    # o += a: the residual passes ds to a unchanged; the branch gets ds too
+    do = layers.dropout_backward(ds, cache["d2"])                                   # (B, T, H)
+    # o = output.dense(i)
+    di, dw, db = layers.linear_backward(do, cache["out"])                           # (B, T, I)
+    add("output.dense.weight", dw)
+    add("output.dense.bias", db)
+    del do
+    # i = act(intermediate.dense(a))
+    di = layers.activation_backward(di, cache["act"])                               # (B, T, I)
+    da, dw, db = layers.linear_backward(di, cache["int"])                           # (B, T, H)
+    add("intermediate.dense.weight", dw)
+    add("intermediate.dense.bias", db)
+    del di
+    da += ds                                                                        # residual
+    # a = LayerNorm(h + x)
+    dh, dw, db = layers.layer_norm_backward(da, cache["ln1"])                       # (B, T, H)
+    add("attention.output.LayerNorm.weight", dw)
+    add("attention.output.LayerNorm.bias", db)
+    # h += x: x receives dh through the residual
+    dh_branch = layers.dropout_backward(dh, cache["d1"])                            # (B, T, H)
+    # h = attention.output.dense(ctx)
+    dctx, dw, db = layers.linear_backward(dh_branch, cache["ao"])                   # (B, T, H)
+    add("attention.output.dense.weight", dw)
+    add("attention.output.dense.bias", db)
+    # ctx = self_attention(x)
+    dx, dqw, dqb, dkw, dkb, dvw, dvb = layers.self_attention_backward(dctx, cache["att"])  # (B, T, H)
+    add("attention.self.query.weight", dqw)
+    add("attention.self.query.bias", dqb)
+    add("attention.self.key.weight", dkw)
+    add("attention.self.key.bias", dkb)
+    add("attention.self.value.weight", dvw)
+    add("attention.self.value.bias", dvb)
+    dx += dh                                                                        # residual
+    return dx
+
+
+def bert_forward(params, prefix, config, input_ids, token_type_ids, attention_mask, rng,
+                 training, keep_caches=False, output_hidden_states=False, output_attentions=False):
+    """Embeddings + L encoder layers. Returns (sequence_output (B, T, H), extras, caches).
+
+    extras holds "hidden_states" / "attentions" when asked for; caches (a list: the
+    embeddings' cache, then one per layer) is None unless keep_caches.
+    """
+    mask = layers.additive_attention_mask(attention_mask, params[prefix + "embeddings.LayerNorm.weight"].dtype)  # (B, 1, 1, T)
+    x, c_emb = embeddings_forward(params, prefix, config, input_ids, token_type_ids, rng, training)
+    caches = [c_emb] if keep_caches else None
+    hidden_states = [x] if output_hidden_states else None
+    attentions = [] if output_attentions else None
+    for l in range(config.num_hidden_layers):
+        x, c_layer = encoder_layer_forward(params, f"{prefix}encoder.layer.{l}.", config, x,
+                                           mask, rng, training)                     # (B, T, H)
+        if output_hidden_states:
+            hidden_states.append(x)
+        if output_attentions:
+            attentions.append(c_layer["att"]["probs"])                              # (B, NH, T, T)
+        if keep_caches:
+            caches.append(c_layer)
+    extras = {}
+    if output_hidden_states:
+        extras["hidden_states"] = hidden_states
+    if output_attentions:
+        extras["attentions"] = attentions
+    return x, extras, caches
+
+
+def bert_backward(dx, caches, grads, prefix, config):
+    """Unwind bert_forward: layers L-1 .. 0, then the embeddings. Frees caches as it goes."""
+    for l in reversed(range(config.num_hidden_layers)):
+        dx = encoder_layer_backward(dx, caches.pop(), grads, f"{prefix}encoder.layer.{l}.")  # (B, T, H)
+    embeddings_backward(dx, caches.pop(), grads, prefix)
+
+
+def pooler_forward(params, prefix, sequence_output):
+    """pooled = tanh(pooler.dense(x[:, 0])): the [CLS] token's vector."""
+    cls = sequence_output[:, 0]                                                     # (B, H)
+    z, c_dense = layers.linear_forward(cls, params[prefix + "pooler.dense.weight"],
+                                       params[prefix + "pooler.dense.bias"])         # (B, H)
+    pooled, c_tanh = layers.tanh_forward(z)                                         # (B, H)
+    return pooled, {"dense": c_dense, "tanh": c_tanh}
+
+
+def pooler_backward(dpooled, cache, grads, prefix):
+    """Returns d(x[:, 0]) (B, H)."""
+    dz = layers.tanh_backward(dpooled, cache["tanh"])                               # (B, H)
+    dcls, dw, db = layers.linear_backward(dz, cache["dense"])                       # (B, H)
+    grads[prefix + "pooler.dense.weight"] += dw
+    grads[prefix + "pooler.dense.bias"] += db
+    return dcls
+
+
+# ----------------------------------------------------------------------------- heads
+
+def mlm_head_forward(params, config, h):
+    """logits = LayerNorm(act(transform.dense(h))) @ word_embeddings.T + cls.predictions.bias.
+
+    h is (..., H): the whole sequence output (B, T, H) for prediction_logits, or only the
+    M masked rows (M, H) in loss_and_grads.
+    """
+    P = lambda name: params["cls.predictions." + name]
+    t, c_dense = layers.linear_forward(h, P("transform.dense.weight"), P("transform.dense.bias"))  # (..., H)
+    t, c_act = layers.activation_forward(t, config.hidden_act)                      # (..., H)
+    t, c_ln = layers.layer_norm_forward(t, P("transform.LayerNorm.weight"),
+                                        P("transform.LayerNorm.bias"), config.layer_norm_eps)  # (..., H)
+    # the decoder is tied: its weight is the (V, H) word embedding matrix
+    logits, c_dec = layers.linear_forward(t, params["bert.embeddings.word_embeddings.weight"],
+                                          P("bias"))                                # (..., V)
+    return logits, {"dense": c_dense, "act": c_act, "ln": c_ln, "dec": c_dec}
+
+
+def mlm_head_backward(dlogits, cache, grads):
+    """Returns dh; the decoder's weight gradient adds into the word embeddings (tied)."""
+    dt, dw, db = layers.linear_backward(dlogits, cache["dec"])                      # (M, H)
+    grads["bert.embeddings.word_embeddings.weight"] += dw                           # (V, H)
+    grads["cls.predictions.bias"] += db                                             # (V,)
+    dt, dw, db = layers.layer_norm_backward(dt, cache["ln"])                        # (M, H)
+    grads["cls.predictions.transform.LayerNorm.weight"] += dw
+    grads["cls.predictions.transform.LayerNorm.bias"] += db
+    dt = layers.activation_backward(dt, cache["act"])                               # (M, H)
+    dh, dw, db = layers.linear_backward(dt, cache["dense"])                         # (M, H)
+    grads["cls.predictions.transform.dense.weight"] += dw
+    grads["cls.predictions.transform.dense.bias"] += db
+    return dh
+
+
+def nsp_head_forward(params, pooled):
+    """seq_relationship_logits = cls.seq_relationship(pooled): 0 = IsNext, 1 = NotNext."""
+    return layers.linear_forward(pooled, params["cls.seq_relationship.weight"],
+                                 params["cls.seq_relationship.bias"])                # (B, 2)
+
+
+# ----------------------------------------------------------------------------- models
+
+class BertModel:
+    """The BERT encoder: embeddings, L post-LN layers and the [CLS] pooler (no heads).
+
+    Parameter names have no prefix ("embeddings.word_embeddings.weight"), as in HF's
+    ``BertModel.named_parameters()``.
+    """
+
+    architecture = "BertModel"
+    _prefix = ""
+
+    def __init__(self, config, seed=0, dtype=np.float32):
+        if not isinstance(config, BertConfig):
+            raise TypeError(f"config must be a numpy_bert.BertConfig, got {type(config).__name__}")
+        dtype = _check_dtype(dtype)
+        self._setup(config, init_params(config, self.architecture, seed, dtype), seed)
+
+    def _setup(self, config, params, seed):
+        self.config = config
+        self.params = params
+        self.dtype = next(iter(params.values())).dtype
+        self.rng = np.random.default_rng([seed, 1])   # dropout's Generator (init used [seed])
+        self.training = False
+
+    @classmethod
+    def from_pretrained(cls, model_dir, dtype=np.float32, seed=0):
+        """Load ``<model_dir>/config.json`` and its weights (model.safetensors or model.npz)."""
+        dtype = _check_dtype(dtype)
+        config = BertConfig.from_pretrained(model_dir)
+        params = weights.load_state_dict(model_dir, config, architecture=cls.architecture,
+                                         dtype=dtype)
+        model = cls.__new__(cls)
+        model._setup(config, params, seed)
+        return model
+
+    def save_pretrained(self, model_dir):
+        """Write config.json + model.safetensors (atomically) that transformers loads as is."""
+        model_dir = os.fspath(model_dir)
+        os.makedirs(model_dir, exist_ok=True)
+        config = BertConfig.from_dict({**self.config.to_dict(), "architectures": [type(self).__name__]})
+        config.to_json_file(os.path.join(model_dir, "config.json"))
+        weights.save_state_dict(self.params, os.path.join(model_dir, "model.safetensors"))
+
+    def train(self):
+        """Dropout on (with self.rng)."""
+        self.training = True
+        return self
+
+    def eval(self):
+        """Dropout off (the default)."""
+        self.training = False
+        return self
+
+    def num_parameters(self):
+        return sum(p.size for p in self.params.values())
+
+    def _encode(self, input_ids, token_type_ids, attention_mask, keep_caches=False,
+                output_hidden_states=False, output_attentions=False):
+        ids, types, mask = _check_inputs(self.config, input_ids, token_type_ids, attention_mask)
+        x, extras, caches = bert_forward(self.params, self._prefix, self.config, ids, types, mask,
+                                         self.rng, self.training, keep_caches,
+                                         output_hidden_states, output_attentions)
+        return x, extras, caches, ids
+
+    def __call__(self, input_ids, token_type_ids=None, attention_mask=None,
+                 output_hidden_states=False, output_attentions=False):
+        """-> {"last_hidden_state" (B, T, H), "pooler_output" (B, H), ["hidden_states"],
+        ["attentions"]}. attention_mask: 1 for real tokens, 0 for padding."""
+        x, extras, _, _ = self._encode(input_ids, token_type_ids, attention_mask, False,
+                                       output_hidden_states, output_attentions)
+        pooled, _ = pooler_forward(self.params, self._prefix, x)
+        return {"last_hidden_state": x, "pooler_output": pooled, **extras}
+
+
+class BertForPreTraining(BertModel):
+    """BERT with its two pre-training heads: masked LM (tied decoder) and next sentence.
+
+    Parameter names as HF's ``BertForPreTraining.named_parameters()``: "bert.*" for the
+    encoder, "cls.*" for the heads; the tied decoder weight is not repeated.
+    """
+
+    architecture = "BertForPreTraining"
+    _prefix = "bert."
+
+    def __call__(self, input_ids, token_type_ids=None, attention_mask=None,
+                 output_hidden_states=False, output_attentions=False):
+        """-> {"prediction_logits" (B, T, V), "seq_relationship_logits" (B, 2),
+        "last_hidden_state" (B, T, H), "pooler_output" (B, H), ["hidden_states"], ["attentions"]}."""
+        x, extras, _, _ = self._encode(input_ids, token_type_ids, attention_mask, False,
+                                       output_hidden_states, output_attentions)
+        pooled, _ = pooler_forward(self.params, self._prefix, x)                    # (B, H)
+        logits, _ = mlm_head_forward(self.params, self.config, x)                   # (B, T, V)
+        nsp, _ = nsp_head_forward(self.params, pooled)                              # (B, 2)
+        return {"prediction_logits": logits, "seq_relationship_logits": nsp,
+                "last_hidden_state": x, "pooler_output": pooled, **extras}
+
+    def loss_and_grads(self, input_ids, token_type_ids=None, attention_mask=None, labels=None,
+                       next_sentence_label=None, return_details=False):
+        """Pre-training loss and the gradient of every parameter.
+
+        loss = mean cross-entropy of the MLM logits over the positions where labels != -100
+             + mean cross-entropy of the NSP logits (HF's total_loss)
+        With next_sentence_label=None only the MLM term, with labels=None only the NSP term.
+
+        The MLM head runs only at the M labelled positions (gathered first, like google's
+        ``gather_indexes``): the loss and gradients are those of the full (B, T, V) head,
+        whose other rows the loss never reads, for M/(B*T) of the cost.
+
+        If every label is -100 (M = 0) the MLM term is defined as 0.0 with zero gradient
+        (PyTorch's mean over an empty set gives NaN).
+
+        Returns (loss, grads) with grads keyed like self.params, or with return_details
+        (loss, grads, {"mlm_loss", "nsp_loss", "mlm_logits" (M, V), "seq_relationship_logits"
+        (B, 2)}); a loss term that was not asked for is None.
+        """
+        ids, types, mask = _check_inputs(self.config, input_ids, token_type_ids, attention_mask)
+        B, T = ids.shape
+        labels, next_sentence_label = _check_labels(self.config, labels, next_sentence_label, B, T)
+        params, config, H = self.params, self.config, self.config.hidden_size
+
+        # ---- forward, keeping each layer's cache
+        x, _, caches = bert_forward(params, "bert.", config, ids, types, mask, self.rng,
+                                    self.training, keep_caches=True)                # (B, T, H)
+        pooled, c_pool = pooler_forward(params, "bert.", x)                         # (B, H)
+        nsp_logits, c_nsp = nsp_head_forward(params, pooled)                        # (B, 2)
+
+        loss, mlm_loss, nsp_loss, mlm_logits = 0.0, None, None, None
+        if labels is not None:
+            flat_labels = labels.reshape(-1)                                        # (B*T,)
+            rows = np.flatnonzero(flat_labels != IGNORE_INDEX)                      # (M,) row-major
+            x_masked = x.reshape(B * T, H)[rows]                                    # (M, H)
+            if rows.size:
+                mlm_logits, c_mlm = mlm_head_forward(params, config, x_masked)      # (M, V)
+                mlm_loss, c_ce = layers.cross_entropy_forward(mlm_logits, flat_labels[rows])
+                mlm_loss = float(mlm_loss)
+            else:   # nothing to predict: defined as 0 (see docstring)
+                mlm_logits = np.zeros((0, config.vocab_size), dtype=x.dtype)        # (0, V)
+                mlm_loss = 0.0
+            loss += mlm_loss
+        if next_sentence_label is not None:
+            nsp_loss, c_nsp_ce = layers.cross_entropy_forward(nsp_logits, next_sentence_label)
+            nsp_loss = float(nsp_loss)
+            loss += nsp_loss
+
+        # ---- backward, in exact reverse order
+        grads = {name: np.zeros_like(p) for name, p in params.items()}
+        dx = np.zeros_like(x)                                                       # (B, T, H)
+        if next_sentence_label is not None:
+            dnsp = layers.cross_entropy_backward(1.0, c_nsp_ce)                     # (B, 2)
+            dpooled, dw, db = layers.linear_backward(dnsp, c_nsp)                   # (B, H)
+            grads["cls.seq_relationship.weight"] += dw
+            grads["cls.seq_relationship.bias"] += db
+            dx[:, 0] += pooler_backward(dpooled, c_pool, grads, "bert.")            # (B, H)
+        if labels is not None and rows.size:
+            dlogits = layers.cross_entropy_backward(1.0, c_ce)                      # (M, V)
+            dx_masked = mlm_head_backward(dlogits, c_mlm, grads)                    # (M, H)
+            del dlogits, c_mlm
+            # x_masked = x.reshape(B*T, H)[rows]: scatter back (rows are distinct)
+            dx.reshape(B * T, H)[rows] += dx_masked
+        del x, c_pool
+        bert_backward(dx, caches, grads, "bert.", config)
+
+        if not return_details:
+            return loss, grads
+        details = {"mlm_loss": mlm_loss, "nsp_loss": nsp_loss, "mlm_logits": mlm_logits,
+                   "seq_relationship_logits": nsp_logits}
+        return loss, grads, details

@@ -1,0 +1,873 @@
+"""BERT's layers as pairs of plain NumPy functions: a forward and its hand-derived backward.
+
+Every layer is written the same way (CS231n / llm.c style)::
+
+    out, cache = linear_forward(x, weight, bias)         # forward: keep what the backward needs
+    dx, dweight, dbias = linear_backward(dout, cache)    # backward: grads in the forward's argument order
+
+``dout`` is the gradient of the loss with respect to ``out``; the backward returns the
+gradient with respect to each array argument of the forward, in order (arguments that
+cannot have a gradient, such as token ids, labels or the attention mask, are skipped).
+Docstrings state the forward formula and the backward formula derived from it; comments
+in each backward quote the forward line that a step undoes.
+
+Dimension key (shape comments such as ``# (B, NH, T, HS)``)::
+
+    B  batch size            T  tokens per sequence        H  hidden size
+    NH attention heads       HS head size (H / NH)         I  intermediate size
+    V  vocabulary (rows)     N  rows of a flattened batch  C  classes
+
+Conventions (those of HuggingFace transformers' BERT):
+
+- linear layers compute ``x @ W.T + b`` with ``W`` stored (out, in);
+- layer norm uses the biased variance and puts eps inside the square root;
+- GELU is exact, ``0.5 x (1 + erf(x / sqrt 2))`` (``hidden_act="gelu"``), or the tanh
+  form (``"gelu_new"``, ``"gelu_pytorch_tanh"``);
+- the attention mask is additive: 0 for a key to keep, ``finfo(dtype).min`` to drop it.
+
+Speed and memory: float32 inputs give float32 outputs and gradients (nothing is upcast);
+the element-wise layers work in place and, for the longer chains (erf, GELU), block by
+block so that their temporaries stay in the CPU cache. The formulas in the docstrings
+are the textbook ones; the tests check that the fast code computes the same numbers.
+"""
+
+import math
+
+import numpy as np
+
+__all__ = [
+    "erf",
+    "linear_forward", "linear_backward",
+    "gelu_forward", "gelu_backward",
+    "gelu_tanh_forward", "gelu_tanh_backward",
+    "relu_forward", "relu_backward",
+    "activation_forward", "activation_backward", "ACTIVATIONS",
+    "tanh_forward", "tanh_backward",
+    "layer_norm_forward", "layer_norm_backward",
+    "softmax_forward", "softmax_backward",
+    "embedding_forward", "embedding_backward",
+    "dropout_forward", "dropout_backward",
+    "additive_attention_mask",
+    "self_attention_forward", "self_attention_backward",
+    "cross_entropy_forward", "cross_entropy_backward",
+]
+
+# Element-wise chains (erf, GELU) run over blocks of this many elements, so that their
+# temporaries (a few blocks) stay in the L2 cache instead of streaming through memory.
+_BLOCK = 16384
+
+
+# ----------------------------------------------------------------------------------------
+# small helpers: argument checks with messages meant for a person
+# ----------------------------------------------------------------------------------------
+
+def _as_float_array(name, a, fn):
+    """``a`` as an ndarray of a floating dtype, else a TypeError naming the argument."""
+    if not isinstance(a, np.ndarray):
+        a = np.asarray(a)
+    if a.dtype.kind != "f":
+        raise TypeError(f"{fn}: {name} must be a floating-point array (float32 or float64), "
+                        f"got dtype {a.dtype}; convert it with .astype(np.float32)")
+    return a
+
+
+def _check_same_dtype(fn, **arrays):
+    """All given arrays (None skipped) share one dtype: mixing float32 and float64 would
+    silently upcast the whole computation to float64."""
+    named = [(name, a) for name, a in arrays.items() if a is not None]
+    first_name, first = named[0]
+    for name, a in named[1:]:
+        if a.dtype != first.dtype:
+            raise TypeError(f"{fn}: {name} is {a.dtype} but {first_name} is {first.dtype}; "
+                            f"use one dtype for inputs and parameters (e.g. the model's dtype)")
+
+
+def _rowdot(a, b):
+    """Dot product of ``a`` and ``b`` along the last axis, keeping it: (..., K) -> (..., 1).
+
+    One pass over memory and no temporary, unlike ``(a * b).sum(-1)``.
+    """
+    if hasattr(np, "vecdot"):  # NumPy >= 2.0
+        return np.vecdot(a, b)[..., None]
+    return np.einsum("...k,...k->...", a, b)[..., None]
+
+
+def _blocks(n):
+    """Slices covering range(n) in pieces of at most _BLOCK elements."""
+    for start in range(0, n, _BLOCK):
+        yield slice(start, min(start + _BLOCK, n))
+
+
+def _flat(a):
+    """A 1-D view of ``a`` (a copy only if ``a`` is not contiguous)."""
+    return np.ascontiguousarray(a).reshape(-1)
+
+
+# ----------------------------------------------------------------------------------------
+# erf: NumPy has none, so here is W. J. Cody's
+# ----------------------------------------------------------------------------------------
+
+# W. J. Cody, "Rational Chebyshev approximations for the error function",
+# Math. Comp. 23 (1969) 631-637; coefficients from his SPECFUN routine CALERF.
+# |x| <= 0.46875:     erf(x)  = x R1(x^2),           R1 = P_A / Q_B (degree 4 / 4)
+# 0.46875 < |x| <= 4: erfc(x) = exp(-x^2) R2(x),     R2 = P_C / Q_D (degree 8 / 8)
+# |x| > 4:            erfc(x) = exp(-x^2) / x (1/sqrt(pi) + R3(1/x^2) / x^2)
+_ERF_A = (3.16112374387056560e00, 1.13864154151050156e02, 3.77485237685302021e02,
+          3.20937758913846947e03, 1.85777706184603153e-1)
+_ERF_B = (2.36012909523441209e01, 2.44024637934444173e02, 1.28261652607737228e03,
+          2.84423683343917062e03)
+_ERF_C = (5.64188496988670089e-1, 8.88314979438837594e00, 6.61191906371416295e01,
+          2.98635138197400131e02, 8.81952221241769090e02, 1.71204761263407058e03,
+          2.05107837782607147e03, 1.23033935479799725e03, 2.15311535474403846e-8)
+_ERF_D = (1.57449261107098347e01, 1.17693950891312499e02, 5.37181101862009858e02,
+          1.62138957456669019e03, 3.29079923573345963e03, 4.36261909014324716e03,
+          3.43936767414372164e03, 1.23033935480374942e03)
+_ERF_P = (3.05326634961232344e-1, 3.60344899949804439e-1, 1.25781726111229246e-1,
+          1.60837851487422766e-2, 6.58749161529837803e-4, 1.63153871373020978e-2)
+_ERF_Q = (2.56852019228982242e00, 1.87295284992346725e00, 5.27905102951428412e-1,
+          6.05183413124413191e-2, 2.33520497626869185e-3)
+_ERF_SMALL = 0.46875
+_INV_SQRT_PI = 0.56418958354775628695  # 1 / sqrt(pi)
+
+
+def _erf_large(y):
+    """erf(y) for y > 4 (Cody's third range), y a 1-D float array; rare, so not in place."""
+    y = np.minimum(y, 6.0)  # erfc(6) = 2e-17: erf is 1.0 in float64 from here on
+    s = 1.0 / (y * y)
+    num = _ERF_P[5] * s
+    den = s.copy()
+    for i in range(4):
+        num = (num + _ERF_P[i]) * s
+        den = (den + _ERF_Q[i]) * s
+    r = s * (num + _ERF_P[4]) / (den + _ERF_Q[4])
+    erfc = np.exp(-y * y) * ((_INV_SQRT_PI - r) / y)
+    return (0.5 - erfc) + 0.5
+
+
+def _erf_block(x, out, y, z, a, num, den):
+    """erf of the 1-D block ``x`` into ``out``; ``y, z, a, num, den`` are scratch arrays of
+    the same length and dtype. Works in the dtype of ``x`` (float32 or float64)."""
+    np.abs(x, out=y)                                       # y = |x|; erf is odd
+    # Middle range first, on every element (R2 is only kept where 0.46875 < y):
+    #   erf(y) = 1 - exp(-y^2) P_C(y) / Q_D(y)
+    np.minimum(y, 6.0, out=z)          # clipped so that the powers of z stay finite
+    np.multiply(z, _ERF_C[8], out=num)
+    den[...] = z
+    for i in range(7):
+        num += _ERF_C[i]
+        num *= z
+        den += _ERF_D[i]
+        den *= z
+    num += _ERF_C[7]
+    den += _ERF_D[7]
+    num /= den                                             # R2(y)
+    np.multiply(z, z, out=den)
+    np.negative(den, out=den)
+    np.exp(den, out=den)                                   # exp(-y^2)
+    num *= den                                             # erfc(y)
+    np.subtract(0.5, num, out=out)
+    out += 0.5                                             # erf(y) = (0.5 - erfc) + 0.5
+    # Small range: erf(y) = y P_A(y^2) / Q_B(y^2).
+    small = y <= _ERF_SMALL
+    if small.any():
+        np.minimum(y, _ERF_SMALL, out=a)                   # a = y where kept, no overflow elsewhere
+        np.multiply(a, a, out=z)                           # z = y^2
+        np.multiply(z, _ERF_A[4], out=num)
+        den[...] = z
+        for i in range(3):
+            num += _ERF_A[i]
+            num *= z
+            den += _ERF_B[i]
+            den *= z
+        num += _ERF_A[3]
+        den += _ERF_B[3]
+        num /= den
+        num *= a
+        np.copyto(out, num, where=small)
+    # Large range (y > 4): only float64 can tell erf(y) from 1 there (erfc(4) = 1.5e-8 is
+    # below float32's half-ulp of 1, and R2 above already rounds to 1.0 in float32).
+    if x.dtype == np.float64:
+        large = y > 4.0
+        if large.any():
+            out[large] = _erf_large(y[large])
+    np.copysign(out, x, out=out)                           # erf(-x) = -erf(x); NaN stays NaN
+    return out
+
+
+def erf(x):
+    """The error function ``erf(x) = 2/sqrt(pi) * integral_0^x exp(-t^2) dt``, element-wise.
+
+    W. J. Cody's rational Chebyshev approximations (the three ranges |x| <= 0.46875,
+    0.46875 < |x| <= 4, |x| > 4), vectorised. In float64 the relative error is about
+    1e-16 (a few ulp); float32 input is computed in float32 (about 1e-7, float32's own
+    precision) for speed. Other real input is computed in float64. ``erf(+-inf) = +-1``,
+    ``erf(nan) = nan``, ``erf(-0.0) = -0.0``.
+
+        >>> erf(np.array([0.0, 0.5, -1.0]))
+        array([ 0.        ,  0.52049988, -0.84270079])
+    """
+    x = np.asarray(x)
+    if x.dtype.kind in "biu":
+        x = x.astype(np.float64)
+    elif x.dtype.kind != "f":
+        raise TypeError(f"erf: expected real numbers, got dtype {x.dtype}")
+    elif x.dtype not in (np.float32, np.float64):
+        x = x.astype(np.float32 if x.dtype.itemsize < 4 else np.float64)
+    xf = _flat(x)
+    out = np.empty_like(xf)
+    scratch = [np.empty(min(_BLOCK, xf.size), x.dtype) for _ in range(5)]
+    for s in _blocks(xf.size):
+        n = s.stop - s.start
+        _erf_block(xf[s], out[s], *(w[:n] for w in scratch))
+    out = out.reshape(x.shape)
+    return out[()] if out.ndim == 0 else out
+
+
+# ----------------------------------------------------------------------------------------
+# linear
+# ----------------------------------------------------------------------------------------
+
+def linear_forward(x, weight, bias):
+    """Affine layer in HuggingFace's layout: ``out = x @ W.T + b``.
+
+    x (..., in), weight (out, in), bias (out,) or None -> out (..., out).
+
+    Backward (with ``x`` and ``dout`` flattened to rows (N, in) and (N, out)):
+    ``dx = dout @ W``, ``dW = dout.T @ x``, ``db = sum over rows of dout``.
+    Cache: (x, weight, has_bias); nothing is copied.
+    """
+    fn = "linear_forward"
+    x = _as_float_array("x", x, fn)
+    weight = _as_float_array("weight", weight, fn)
+    if bias is not None:
+        bias = _as_float_array("bias", bias, fn)
+    _check_same_dtype(fn, x=x, weight=weight, bias=bias)
+    if weight.ndim != 2:
+        raise ValueError(f"{fn}: weight must be 2-D (out, in), got shape {weight.shape}")
+    n_out, n_in = weight.shape
+    if x.ndim < 1 or x.shape[-1] != n_in:
+        raise ValueError(f"{fn}: x has shape {x.shape} but weight is {weight.shape} (out, in); "
+                         f"x's last dimension must be {n_in}")
+    if bias is not None and bias.shape != (n_out,):
+        raise ValueError(f"{fn}: bias has shape {bias.shape}, expected ({n_out},) to match "
+                         f"weight {weight.shape} (out, in)")
+    x2 = x.reshape(-1, n_in)                                # (N, in)
+    out = x2 @ weight.T                                     # (N, out): one BLAS gemm
+    if bias is not None:
+        out += bias                                         # (N, out)
+    out = out.reshape(x.shape[:-1] + (n_out,))              # (..., out)
+    return out, (x, weight, bias is not None)
+
+
+def linear_backward(dout, cache):
+    """Backward of ``out = x @ W.T + b``: returns ``(dx, dweight, dbias)``.
+
+    ``dx = dout @ W`` (..., in); ``dW = dout.T @ x`` summed over all rows (out, in);
+    ``db = dout.sum(rows)`` (out,), or None when the forward had no bias.
+    """
+    x, weight, has_bias = cache
+    n_out, n_in = weight.shape
+    dout2 = dout.reshape(-1, n_out)                         # (N, out)
+    x2 = x.reshape(-1, n_in)                                # (N, in)
+    # out = x @ W.T
+    dx = (dout2 @ weight).reshape(x.shape)                  # (..., in)
+    dweight = dout2.T @ x2                                  # (out, in)
+    # out += b  (broadcast over rows)
+    dbias = dout2.sum(axis=0) if has_bias else None         # (out,)
+    return dx, dweight, dbias
+
+
+# ----------------------------------------------------------------------------------------
+# activations: GELU (exact and tanh form), ReLU, tanh
+# ----------------------------------------------------------------------------------------
+
+_SQRT_HALF = 0.70710678118654752440          # 1 / sqrt(2)
+_INV_SQRT_2PI = 0.39894228040143267794       # 1 / sqrt(2 pi)
+_SQRT_2_OVER_PI = 0.79788456080286535588     # sqrt(2 / pi)
+_GELU_TANH_C = 0.044715
+
+
+def _elementwise_blocks(fn, *arrays, n_scratch):
+    """Run ``fn(*blocks, *scratch)`` over blocks of the flattened ``arrays`` (all the same
+    shape; the last one is the output) with ``n_scratch`` reusable scratch blocks."""
+    flats = [_flat(a) for a in arrays[:-1]] + [arrays[-1].reshape(-1)]
+    size = flats[0].size
+    scratch = [np.empty(min(_BLOCK, size), arrays[0].dtype) for _ in range(n_scratch)]
+    for s in _blocks(size):
+        n = s.stop - s.start
+        fn(*(f[s] for f in flats), *(w[:n] for w in scratch))
+
+
+def _gelu_block(x, out, u, y, z, a, num, den):
+    # out = 0.5 * x * (1 + erf(x / sqrt 2))
+    np.multiply(x, _SQRT_HALF, out=u)
+    _erf_block(u, out, y, z, a, num, den)
+    out += 1.0
+    out *= x
+    out *= 0.5
+
+
+def gelu_forward(x):
+    """Exact GELU (``hidden_act="gelu"``): ``out = x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2))``.
+
+    Backward: ``dx = dout * (Phi(x) + x * phi(x))`` with the normal density
+    ``phi(x) = exp(-x^2 / 2) / sqrt(2 pi)``.
+    Cache: x only; ``Phi(x)`` is recomputed in the backward instead of stored.
+    """
+    x = _as_float_array("x", x, "gelu_forward")
+    out = np.empty(x.shape, x.dtype)
+    _elementwise_blocks(_gelu_block, x, out, n_scratch=6)
+    return out, x
+
+
+def _gelu_grad_block(x, dout, dx, z, y, w, a, num, den):
+    # dx = dout * (Phi(x) + x * phi(x))
+    np.multiply(x, _SQRT_HALF, out=z)
+    _erf_block(z, dx, y, w, a, num, den)                # erf(x / sqrt 2)
+    dx *= 0.5
+    dx += 0.5                                           # Phi(x)
+    np.multiply(x, x, out=z)
+    z *= -0.5
+    np.exp(z, out=z)
+    z *= x
+    z *= _INV_SQRT_2PI                                  # x * phi(x)
+    dx += z
+    dx *= dout
+
+
+def gelu_backward(dout, cache):
+    """Backward of exact GELU: ``dx = dout * (Phi(x) + x phi(x))`` (see gelu_forward)."""
+    x = cache
+    dx = np.empty(x.shape, x.dtype)
+    _elementwise_blocks(_gelu_grad_block, x, dout, dx, n_scratch=6)
+    return dx
+
+
+def _gelu_tanh_block(x, out, u):
+    # out = 0.5 * x * (1 + tanh(sqrt(2/pi) * (x + 0.044715 x^3)))
+    np.multiply(x, x, out=u)
+    u *= _GELU_TANH_C
+    u += 1.0
+    u *= x
+    u *= _SQRT_2_OVER_PI                                # u = sqrt(2/pi) (x + 0.044715 x^3)
+    np.tanh(u, out=u)
+    u += 1.0
+    np.multiply(u, x, out=out)
+    out *= 0.5
+
+
+def gelu_tanh_forward(x):
+    """GELU, tanh approximation (``"gelu_new"``, ``"gelu_pytorch_tanh"``):
+    ``out = 0.5 x (1 + tanh(u))``, ``u = sqrt(2/pi) (x + 0.044715 x^3)``.
+
+    Backward: with ``t = tanh(u)``,
+    ``dx = dout * (0.5 (1 + t) + 0.5 x (1 - t^2) sqrt(2/pi) (1 + 3 * 0.044715 x^2))``.
+    Cache: x only; ``t`` is recomputed in the backward.
+    """
+    x = _as_float_array("x", x, "gelu_tanh_forward")
+    out = np.empty(x.shape, x.dtype)
+    _elementwise_blocks(_gelu_tanh_block, x, out, n_scratch=1)
+    return out, x
+
+
+def _gelu_tanh_grad_block(x, dout, dx, u, t):
+    np.multiply(x, x, out=u)                            # u = x^2 for now
+    np.multiply(u, _GELU_TANH_C, out=t)
+    t += 1.0
+    t *= x
+    t *= _SQRT_2_OVER_PI
+    np.tanh(t, out=t)                                   # t = tanh(sqrt(2/pi) (x + c x^3))
+    u *= 3.0 * _GELU_TANH_C
+    u += 1.0
+    u *= _SQRT_2_OVER_PI                                # du/dx = sqrt(2/pi) (1 + 3c x^2)
+    np.multiply(t, t, out=dx)
+    np.subtract(1.0, dx, out=dx)                        # 1 - t^2
+    dx *= u
+    dx *= x
+    dx += t
+    dx += 1.0
+    dx *= 0.5                                           # 0.5 (1 + t) + 0.5 x (1 - t^2) du/dx
+    dx *= dout
+
+
+def gelu_tanh_backward(dout, cache):
+    """Backward of tanh-GELU (formula in gelu_tanh_forward)."""
+    x = cache
+    dx = np.empty(x.shape, x.dtype)
+    _elementwise_blocks(_gelu_tanh_grad_block, x, dout, dx, n_scratch=2)
+    return dx
+
+
+def relu_forward(x):
+    """``out = max(x, 0)``. Backward: ``dx = dout * (x > 0)``. Cache: the mask ``x > 0`` (bool)."""
+    x = _as_float_array("x", x, "relu_forward")
+    mask = x > 0
+    return x * mask, mask
+
+
+def relu_backward(dout, cache):
+    """Backward of ReLU: ``dx = dout * (x > 0)``."""
+    mask = cache
+    return dout * mask
+
+
+# hidden_act name in config.json -> (forward, backward)
+ACTIVATIONS = {
+    "gelu": (gelu_forward, gelu_backward),
+    "gelu_new": (gelu_tanh_forward, gelu_tanh_backward),
+    "gelu_pytorch_tanh": (gelu_tanh_forward, gelu_tanh_backward),
+    "relu": (relu_forward, relu_backward),
+}
+
+
+def activation_forward(x, hidden_act):
+    """The activation named by ``config.hidden_act``: "gelu" (exact, erf), "gelu_new" and
+    "gelu_pytorch_tanh" (tanh form), "relu". Returns ``(out, cache)``."""
+    if hidden_act not in ACTIVATIONS:
+        raise ValueError(f"unknown hidden_act {hidden_act!r}; choose one of {sorted(ACTIVATIONS)}")
+    forward, _ = ACTIVATIONS[hidden_act]
+    out, cache = forward(x)
+    return out, (hidden_act, cache)
+
+
+def activation_backward(dout, cache):
+    """Backward of activation_forward: dispatches on the name kept in the cache."""
+    hidden_act, inner = cache
+    _, backward = ACTIVATIONS[hidden_act]
+    return backward(dout, inner)
+
+
+def tanh_forward(x):
+    """``out = tanh(x)`` (BERT's pooler). Backward: ``dx = dout * (1 - out^2)``. Cache: out."""
+    x = _as_float_array("x", x, "tanh_forward")
+    out = np.tanh(x)
+    return out, out
+
+
+def tanh_backward(dout, cache):
+    """Backward of tanh: ``dx = dout * (1 - out^2)``."""
+    out = cache
+    dx = np.multiply(out, out)
+    np.subtract(1.0, dx, out=dx)
+    dx *= dout
+    return dx
+
+
+# ----------------------------------------------------------------------------------------
+# layer norm
+# ----------------------------------------------------------------------------------------
+
+def layer_norm_forward(x, weight, bias, eps):
+    """Layer normalisation over the last axis (H), as torch.nn.LayerNorm::
+
+        mean = x.mean(-1);  var = ((x - mean)^2).mean(-1)        # biased variance
+        rstd = 1 / sqrt(var + eps)                               # eps inside the root
+        xhat = (x - mean) * rstd;  out = xhat * weight + bias
+
+    Backward (``dxhat = dout * weight``, means over the last axis)::
+
+        dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat))
+        dweight = sum(dout * xhat) over all rows;   dbias = sum(dout) over all rows
+
+    Cache: xhat (..., H), rstd (..., 1) and weight; x and mean are not kept.
+    """
+    fn = "layer_norm_forward"
+    x = _as_float_array("x", x, fn)
+    weight = _as_float_array("weight", weight, fn)
+    bias = _as_float_array("bias", bias, fn)
+    _check_same_dtype(fn, x=x, weight=weight, bias=bias)
+    H = x.shape[-1] if x.ndim else 0
+    if x.ndim < 1 or weight.shape != (H,) or bias.shape != (H,):
+        raise ValueError(f"{fn}: x {x.shape}, weight {weight.shape}, bias {bias.shape}: weight and "
+                         f"bias must both have shape (H,) with H = x.shape[-1]")
+    if not eps > 0:
+        raise ValueError(f"{fn}: eps must be > 0 (BERT uses 1e-12), got {eps}")
+    mean = x.mean(axis=-1, keepdims=True)               # (..., 1)
+    xhat = x - mean                                     # (..., H)
+    var = _rowdot(xhat, xhat)                           # (..., 1) sum of squares
+    var /= H                                            # biased variance
+    var += eps
+    rstd = np.sqrt(var, out=var)
+    np.divide(1.0, rstd, out=rstd)                      # (..., 1) 1 / sqrt(var + eps)
+    xhat *= rstd                                        # (..., H)
+    out = xhat * weight                                 # (..., H)
+    out += bias
+    return out, (xhat, rstd, weight)
+
+
+def layer_norm_backward(dout, cache):
+    """Backward of layer norm: ``(dx, dweight, dbias)``, formulas in layer_norm_forward."""
+    xhat, rstd, weight = cache
+    H = xhat.shape[-1]
+    dout2 = dout.reshape(-1, H)                         # (N, H)
+    xhat2 = xhat.reshape(-1, H)                         # (N, H)
+    # out = xhat * weight + bias
+    dbias = dout2.sum(axis=0)                           # (H,)
+    dxhat = dout * weight                               # (..., H)
+    dweight = np.multiply(dout2, xhat2).sum(axis=0)     # (H,)
+    # xhat = (x - mean) * rstd, mean and rstd depending on x:
+    # dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat))
+    m_dxhat = dxhat.mean(axis=-1, keepdims=True)        # (..., 1)
+    m_dxhat_xhat = _rowdot(dxhat, xhat)                 # (..., 1)
+    m_dxhat_xhat /= H
+    dx = xhat * m_dxhat_xhat                            # (..., H)
+    dx += m_dxhat
+    np.subtract(dxhat, dx, out=dx)
+    dx *= rstd
+    return dx, dweight, dbias
+
+
+# ----------------------------------------------------------------------------------------
+# softmax
+# ----------------------------------------------------------------------------------------
+
+def _softmax_inplace(a, axis=-1):
+    """Overwrite ``a`` with softmax(a) along ``axis`` (max subtracted first: no overflow)."""
+    a -= a.max(axis=axis, keepdims=True)
+    np.exp(a, out=a)
+    s = a.sum(axis=axis, keepdims=True)
+    np.divide(1.0, s, out=s)
+    a *= s
+    return a
+
+
+def softmax_forward(x, axis=-1):
+    """``out = exp(x) / sum(exp(x), axis)`` (computed as exp(x - max) for stability).
+
+    Backward: ``dx = out * (dout - sum(dout * out, axis))``.
+    Cache: (out, axis).
+    """
+    x = _as_float_array("x", x, "softmax_forward")
+    out = _softmax_inplace(np.array(x, copy=True), axis)
+    return out, (out, axis)
+
+
+def softmax_backward(dout, cache):
+    """Backward of softmax: ``dx = out * (dout - sum(dout * out, axis))``."""
+    out, axis = cache
+    if axis in (-1, out.ndim - 1):
+        s = _rowdot(dout, out)                          # (..., 1)
+    else:
+        s = np.multiply(dout, out).sum(axis=axis, keepdims=True)
+    dx = dout - s
+    dx *= out
+    return dx
+
+
+# ----------------------------------------------------------------------------------------
+# embedding lookup
+# ----------------------------------------------------------------------------------------
+
+def _check_ids(fn, ids, n_rows, what="ids"):
+    ids = np.asarray(ids)
+    if ids.dtype.kind not in "iu":
+        raise TypeError(f"{fn}: {what} must be integers (token ids), got dtype {ids.dtype}")
+    if ids.size:
+        lo, hi = int(ids.min()), int(ids.max())
+        if lo < 0 or hi >= n_rows:
+            bad = lo if lo < 0 else hi
+            raise ValueError(f"{fn}: {what} contain {bad}, outside [0, {n_rows}) for a table of "
+                             f"{n_rows} rows; check the tokenizer's vocab matches the model")
+    return ids
+
+
+def embedding_forward(ids, weight, padding_idx=None):
+    """Row lookup: ``out[...] = weight[ids[...]]``; ids (...) integers, weight (V, H) -> (..., H).
+
+    Backward: a scatter-add, ``dweight[v] = sum of dout[i] over all positions i with
+    ids[i] == v``; row ``padding_idx`` (if given) gets no gradient, as in
+    ``torch.nn.Embedding(padding_idx=...)``.
+    Cache: (ids, V, padding_idx).
+    """
+    fn = "embedding_forward"
+    weight = _as_float_array("weight", weight, fn)
+    if weight.ndim != 2:
+        raise ValueError(f"{fn}: weight must be 2-D (V, H), got shape {weight.shape}")
+    ids = _check_ids(fn, ids, weight.shape[0])
+    if padding_idx is not None and not (-weight.shape[0] <= padding_idx < weight.shape[0]):
+        raise ValueError(f"{fn}: padding_idx {padding_idx} is outside the table of "
+                         f"{weight.shape[0]} rows")
+    if padding_idx is not None and padding_idx < 0:
+        padding_idx += weight.shape[0]
+    out = np.take(weight, ids, axis=0)                  # (..., H)
+    return out, (ids, weight.shape[0], padding_idx)
+
+
+def embedding_backward(dout, cache):
+    """Backward of the lookup: returns ``dweight`` (V, H), a scatter-add of dout's rows."""
+    ids, V, padding_idx = cache
+    H = dout.shape[-1]
+    flat_ids = ids.reshape(-1)                          # (N,)
+    dout2 = dout.reshape(-1, H)                         # (N, H)
+    dweight = np.zeros((V, H), dout.dtype)              # (V, H)
+    # out = weight[ids]: every position adds its gradient into its row (repeats add up).
+    # Sorting groups equal ids; np.add.reduceat then sums each group in one pass.
+    order = np.argsort(flat_ids, kind="stable")
+    sorted_ids = flat_ids[order]
+    if sorted_ids.size:
+        starts = np.flatnonzero(np.r_[True, sorted_ids[1:] != sorted_ids[:-1]])
+        dweight[sorted_ids[starts]] = np.add.reduceat(dout2[order], starts, axis=0)
+    if padding_idx is not None:
+        dweight[padding_idx] = 0.0                      # the padding row is never trained
+    return dweight
+
+
+# ----------------------------------------------------------------------------------------
+# dropout
+# ----------------------------------------------------------------------------------------
+
+def dropout_forward(x, p, rng, training):
+    """Inverted dropout: ``out = x * mask / (1 - p)`` with ``mask = (u >= p)``, u uniform [0, 1).
+
+    When not training (or p == 0) it is the identity and ``out`` is ``x`` itself (not a
+    copy). ``rng`` is a ``numpy.random.Generator``: the same seed drops the same units
+    (in float32 and float64 alike). ``p = 1`` drops everything (out = 0).
+
+    Backward: ``dx = dout * mask / (1 - p)``, with the forward's mask.
+    Cache: the mask as bool (1 byte per element) and the scale 1 / (1 - p).
+    """
+    fn = "dropout_forward"
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"{fn}: dropout probability p must be in [0, 1], got {p}")
+    if not training or p == 0.0:
+        return x, (None, 1.0)
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"{fn}: training with p > 0 needs a numpy.random.Generator as rng "
+                        f"(e.g. np.random.default_rng(0)), got {type(rng).__name__}")
+    x = _as_float_array("x", x, fn)
+    mask = rng.random(x.shape, dtype=np.float32) >= p   # keep with probability 1 - p
+    scale = 0.0 if p == 1.0 else 1.0 / (1.0 - float(p))
+    return _dropout_apply(x, mask, scale), (mask, scale)
+
+
+def _dropout_apply(x, mask, scale):
+    """``x * mask * scale`` as a new array (also used to recompute dropped values)."""
+    out = np.multiply(x, mask)
+    out *= scale
+    return out
+
+
+def dropout_backward(dout, cache):
+    """Backward of dropout: ``dx = dout * mask / (1 - p)`` (``dout`` itself when inactive)."""
+    mask, scale = cache
+    if mask is None:
+        return dout
+    dx = np.multiply(dout, mask)
+    dx *= scale
+    return dx
+
+
+# ----------------------------------------------------------------------------------------
+# multi-head self-attention
+# ----------------------------------------------------------------------------------------
+
+def additive_attention_mask(attention_mask, dtype=np.float32):
+    """HuggingFace's additive mask from a (B, T) 0/1 mask: (B, 1, 1, T), 0.0 where
+    ``attention_mask`` is 1 (attend) and ``finfo(dtype).min`` where it is 0 (padding).
+
+    Added to the attention scores, it gives padded keys probability exactly 0 (their exp
+    underflows) while staying finite, so a row whose keys are all masked stays uniform
+    instead of NaN: ``(1 - attention_mask)[:, None, None, :] * finfo(dtype).min``.
+    """
+    m = np.asarray(attention_mask)
+    if m.ndim != 2:
+        raise ValueError(f"additive_attention_mask: attention_mask must be (B, T), got shape {m.shape}")
+    if m.dtype.kind not in "biuf":
+        raise TypeError(f"additive_attention_mask: attention_mask must hold 0/1, got dtype {m.dtype}")
+    if m.size and not np.isin(m, (0, 1)).all():
+        raise ValueError("additive_attention_mask: attention_mask must hold only 0 (padding) and "
+                         "1 (real token)")
+    dtype = np.dtype(dtype)
+    out = (1 - m.astype(dtype)) * np.finfo(dtype).min   # (B, T)
+    return out[:, None, None, :]                        # (B, 1, 1, T)
+
+
+def self_attention_forward(x, q_weight, q_bias, k_weight, k_bias, v_weight, v_bias, mask,
+                           num_heads, dropout_p=0.0, rng=None, training=False):
+    """BERT's multi-head self-attention (BertSelfAttention, eager), up to the context::
+
+        q, k, v = x Wq.T + bq, x Wk.T + bk, x Wv.T + bv          # (B, T, H) each
+        split heads: (B, T, H) -> (B, NH, T, HS)
+        scores  = q k^T / sqrt(HS) + mask                        # (B, NH, T, T)
+        probs   = softmax(scores) over the keys (last axis)
+        context = dropout(probs) v                               # (B, NH, T, HS)
+        merge heads: (B, NH, T, HS) -> (B, T, H)
+
+    ``mask`` is additive, (B, 1, 1, T) from ``additive_attention_mask`` (or None): padded
+    keys get probability exactly 0. The output projection (BertSelfOutput) is a separate
+    linear layer. Returns ``(context (B, T, H), cache)``; ``cache["probs"]`` holds the
+    attention probabilities (B, NH, T, T) before dropout (HF's ``output_attentions``).
+
+    Backward, with ``P`` the probs and ``D`` the dropped probs ``dropout(P)``::
+
+        dD = dcontext v^T;   dv = D^T dcontext
+        dP = dropout_backward(dD)                       # same mask
+        dscores = P * (dP - sum(dP * P, keys))          # softmax backward; mask gets none
+        dq = dscores k / sqrt(HS);   dk = dscores^T q / sqrt(HS)
+        then each linear's backward; dx = dx_q + dx_k + dx_v
+
+    Fast form: q is scaled by 1/sqrt(HS) before the product instead of scaling the
+    (B, NH, T, T) scores afterwards (equal in exact arithmetic; bit-identical when
+    1/sqrt(HS) is a power of two, as for HS = 64). Cache: the scaled q, k, v, probs, the
+    dropout mask and the linears' caches (x is shared); the dropped probs are recomputed.
+    """
+    fn = "self_attention_forward"
+    x = _as_float_array("x", x, fn)
+    if x.ndim != 3:
+        raise ValueError(f"{fn}: x must be (B, T, H), got shape {x.shape}")
+    B, T, H = x.shape
+    NH = int(num_heads)
+    if NH < 1 or H % NH:
+        raise ValueError(f"{fn}: hidden size {H} is not divisible by num_heads {num_heads}")
+    HS = H // NH
+    for name, w, b in (("q", q_weight, q_bias), ("k", k_weight, k_bias), ("v", v_weight, v_bias)):
+        if np.shape(w) != (H, H) or (b is not None and np.shape(b) != (H,)):
+            raise ValueError(f"{fn}: {name}_weight {np.shape(w)} / {name}_bias "
+                             f"{None if b is None else np.shape(b)} must be ({H}, {H}) / ({H},) "
+                             f"for x of shape {x.shape}")
+    if mask is not None:
+        mask = _as_float_array("mask", mask, fn)
+        _check_same_dtype(fn, x=x, mask=mask)
+        try:
+            np.broadcast_shapes(mask.shape, (B, NH, T, T))
+        except ValueError:
+            raise ValueError(f"{fn}: mask of shape {mask.shape} does not broadcast to the scores "
+                             f"(B, NH, T, T) = {(B, NH, T, T)}; build it with "
+                             f"additive_attention_mask(attention_mask) from a (B, T) mask") from None
+        if mask.ndim != 4:
+            raise ValueError(f"{fn}: mask must be 4-D, e.g. (B, 1, 1, T), got shape {mask.shape}")
+
+    q, q_cache = linear_forward(x, q_weight, q_bias)    # (B, T, H)
+    k, k_cache = linear_forward(x, k_weight, k_bias)    # (B, T, H)
+    v, v_cache = linear_forward(x, v_weight, v_bias)    # (B, T, H)
+    q = q.reshape(B, T, NH, HS).transpose(0, 2, 1, 3)   # (B, NH, T, HS) view
+    k = k.reshape(B, T, NH, HS).transpose(0, 2, 1, 3)   # (B, NH, T, HS) view
+    v = v.reshape(B, T, NH, HS).transpose(0, 2, 1, 3)   # (B, NH, T, HS) view
+    scale = 1.0 / math.sqrt(HS)
+    q *= scale                                          # (B, NH, T, HS) q / sqrt(HS), in place
+    scores = q @ k.transpose(0, 1, 3, 2)                # (B, NH, T, T)
+    if mask is not None:
+        scores += mask                                  # (B, NH, T, T) padded keys -> finfo.min
+    probs = _softmax_inplace(scores, axis=-1)           # (B, NH, T, T) over the keys
+    dropped, drop_cache = dropout_forward(probs, dropout_p, rng, training)  # (B, NH, T, T)
+    context = np.empty((B, T, H), x.dtype)              # (B, T, H)
+    # context = dropped @ v, written straight into its merged-heads place
+    np.matmul(dropped, v, out=context.reshape(B, T, NH, HS).transpose(0, 2, 1, 3))  # (B, NH, T, HS)
+    cache = {"probs": probs, "q": q, "k": k, "v": v, "scale": scale, "dropout": drop_cache,
+             "linear": (q_cache, k_cache, v_cache)}
+    return context, cache
+
+
+def self_attention_backward(dcontext, cache):
+    """Backward of self_attention_forward (formulas in its docstring). Returns
+    ``(dx, dq_weight, dq_bias, dk_weight, dk_bias, dv_weight, dv_bias)``."""
+    probs, q, k, v = cache["probs"], cache["q"], cache["k"], cache["v"]
+    B, NH, T, HS = q.shape
+    H = NH * HS
+    # merge heads: (B, NH, T, HS) -> (B, T, H)
+    dctx = dcontext.reshape(B, T, NH, HS).transpose(0, 2, 1, 3)       # (B, NH, T, HS) view
+    mask, drop_scale = cache["dropout"]
+    dropped = probs if mask is None else _dropout_apply(probs, mask, drop_scale)  # recomputed
+    # context = dropped @ v
+    dv = np.empty((B, T, H), q.dtype)
+    np.matmul(dropped.transpose(0, 1, 3, 2), dctx,
+              out=dv.reshape(B, T, NH, HS).transpose(0, 2, 1, 3))    # (B, NH, T, HS)
+    del dropped
+    dprobs = dctx @ v.transpose(0, 1, 3, 2)                           # (B, NH, T, T)
+    # dropped = dropout(probs) = probs * mask * scale
+    if mask is not None:
+        dprobs *= mask
+        dprobs *= drop_scale
+    # probs = softmax(scores): dscores = probs * (dprobs - sum(dprobs * probs, keys))
+    dprobs -= _rowdot(dprobs, probs)                                  # (B, NH, T, T)
+    dscores = np.multiply(dprobs, probs, out=dprobs)                  # (B, NH, T, T)
+    # scores += mask: the mask is a constant, no gradient
+    # scores = q_scaled @ k^T
+    dq = np.empty((B, T, H), q.dtype)
+    np.matmul(dscores, k, out=dq.reshape(B, T, NH, HS).transpose(0, 2, 1, 3))  # (B, NH, T, HS)
+    dk = np.empty((B, T, H), q.dtype)
+    np.matmul(dscores.transpose(0, 1, 3, 2), q,
+              out=dk.reshape(B, T, NH, HS).transpose(0, 2, 1, 3))    # (B, NH, T, HS)
+    del dscores, dprobs
+    # q_scaled = q * scale
+    dq *= cache["scale"]
+    # q, k, v = linear(x) for each
+    q_cache, k_cache, v_cache = cache["linear"]
+    dx, dq_weight, dq_bias = linear_backward(dq, q_cache)
+    dx_k, dk_weight, dk_bias = linear_backward(dk, k_cache)
+    dx += dx_k
+    del dx_k
+    dx_v, dv_weight, dv_bias = linear_backward(dv, v_cache)
+    dx += dx_v
+    return dx, dq_weight, dq_bias, dk_weight, dk_bias, dv_weight, dv_bias
+
+
+# ----------------------------------------------------------------------------------------
+# cross-entropy
+# ----------------------------------------------------------------------------------------
+
+def cross_entropy_forward(logits, labels, ignore_index=-100):
+    """Mean cross-entropy over the rows whose label is not ``ignore_index``
+    (torch.nn.functional.cross_entropy with its defaults)::
+
+        loss = mean over kept rows i of ( logsumexp(logits[i]) - logits[i, labels[i]] )
+
+    logits (N, C) float, labels (N,) integers in [0, C) or ``ignore_index``.
+    When every label is ``ignore_index`` (or N = 0) the loss is defined as 0.0 and the
+    gradient as zero (torch returns NaN there); a batch without masked tokens then simply
+    contributes nothing. A label outside [0, C) other than ``ignore_index`` is a ValueError.
+
+    Backward: ``dlogits[i] = dloss * (softmax(logits[i]) - onehot(labels[i])) / n`` for
+    kept rows (n of them), 0 for ignored rows.
+    Cache: the softmax of the kept rows, their row indices and labels.
+    Returns the loss as a NumPy scalar of the logits' dtype.
+    """
+    fn = "cross_entropy_forward"
+    logits = _as_float_array("logits", logits, fn)
+    labels = np.asarray(labels)
+    if logits.ndim != 2:
+        raise ValueError(f"{fn}: logits must be (N, C), got shape {logits.shape}")
+    N, C = logits.shape
+    if labels.dtype.kind not in "iu":
+        raise TypeError(f"{fn}: labels must be integers (class ids or {ignore_index}), "
+                        f"got dtype {labels.dtype}")
+    if labels.shape != (N,):
+        raise ValueError(f"{fn}: labels has shape {labels.shape}, expected ({N},) to match "
+                         f"logits {logits.shape}")
+    kept = labels != ignore_index                       # (N,)
+    bad = kept & ((labels < 0) | (labels >= C))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"{fn}: label {int(labels[i])} at position {i} is outside [0, {C}) "
+                         f"(and is not ignore_index={ignore_index}); use {ignore_index} for "
+                         f"positions without a target")
+    rows = np.flatnonzero(kept)                         # (n,)
+    n = rows.size
+    if n == 0:
+        return logits.dtype.type(0.0), (None, rows, None, N, C, logits.dtype)
+    y = labels[rows]                                    # (n,)
+    z = logits[rows]                                    # (n, C) a copy, worked on in place
+    z -= z.max(axis=1, keepdims=True)                   # shifted: no overflow in exp
+    picked = z[np.arange(n), y]                         # (n,) shifted logit of the target
+    np.exp(z, out=z)
+    s = z.sum(axis=1)                                   # (n,)
+    loss = (np.log(s) - picked).sum() / n               # log-sum-exp minus the target logit
+    z *= (1.0 / s)[:, None]                             # (n, C) softmax
+    return logits.dtype.type(loss), (z, rows, y, N, C, logits.dtype)
+
+
+def cross_entropy_backward(dloss, cache):
+    """Backward of the mean cross-entropy: ``dlogits`` (N, C) (formula in the forward)."""
+    probs, rows, y, N, C, dtype = cache
+    n = rows.size
+    if n == 0:  # every label ignored: the loss is the constant 0
+        return np.zeros((N, C), dtype)
+    g = float(dloss) / n
+    # loss = mean(logsumexp(logits) - logits[label]): d/dlogits = (softmax - onehot) / n
+    dkept = probs * g                                   # (n, C)
+    dkept[np.arange(n), y] -= g
+    if n == N:
+        return dkept
+    dlogits = np.zeros((N, C), probs.dtype)             # ignored rows get no gradient
+    dlogits[rows] = dkept
+    return dlogits

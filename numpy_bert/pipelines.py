@@ -27,6 +27,7 @@ import warnings
 import numpy as np
 
 from numpy_bert.hub import resolve_model
+from numpy_bert.model import BertForPreTraining, BertModel, mlm_head_forward
 
 
 class Pipeline:
@@ -61,14 +62,18 @@ class Pipeline:
             )
         return ids
 
-    def _forward(self, ids, token_type_ids=None):
+    @staticmethod
+    def _inputs(ids, token_type_ids=None):
+        """One sequence as a batch of 1: input_ids, token_type_ids, attention_mask, each (1, T)."""
         input_ids = np.asarray([ids], dtype=np.int64)  # (1, T)
         if token_type_ids is None:
             token_type_ids = np.zeros_like(input_ids)
         else:
             token_type_ids = np.asarray([token_type_ids], dtype=np.int64)
-        attention_mask = np.ones_like(input_ids)
-        return self.model(input_ids, token_type_ids=token_type_ids, attention_mask=attention_mask)
+        return input_ids, token_type_ids, np.ones_like(input_ids)
+
+    def _forward(self, ids, token_type_ids=None):
+        return self.model(*self._inputs(ids, token_type_ids))
 
 
 def _softmax(logits):
@@ -138,6 +143,17 @@ class FillMaskPipeline(Pipeline):
             return outputs[0] if len(outputs) == 1 else outputs
         return self._fill_one(inputs, int(top_k), target_ids)
 
+    def _mlm_logits(self, ids, masked):
+        """MLM logits at the [MASK] positions only: encoder, then the head on M rows.
+
+        Same numbers as ``model(ids)["prediction_logits"][0, masked]`` (the head works
+        row by row), without the (T, H) @ (H, V) product for rows nobody reads.
+        """
+        out = BertModel.__call__(self.model, *self._inputs(ids))  # encoder + pooler only
+        hidden = out["last_hidden_state"][0, masked]  # (M, H)
+        logits, _ = mlm_head_forward(self.model.params, self.model.config, hidden)  # (M, V)
+        return logits
+
     def _fill_one(self, text, top_k, target_ids):
         self._check_text(text)
         mask = self.tokenizer.mask_token
@@ -146,7 +162,7 @@ class FillMaskPipeline(Pipeline):
         masked = np.flatnonzero(input_ids == self.tokenizer.mask_token_id)  # (M,)
         if masked.size == 0:
             raise ValueError(f"no {mask} token in the text {text!r}: write {mask} where a word should be predicted")
-        logits = self._forward(ids)["prediction_logits"][0, masked]  # (M, V)
+        logits = self._mlm_logits(ids, masked)  # (M, V)
         probs = _softmax(logits.astype(np.float32, copy=False))  # (M, V)
         if target_ids is not None:
             probs = probs[:, target_ids]  # (M, n_targets)
@@ -246,7 +262,6 @@ def pipeline(task, model=None, tokenizer=None, dtype=np.float32):
     name = ALIASES.get(task, task)
     if name not in TASKS:
         raise ValueError(f"unknown task {task!r}; choose one of: {', '.join(TASKS)}")
-    from numpy_bert.model import BertForPreTraining, BertModel
     from numpy_bert.tokenization import BertTokenizer
 
     if model is None or isinstance(model, (str, bytes)) or hasattr(model, "__fspath__"):

@@ -34,8 +34,10 @@ def minilm_path():
 
 
 def bert_base_cased_dir():
-    """Real bert-base-cased files: $NUMPY_BERT_BASE_CASED, or weights/bert-base-cased/."""
-    for candidate in (os.environ.get("NUMPY_BERT_BASE_CASED"), REPO / "weights" / "bert-base-cased"):
+    """Real bert-base-cased files: $NUMPY_BERT_BASE_CASED, weights/bert-base-cased/, or the
+    download cache ($NUMPY_BERT_HOME or ~/.cache/numpy_bert, where `numpy-bert download` puts it)."""
+    cache = Path(os.environ.get("NUMPY_BERT_HOME") or Path.home() / ".cache" / "numpy_bert") / "bert-base-cased"
+    for candidate in (os.environ.get("NUMPY_BERT_BASE_CASED"), REPO / "weights" / "bert-base-cased", cache):
         if candidate and (Path(candidate) / "model.safetensors").is_file():
             return Path(candidate)
     return None

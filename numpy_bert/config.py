@@ -19,7 +19,10 @@ of being silently ignored.
 
 import json
 import math
+import numbers
 import os
+
+from numpy import bool_ as np_bool
 
 from numpy_bert.utils import atomic_write
 
@@ -98,6 +101,7 @@ class BertConfig:
 
     def validate(self):
         """Raise TypeError/ValueError naming the field if any value is unusable."""
+        self._normalize_numbers()
         for name in _INT_FIELDS:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int):
@@ -150,6 +154,17 @@ class BertConfig:
         if not isinstance(self.extra, dict):
             raise TypeError("BertConfig.extra must be a dict")
         self._check_unsupported_extras()
+
+    def _normalize_numbers(self):
+        """NumPy scalars (np.int64(768), np.float32(0.1)) -> Python numbers, for JSON."""
+        for name in _INT_FIELDS + ("pad_token_id",):
+            value = getattr(self, name)
+            if isinstance(value, numbers.Integral) and not isinstance(value, (bool, np_bool)):
+                setattr(self, name, int(value))
+        for name in _PROB_FIELDS + ("initializer_range", "layer_norm_eps"):
+            value = getattr(self, name)
+            if isinstance(value, numbers.Real) and not isinstance(value, (bool, np_bool)):
+                setattr(self, name, float(value) if not isinstance(value, int) else value)
 
     def _check_unsupported_extras(self):
         """Refuse config.json settings that change what BERT computes in ways we don't implement."""

@@ -101,6 +101,16 @@ def float32_to_bf16(x):
 # reading safetensors
 # ---------------------------------------------------------------------------------------
 
+def _no_duplicate_keys(pairs):
+    """json object hook: a name given twice would silently shadow a tensor; refuse it."""
+    d = {}
+    for key, value in pairs:
+        if key in d:
+            raise ValueError(f"the header names {key!r} twice")
+        d[key] = value
+    return d
+
+
 def _read_header(f, path, file_size):
     """Parse and validate the header; return (entries, metadata, buffer_start).
 
@@ -119,12 +129,14 @@ def _read_header(f, path, file_size):
                          f"{n} bytes but the file has only {file_size - 8} after the length")
     raw = f.read(n)
     try:
-        header = json.loads(raw.decode("utf-8"))
+        header = json.loads(raw.decode("utf-8"), object_pairs_hook=_no_duplicate_keys)
     except UnicodeDecodeError as e:
         raise ValueError(f"{path}: corrupt safetensors file: header is not UTF-8 ({e})") from None
     except json.JSONDecodeError as e:
         raise ValueError(f"{path}: corrupt safetensors file: header is not valid JSON: "
                          f"{e.msg} at character {e.pos}") from None
+    except (ValueError, RecursionError) as e:  # duplicate names, absurd nesting
+        raise ValueError(f"{path}: corrupt safetensors file: {e}") from None
     if not isinstance(header, dict):
         raise ValueError(f"{path}: corrupt safetensors file: header must be a JSON object, "
                          f"got {type(header).__name__}")
@@ -216,17 +228,22 @@ def load_safetensors(path, dtype=None, writable=False):
     with open(path, "rb") as f:
         file_size = os.fstat(f.fileno()).st_size
         entries, _, buffer_start = _read_header(f, path, file_size)
+        buffer = None
         if file_size > buffer_start:
             access = mmap.ACCESS_COPY if writable else mmap.ACCESS_READ
             buffer = mmap.mmap(f.fileno(), 0, access=access)
-        else:
-            buffer = b""  # no tensor data at all (only empty tensors): nothing to map
+            if len(buffer) != file_size:  # the file changed under us
+                raise ValueError(f"{path}: the file changed size while being read; try again")
     tensors = {}
     for name, dtype_name, shape, begin, end in entries:
         stored = SAFETENSORS_DTYPES[dtype_name]
         count = (end - begin) // stored.itemsize
-        array = np.frombuffer(buffer, dtype=stored, count=count,
-                              offset=buffer_start + begin).reshape(shape)
+        if count == 0:  # an empty tensor has no bytes to map
+            array = np.empty(shape, dtype=stored)
+            array.flags.writeable = writable
+        else:
+            array = np.frombuffer(buffer, dtype=stored, count=count,
+                                  offset=buffer_start + begin).reshape(shape)
         if dtype_name == "BF16":
             array = bf16_to_float32(array)
         elif dtype_name == "F16":

@@ -140,3 +140,12 @@ def test_file_errors_name_the_file(tmp_path):
         BertConfig.from_pretrained(tmp_path / "missing")
     with pytest.raises(TypeError, match="dict"):
         BertConfig.from_dict([("hidden_size", 768)])
+
+
+def test_numpy_scalars_become_json_numbers(tmp_path):
+    import numpy as np
+    config = BertConfig(hidden_size=np.int64(96), num_attention_heads=np.int32(3),
+                        layer_norm_eps=np.float32(1e-5))
+    assert type(config.hidden_size) is int and type(config.layer_norm_eps) is float
+    config.to_json_file(tmp_path / "config.json")
+    assert BertConfig.from_json_file(tmp_path / "config.json").hidden_size == 96

@@ -309,9 +309,11 @@ class _RedirectRecorder(urllib.request.HTTPRedirectHandler):
     def __init__(self):
         super().__init__()
         self.headers = {}
+        self.redirected = False
 
     def redirect_request(self, req, fp, code, msg, headers, newurl):
-        for key in ("X-Linked-Etag", "X-Linked-Size", "ETag"):
+        self.redirected = True
+        for key in ("X-Linked-Etag", "X-Linked-Size"):
             if headers.get(key) and key not in self.headers:
                 self.headers[key] = headers[key]
         return super().redirect_request(req, fp, code, msg, headers, newurl)
@@ -381,9 +383,12 @@ def download_file(url, dest, expected_size=None, expected_sha256=None, progress=
         if expected_size is not None and done != expected_size:
             raise DownloadError(f"{dest.name} has {done} bytes, expected {expected_size}")
         sha256 = digest.hexdigest()
-        hub_hash = _hash_from_etag(recorder.headers.get("X-Linked-Etag")) or _hash_from_etag(
-            response.headers.get("ETag")
-        )
+        # The hub's hash: X-Linked-Etag on its redirect to storage; or, when the hub
+        # answered itself (no redirect), its ETag. A storage server's ETag is not trusted.
+        if recorder.redirected:
+            hub_hash = _hash_from_etag(recorder.headers.get("X-Linked-Etag"))
+        else:
+            hub_hash = _hash_from_etag(response.headers.get("ETag"))
         if expected_sha256 is not None:
             reference, checked = expected_sha256, "pinned"
         elif hub_hash is not None:

@@ -376,3 +376,18 @@ def test_cache_dir_default_and_override(monkeypatch, tmp_path):
     monkeypatch.setenv("NUMPY_BERT_HOME", str(tmp_path))
     assert hub.cache_dir() == tmp_path
     assert hub.SHIPPED_MODEL_DIR.name == "numpy-bert-tiny"
+
+
+def test_etag_of_the_hub_itself_is_checked_but_not_a_storage_servers(fake_hub, monkeypatch, tmp_path):
+    register_model(monkeypatch, pinned=False)
+    serve_all(fake_hub)
+    resolve = f"/org/tiny-test/resolve/{REVISION}/vocab.txt"
+    # the hub answering directly with a SHA-256 ETag that does not match: rejected
+    fake_hub.serve(resolve, FILES["vocab.txt"], headers={"ETag": f'"{"1" * 64}"'})
+    with pytest.raises(hub.DownloadError, match="vocab.txt is corrupt"):
+        hub.download("tiny-test", cache_dir=tmp_path, base_url=fake_hub.url, progress=False)
+    # behind a redirect, only the hub's X-Linked-Etag counts, not the storage server's ETag
+    fake_hub.serve(resolve, b"", status=302, headers={"Location": "/storage/v"})
+    fake_hub.serve("/storage/v", FILES["vocab.txt"], headers={"ETag": f'"{"1" * 64}"'})
+    path = hub.download("tiny-test", cache_dir=tmp_path, base_url=fake_hub.url, progress=False)
+    assert (path / "vocab.txt").read_bytes() == FILES["vocab.txt"]

@@ -28,6 +28,7 @@ import json
 import mmap
 import os
 import struct
+import zipfile
 from collections.abc import Mapping
 
 import numpy as np
@@ -56,7 +57,8 @@ SAFETENSORS_DTYPES = {
     "BOOL": np.dtype("?"),
 }
 
-# NumPy dtype -> safetensors name, for writing (BF16 is never written: NumPy has no bfloat16).
+# NumPy dtype -> safetensors name, for writing. NumPy has no bfloat16: BF16 is written
+# only on request (save_safetensors(..., bf16=[names])), from float arrays.
 _NUMPY_TO_SAFETENSORS = {np.dtype(v).newbyteorder("="): k
                          for k, v in SAFETENSORS_DTYPES.items() if k not in ("BF16",)}
 
@@ -213,7 +215,7 @@ def read_safetensors_header(path):
 
 
 def load_safetensors(path, dtype=None, writable=False):
-    """Load every tensor of a .safetensors file: dict name -> ndarray, in file order.
+    """Load every tensor of a .safetensors file: dict name -> ndarray, in data order.
 
     The arrays are views into a memory map of the file, so loading costs no copying;
     BF16 and F16 tensors are converted to float32 (exact: both are subsets of float32).
@@ -345,21 +347,28 @@ def save_safetensors(tensors, path, metadata=None, bf16=()):
 # ---------------------------------------------------------------------------------------
 
 def load_npz(path, dtype=None):
-    """Load a .npz file as dict name -> ndarray (``allow_pickle=False``: no code runs)."""
+    """Load a .npz file as dict name -> ndarray (``allow_pickle=False``: no code runs).
+
+    dtype: if given, convert every floating-point array to it.
+    """
     path = os.fspath(path)
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            if not hasattr(archive, "files"):
-                raise ValueError(f"{path}: holds a single .npy array, not an .npz archive")
-            tensors = {name: archive[name] for name in archive.files}
-    except ValueError as e:
-        if str(e).startswith(path):
-            raise
-        raise ValueError(f"{path}: cannot read as .npz without pickle: {e}") from None
-    except (EOFError, OSError) as e:
-        if isinstance(e, FileNotFoundError):
-            raise
-        raise ValueError(f"{path}: not a readable .npz file: {e}") from None
+        archive = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
+        raise ValueError(f"{path}: not a readable .npz file (numpy_bert never unpickles): "
+                         f"{e}") from None
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise ValueError(f"{path}: holds a single .npy array, not an .npz archive of named arrays")
+    with archive:
+        tensors = {}
+        for name in archive.files:
+            try:
+                tensors[name] = archive[name]
+            except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
+                raise ValueError(f"{path}: cannot read array {name!r} without pickle: "
+                                 f"{e}") from None
     if dtype is not None:
         tensors = {k: v.astype(dtype, copy=False) if v.dtype.kind == "f" else v
                    for k, v in tensors.items()}

@@ -546,3 +546,16 @@ def test_random_corruption_gives_value_error_or_valid_arrays(tmp_path):
         outcomes["loaded"] += 1
         assert sum(t.nbytes for t in tensors.values()) <= len(data)
     assert outcomes["error"] > 100  # the check is exercised, not vacuous
+
+
+def test_npz_errors(tmp_path):
+    good = tmp_path / "good.npz"
+    save_npz({"a": np.arange(1000.0)}, good)
+    (tmp_path / "cut.npz").write_bytes(good.read_bytes()[:300])
+    with pytest.raises(ValueError, match="cut.npz"):
+        load_npz(tmp_path / "cut.npz")
+    np.save(tmp_path / "single.npy", np.arange(3))
+    with pytest.raises(ValueError, match="single .npy array"):
+        load_npz(tmp_path / "single.npy")
+    with pytest.raises(FileNotFoundError):
+        load_npz(tmp_path / "missing.npz")

@@ -237,4 +237,4 @@ def test_twenty_steps_match_pytorch(name):
     worst = max((float(np.max(np.abs(model.params[k] - final[k]))), k) for k in final)
     assert worst[0] < 1e-8, f"largest final weight difference {worst[0]:.3g} in {worst[1]}"
     moved = max(float(np.max(np.abs(final[k] - initial[k]))) for k in final)
-    assert moved > 0.05  # the run really trained
+    assert moved > 0.01  # the run really trained

@@ -395,6 +395,12 @@ def _check_architecture(architecture):
                          f"got {architecture!r}")
 
 
+# The config field behind each dimension letter (the project's dimension key);
+# P and S are the position and segment (token type) table sizes.
+DIMENSIONS = {"V": "vocab_size", "H": "hidden_size", "I": "intermediate_size",
+              "P": "max_position_embeddings", "S": "type_vocab_size"}
+
+
 def expected_shapes(config, architecture="BertForPreTraining"):
     """dict name -> shape of every parameter, in HF's ``named_parameters()`` order.
 
@@ -402,11 +408,21 @@ def expected_shapes(config, architecture="BertForPreTraining"):
     BertForPreTraining the encoder lives under "bert." and the heads under "cls.".
     The MLM decoder weight is the word embedding matrix (tied), so HF lists it once,
     as "bert.embeddings.word_embeddings.weight"; the decoder's bias is listed as
-    "cls.predictions.bias".
+    "cls.predictions.bias". For bert-base-cased (vocab_size=28996) the shape of
+    "bert.encoder.layer.0.intermediate.dense.weight" is (3072, 768): (I, H).
+    """
+    sizes = {letter: getattr(config, field) for letter, field in DIMENSIONS.items()}
+    return {name: tuple(sizes.get(d, d) for d in dims)
+            for name, dims in parameter_layout(config.num_hidden_layers, architecture).items()}
+
+
+def parameter_layout(num_hidden_layers, architecture="BertForPreTraining"):
+    """dict name -> shape in dimension letters, e.g. ("I", "H"), in HF's order.
+
+    Weight matrices are in HF's (out, in) layout: a linear layer computes x @ W.T + b.
     """
     _check_architecture(architecture)
-    V, H, I = config.vocab_size, config.hidden_size, config.intermediate_size
-    P, S = config.max_position_embeddings, config.type_vocab_size
+    V, H, I, P, S = "V", "H", "I", "P", "S"
     prefix = "bert." if architecture == "BertForPreTraining" else ""
 
     shapes = {
@@ -416,7 +432,7 @@ def expected_shapes(config, architecture="BertForPreTraining"):
         "embeddings.LayerNorm.weight": (H,),
         "embeddings.LayerNorm.bias": (H,),
     }
-    for i in range(config.num_hidden_layers):
+    for i in range(num_hidden_layers):
         layer = f"encoder.layer.{i}."
         shapes.update({
             layer + "attention.self.query.weight": (H, H),
@@ -451,15 +467,6 @@ def expected_shapes(config, architecture="BertForPreTraining"):
             "cls.seq_relationship.bias": (2,),
         })
     return shapes
-
-
-# Which config fields fix each dimension, to make shape errors say what to change.
-def _explain_shape(config, shape):
-    names = {config.vocab_size: "vocab_size", config.hidden_size: "hidden_size",
-             config.intermediate_size: "intermediate_size",
-             config.max_position_embeddings: "max_position_embeddings",
-             config.type_vocab_size: "type_vocab_size"}
-    return ", ".join(f"{names[d]}={d}" for d in dict.fromkeys(shape) if d in names)
 
 
 # Buffers that some checkpoints carry but that are not parameters.
@@ -595,8 +602,15 @@ def check_state_dict(params, config, architecture="BertForPreTraining", source="
     wrong = [(k, tuple(np.shape(params[k])), shape) for k, shape in expected.items()
              if tuple(np.shape(params[k])) != shape]
     if wrong:
+        layout = parameter_layout(config.num_hidden_layers, architecture)
+
+        def explain(name, want):  # which config fields fix this shape
+            fields = dict.fromkeys(f"{DIMENSIONS[d]}={n}" for d, n in zip(layout[name], want)
+                                   if d in DIMENSIONS)
+            return ", ".join(fields)
+
         details = "; ".join(f"{k} has shape {got} but the config expects {want} "
-                            f"({_explain_shape(config, want)})" for k, got, want in wrong[:8])
+                            f"({explain(k, want)})" for k, got, want in wrong[:8])
         more = f" (and {len(wrong) - 8} more)" if len(wrong) > 8 else ""
         raise ValueError(f"{source}: {len(wrong)} tensor(s) disagree with the config: "
                          f"{details}{more}. Is config.json the one that belongs to these weights?")

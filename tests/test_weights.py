@@ -451,6 +451,10 @@ def test_checkpoint_disagreeing_with_config_names_the_tensor(tiny_config):
     assert "expects (100, 48) (vocab_size=100, hidden_size=48)" in message
     assert "cls.predictions.bias has shape (99,)" in message
     assert str(HF_TINY) in message
+    # vocab_size equal to max_position_embeddings (40): each dimension still gets its field
+    config = BertConfig.from_dict({**tiny_config.to_dict(), "vocab_size": 40})
+    with pytest.raises(ValueError, match=r"expects \(40, 48\) \(vocab_size=40, hidden_size=48\)"):
+        load_state_dict(HF_TINY, config)
 
 
 def test_non_float_parameter_and_bad_dtype(tiny_config, tiny_params):

@@ -1,0 +1,693 @@
+"""Pretrain a small BERT with masked LM + next sentence prediction: ``numpy-bert pretrain``.
+
+The loop, one step (BERT's recipe, google-research/bert run_pretraining.py):
+
+    batch = next 'B' sentence pairs of this epoch, masked anew (dynamic masking)
+    loss, grads = model.loss_and_grads(batch)       # MLM loss + NSP loss, dropout on
+    clip_by_global_norm(grads, 1.0)
+    optimizer.step(grads, lr=learning_rate(step))   # AdamWeightDecay, warmup + linear decay
+
+What a run does, in order:
+
+1. read the corpus (``--corpus FILE``: one sentence per line, a blank line between
+   documents; default: ``numpy_bert.corpus``'s documents built from the docstrings
+   installed with Python, NumPy and matplotlib) and hold out a few documents;
+2. train a WordPiece vocabulary of the preset's size on the training documents
+   (unless ``--vocab FILE``) and tokenize every sentence once;
+3. every epoch, cut the training documents into ``[CLS] A [SEP] B [SEP]`` pairs
+   (``numpy_bert.data.create_sentence_pairs``, a fresh cut per epoch) and mask
+   every batch when it is drawn (``Masking.mask_instances``);
+4. train, printing a progress line and appending to ``OUT/metrics.jsonl``;
+   evaluate on the held-out documents (MLM loss and accuracy, NSP loss and
+   accuracy) every ``--eval-every`` steps;
+5. save ``OUT/checkpoint/`` (HF layout: config.json, model.safetensors, vocab.txt,
+   tokenizer_config.json, plus optimizer.safetensors and trainer_state.json) every
+   ``--save-every`` steps and at the end, and draw ``OUT/curves.png``.
+
+Every random choice has its own ``numpy.random.Generator``, all derived from
+``--seed``: model init ``[seed]``, dropout ``[seed, 1]`` (the model's ``rng``),
+the pair cuts of epoch e ``[seed, 2, e]``, the masks ``[seed, 3]``, the held-out
+split and held-out data ``[seed, 4]``. The checkpoint stores the generators'
+states (``bit_generator.state`` as JSON), the optimizer's moments and the position
+in the epoch, so ``--resume`` continues bit for bit where the checkpoint left off.
+"""
+
+import hashlib
+import json
+import math
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from numpy_bert.optim import clip_by_global_norm, learning_rate, make_optimizer
+from numpy_bert.utils import atomic_write
+
+# ---------------------------------------------------------------------------------------
+# presets
+# ---------------------------------------------------------------------------------------
+
+PRESETS = {
+    # The shipped model: trains on 2 CPU cores in 10 minutes (see weights/numpy-bert-tiny/README.md).
+    "tiny": dict(
+        vocab_size=8000, hidden_size=128, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=512, seq_len=128, batch_size=64, lr=3e-3, warmup_steps=100,
+        steps=100_000,        # an upper bound: the time budget decides (see --time-budget)
+        time_budget=9.5,      # minutes of wall clock, vocab and data included
+        eval_every=200, eval_size=1024, save_every=500, log_every=10,
+        max_predictions_per_seq=20, short_seq_prob=0.1, heldout_fraction=0.05,
+        hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1),
+    # For tests and demos: a few seconds.
+    "micro": dict(
+        vocab_size=300, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=37, seq_len=32, batch_size=8, lr=1e-3, warmup_steps=5,
+        steps=40, time_budget=None, eval_every=10, eval_size=32, save_every=10, log_every=5,
+        max_predictions_per_seq=5, short_seq_prob=0.1, heldout_fraction=0.2,
+        hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1),
+}
+
+# metrics.jsonl fields that depend on the wall clock (left out when comparing runs)
+WALL_CLOCK_FIELDS = ("tokens_per_s", "elapsed_s", "eta_s")
+
+CHECKPOINT = "checkpoint"
+STATE_FILE = "trainer_state.json"
+OPTIMIZER_FILE = "optimizer.safetensors"
+CALIBRATION_STEPS = 20  # with a time budget, the step count is fixed after this many steps
+
+
+class TrainingDiverged(ValueError):
+    """The loss or the gradients became NaN or infinite; nothing was updated or saved."""
+
+
+# ---------------------------------------------------------------------------------------
+# the command line
+# ---------------------------------------------------------------------------------------
+
+def add_pretrain_arguments(parser):
+    """Options of ``numpy-bert pretrain``."""
+    parser.add_argument("--corpus", metavar="FILE",
+                        help="text file: one sentence per line, a blank line between documents "
+                             "(default: the built-in corpus of Python/NumPy/matplotlib docstrings)")
+    parser.add_argument("--out", required=True, metavar="DIR",
+                        help="run directory: metrics.jsonl, curves.png, checkpoint/")
+    parser.add_argument("--preset", default="tiny", choices=sorted(PRESETS),
+                        help="model size and training settings (default tiny; micro is for tests)")
+    parser.add_argument("--steps", type=int,
+                        help="number of optimizer steps (default: the preset's; without --steps the "
+                             "preset's time budget applies too)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of every random choice (default 0)")
+    parser.add_argument("--vocab", metavar="FILE",
+                        help="vocab.txt to use (default: train a WordPiece vocab on the corpus)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run in --out from its checkpoint, bit for bit")
+    parser.add_argument("--batch-size", type=int, help="sentence pairs per step")
+    parser.add_argument("--lr", type=float, help="peak learning rate")
+    parser.add_argument("--warmup-steps", type=int, help="linear warmup steps")
+    parser.add_argument("--seq-len", type=int, help="tokens per sequence (max_seq_length)")
+    parser.add_argument("--eval-every", type=int, help="evaluate on held-out documents every N steps")
+    parser.add_argument("--save-every", type=int, help="write the checkpoint every N steps")
+    parser.add_argument("--log-every", type=int, help="progress line + metrics.jsonl record every N steps")
+    parser.add_argument("--time-budget", type=float, metavar="MINUTES",
+                        help="wall-clock budget in minutes, vocab and data included: after "
+                             f"{CALIBRATION_STEPS} steps the step count is cut to what fits "
+                             "(0 = no budget)")
+    parser.add_argument("--optimizer", default="adamweightdecay", choices=["adamweightdecay", "adamw"],
+                        help="BERT's AdamWeightDecay (default) or PyTorch's AdamW")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines")
+
+
+def run_pretrain(args):
+    """Entry point of ``numpy-bert pretrain``; returns the exit code."""
+    pretrain(out=args.out, corpus=args.corpus, preset=args.preset, steps=args.steps, seed=args.seed,
+             vocab=args.vocab, resume=args.resume, batch_size=args.batch_size, lr=args.lr,
+             warmup_steps=args.warmup_steps, seq_len=args.seq_len, eval_every=args.eval_every,
+             save_every=args.save_every, log_every=args.log_every, time_budget=args.time_budget,
+             optimizer=args.optimizer, quiet=args.quiet)
+    return 0
+
+
+# ---------------------------------------------------------------------------------------
+# settings of a run
+# ---------------------------------------------------------------------------------------
+
+def make_settings(preset="tiny", steps=None, seed=0, batch_size=None, lr=None, warmup_steps=None,
+                  seq_len=None, eval_every=None, save_every=None, log_every=None, time_budget=None,
+                  optimizer="adamweightdecay"):
+    """The preset's settings with the given overrides, checked. Returns a dict (JSON-able)."""
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
+    s = dict(PRESETS[preset], preset=preset, seed=int(seed), optimizer=optimizer)
+    if steps is not None:
+        s["steps"] = steps
+        s["time_budget"] = None  # an explicit step count is not cut by the preset's budget
+    overrides = dict(batch_size=batch_size, lr=lr, warmup_steps=warmup_steps, seq_len=seq_len,
+                     eval_every=eval_every, save_every=save_every, log_every=log_every)
+    s.update({k: v for k, v in overrides.items() if v is not None})
+    if time_budget is not None:
+        s["time_budget"] = time_budget if time_budget > 0 else None
+    for key in ("steps", "batch_size", "eval_every", "save_every", "log_every", "eval_size"):
+        if not isinstance(s[key], int) or s[key] < 1:
+            raise ValueError(f"--{key.replace('_', '-')} must be a positive integer, got {s[key]!r}")
+    if s["warmup_steps"] < 0:
+        raise ValueError(f"--warmup-steps must be >= 0, got {s['warmup_steps']}")
+    if not s["seq_len"] >= 8:
+        raise ValueError(f"--seq-len must be at least 8 ([CLS] A [SEP] B [SEP] plus some text), "
+                         f"got {s['seq_len']}")
+    if not (s["lr"] > 0 and math.isfinite(s["lr"])):
+        raise ValueError(f"--lr must be a positive number, got {s['lr']}")
+    return s
+
+
+def _model_config(settings, vocab_size):
+    from numpy_bert.config import BertConfig
+
+    return BertConfig(vocab_size=vocab_size, hidden_size=settings["hidden_size"],
+                      num_hidden_layers=settings["num_hidden_layers"],
+                      num_attention_heads=settings["num_attention_heads"],
+                      intermediate_size=settings["intermediate_size"],
+                      hidden_dropout_prob=settings["hidden_dropout_prob"],
+                      attention_probs_dropout_prob=settings["attention_probs_dropout_prob"],
+                      max_position_embeddings=settings["seq_len"])
+
+
+# ---------------------------------------------------------------------------------------
+# corpus, vocabulary, data
+# ---------------------------------------------------------------------------------------
+
+def load_documents(corpus=None):
+    """Documents (lists of sentences) from a corpus file, or the built-in default corpus."""
+    from numpy_bert import corpus as corpus_module
+
+    if corpus is None:
+        path = corpus_module.build_default_corpus()  # cached after the first build
+    else:
+        path = Path(corpus)
+        if not path.is_file():
+            raise OSError(f"corpus file {corpus} not found (expected a text file: one sentence per line, "
+                          "a blank line between documents)")
+    documents = corpus_module.read_corpus(path, min_documents=1)
+    documents = [[s for s in doc if s.strip()] for doc in documents]
+    return [doc for doc in documents if doc]
+
+
+def corpus_fingerprint(documents):
+    """sha256 of the documents' text: --resume checks it is the same corpus."""
+    h = hashlib.sha256()
+    for doc in documents:
+        for sentence in doc:
+            h.update(sentence.encode("utf-8"))
+            h.update(b"\n")
+        h.update(b"\n")
+    return h.hexdigest()
+
+
+def split_documents(documents, fraction, seed):
+    """Hold out round(fraction * n) documents (at least 2, for NSP), chosen with rng [seed, 4]."""
+    n = len(documents)
+    if n == 0:
+        raise ValueError("the corpus is empty: it needs documents of sentences (one sentence per line, "
+                         "a blank line between documents)")
+    if n < 4:
+        raise ValueError(f"the corpus has {n} document(s), but pretraining needs at least 4: next sentence "
+                         "prediction draws the random B from another document, so 2 are needed to train and "
+                         "2 are held out for evaluation; separate documents with a blank line")
+    n_heldout = min(max(2, int(round(fraction * n))), n - 2)
+    order = np.random.default_rng([seed, 4]).permutation(n)
+    heldout = sorted(order[:n_heldout].tolist())
+    held = set(heldout)
+    return [documents[i] for i in range(n) if i not in held], [documents[i] for i in heldout]
+
+
+def build_vocab(documents, vocab_size, path):
+    """Train a WordPiece vocabulary on the documents and write it to ``path``."""
+    from numpy_bert.tokenization import train_wordpiece, write_vocab
+
+    texts = [" ".join(doc) for doc in documents]
+    vocab = train_wordpiece(texts, vocab_size=vocab_size, do_lower_case=True)
+    write_vocab(vocab, path)
+    return vocab
+
+
+class PairStream:
+    """Endless batches of masked sentence pairs; the state lives in (epoch, position, mask rng).
+
+    Epoch e cuts the documents into pairs with ``default_rng([seed, 2, e])`` (so an
+    epoch can be rebuilt on --resume from its number alone); each batch is masked when
+    it is drawn with ``self.mask_rng`` (dynamic masking, as RoBERTa / HF's collator).
+    The last incomplete batch of an epoch is dropped.
+    """
+
+    def __init__(self, documents, tokenizer, masking, settings):
+        from numpy_bert import data
+
+        self.data = data
+        self.documents = documents  # list of documents of id arrays
+        self.tokenizer = tokenizer
+        self.masking = masking
+        self.seq_len = settings["seq_len"]
+        self.batch_size = settings["batch_size"]
+        self.short_seq_prob = settings["short_seq_prob"]
+        self.seed = settings["seed"]
+        self.mask_rng = np.random.default_rng([self.seed, 3])
+        self.epoch, self.position, self.pairs = 0, 0, None
+
+    def _cut(self, epoch):
+        rng = np.random.default_rng([self.seed, 2, epoch])
+        return self.data.create_sentence_pairs(self.documents, self.seq_len, rng,
+                                               short_seq_prob=self.short_seq_prob, tokenizer=self.tokenizer)
+
+    def next_batch(self):
+        if self.pairs is None:
+            self.pairs = self._cut(self.epoch)
+        if self.position + self.batch_size > len(self.pairs) and self.position > 0:
+            self.epoch, self.position = self.epoch + 1, 0
+            self.pairs = self._cut(self.epoch)
+        chosen = self.pairs[self.position:self.position + self.batch_size]
+        self.position += len(chosen)
+        instances = self.masking.mask_instances(chosen, self.mask_rng)
+        return trim_padding(self.data.collate(instances, self.seq_len, self.tokenizer.pad_token_id))
+
+    def state(self):
+        return {"epoch": self.epoch, "position": self.position, "mask_rng": self.mask_rng.bit_generator.state}
+
+    def load_state(self, state):
+        self.epoch, self.position = int(state["epoch"]), int(state["position"])
+        self.mask_rng.bit_generator.state = state["mask_rng"]
+        self.pairs = None if self.position == 0 and self.epoch == 0 else self._cut(self.epoch)
+
+
+def heldout_batches(documents, tokenizer, masking, settings):
+    """Fixed held-out batches: at most eval_size pairs of the held-out documents, masked once."""
+    from numpy_bert import data
+
+    rng = np.random.default_rng([settings["seed"], 4, 1])
+    pairs = data.create_sentence_pairs(documents, settings["seq_len"], rng,
+                                       short_seq_prob=settings["short_seq_prob"], tokenizer=tokenizer)
+    instances = masking.mask_instances(pairs[:settings["eval_size"]], rng)
+    size = settings["batch_size"]
+    return [trim_padding(data.collate(instances[i:i + size], settings["seq_len"], tokenizer.pad_token_id))
+            for i in range(0, len(instances), size)]
+
+
+def trim_padding(batch):
+    """Cut the (B, T) arrays to the longest row: columns of padding only cost time.
+
+    The real tokens' outputs do not change: padded keys get attention probability 0.
+    """
+    T = int(batch["attention_mask"].sum(axis=1).max())
+    return {k: (v[:, :T] if v.ndim == 2 else v) for k, v in batch.items()}
+
+
+# ---------------------------------------------------------------------------------------
+# evaluation
+# ---------------------------------------------------------------------------------------
+
+def _accuracy_counts(batch, details):
+    """(MLM correct, MLM count, NSP correct, NSP count) of one batch."""
+    labels = batch["labels"].reshape(-1)
+    targets = labels[labels != -100]  # (M,) row-major, as details["mlm_logits"]
+    mlm_correct = int((details["mlm_logits"].argmax(axis=-1) == targets).sum())
+    nsp_correct = int((details["seq_relationship_logits"].argmax(axis=-1) == batch["next_sentence_label"]).sum())
+    return mlm_correct, targets.size, nsp_correct, batch["next_sentence_label"].size
+
+
+def evaluate(model, batches):
+    """Held-out MLM loss/accuracy (per masked token) and NSP loss/accuracy (per pair), dropout off."""
+    was_training = model.training
+    model.eval()
+    mlm_loss = nsp_loss = 0.0
+    mlm_ok = mlm_n = nsp_ok = nsp_n = 0
+    try:
+        for batch in batches:
+            _, _, details = model.loss_and_grads(
+                batch["input_ids"], batch["token_type_ids"], batch["attention_mask"], labels=batch["labels"],
+                next_sentence_label=batch["next_sentence_label"], return_details=True)
+            a, m, b, n = _accuracy_counts(batch, details)
+            mlm_loss += details["mlm_loss"] * m  # the batch mean, weighted back to a sum
+            nsp_loss += details["nsp_loss"] * n
+            mlm_ok, mlm_n, nsp_ok, nsp_n = mlm_ok + a, mlm_n + m, nsp_ok + b, nsp_n + n
+    finally:
+        if was_training:
+            model.train()
+    return {"heldout_mlm_loss": mlm_loss / max(mlm_n, 1), "heldout_mlm_acc": mlm_ok / max(mlm_n, 1),
+            "heldout_nsp_loss": nsp_loss / max(nsp_n, 1), "heldout_nsp_acc": nsp_ok / max(nsp_n, 1)}
+
+
+# ---------------------------------------------------------------------------------------
+# checkpoints
+# ---------------------------------------------------------------------------------------
+
+def save_checkpoint(out, model, tokenizer, optimizer, state):
+    """Write ``out/checkpoint/`` as a whole, atomically.
+
+    Everything goes to ``out/checkpoint.new/`` first; then the old checkpoint is
+    renamed to ``checkpoint.old``, the new one to ``checkpoint``, and the old one is
+    deleted. A crash at any point leaves a complete checkpoint under ``checkpoint``
+    or (between the two renames) under ``checkpoint.old``, which ``find_checkpoint``
+    picks up.
+    """
+    from numpy_bert.weights import save_safetensors
+
+    out = Path(out)
+    final, new, old = out / CHECKPOINT, out / (CHECKPOINT + ".new"), out / (CHECKPOINT + ".old")
+    if new.exists():
+        shutil.rmtree(new)
+    new.mkdir(parents=True)
+    model.save_pretrained(new)
+    tokenizer.save_pretrained(new)
+    save_safetensors(optimizer.state_dict(), new / OPTIMIZER_FILE)
+    with atomic_write(new / STATE_FILE, "w", encoding="utf-8") as f:
+        json.dump(state, f, indent=1)
+    _fsync_dir(new)
+    if final.exists():
+        if old.exists():
+            shutil.rmtree(old)
+        os.replace(final, old)
+    os.replace(new, final)
+    _fsync_dir(out)
+    if old.exists():
+        shutil.rmtree(old)
+
+
+def _fsync_dir(path):
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def find_checkpoint(out):
+    """The run's complete checkpoint directory, or None (recovers an interrupted swap)."""
+    out = Path(out)
+    final, old = out / CHECKPOINT, out / (CHECKPOINT + ".old")
+    if not (final / STATE_FILE).is_file() and (old / STATE_FILE).is_file():
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(old, final)  # the crash came between the two renames of save_checkpoint
+    return final if (final / STATE_FILE).is_file() else None
+
+
+# ---------------------------------------------------------------------------------------
+# metrics and curves
+# ---------------------------------------------------------------------------------------
+
+def write_metrics(path, records):
+    with atomic_write(path, "w", encoding="utf-8") as f:
+        for record in records:
+            f.write(json.dumps(record) + "\n")
+
+
+def read_metrics(path):
+    path = Path(path)
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def plot_curves(records, path, title="numpy_bert pretraining"):
+    """Draw train and held-out losses and accuracies and the learning rate to ``path`` (PNG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    train = [r for r in records if "mlm_loss" in r]
+    held = [r for r in records if "heldout_mlm_loss" in r]
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    panels = [("loss", "loss (cross-entropy, nats)"), ("acc", "accuracy")]
+    for ax, (key, ylabel) in zip(axes[:2], panels):
+        for task, colour in (("mlm", "tab:blue"), ("nsp", "tab:orange")):
+            ax.plot([r["step"] for r in train], [r[f"{task}_{key}"] for r in train], color=colour,
+                    alpha=0.5, label=f"{task.upper()} train")
+            ax.plot([r["step"] for r in held], [r[f"heldout_{task}_{key}"] for r in held], "o-",
+                    color=colour, label=f"{task.upper()} held-out")
+        ax.set_xlabel("step")
+        ax.set_ylabel(ylabel)
+        ax.set_title(f"masked LM and next sentence {key}")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    axes[2].plot([r["step"] for r in train], [r["lr"] for r in train], color="tab:green")
+    axes[2].set_xlabel("step")
+    axes[2].set_ylabel("learning rate")
+    axes[2].set_title("learning rate (warmup, linear decay)")
+    axes[2].grid(alpha=0.3)
+    fig.suptitle(title)
+    fig.tight_layout()
+    with atomic_write(path, "wb") as f:
+        fig.savefig(f, format="png", dpi=80)
+    plt.close(fig)
+
+
+def _duration(seconds):
+    seconds = int(max(0, seconds))
+    return f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+# ---------------------------------------------------------------------------------------
+# the run
+# ---------------------------------------------------------------------------------------
+
+def pretrain(out, corpus=None, preset="tiny", steps=None, seed=0, vocab=None, resume=False, quiet=False,
+             **overrides):
+    """Run (or with ``resume=True`` continue) a pretraining run in directory ``out``.
+
+    Keyword overrides: batch_size, lr, warmup_steps, seq_len, eval_every, save_every,
+    log_every, time_budget (minutes; 0 = none), optimizer. Returns a summary dict
+    (steps done, first and last held-out figures, wall time, paths).
+    """
+    from numpy_bert.data import Masking, tokenize_documents
+    from numpy_bert.model import BertForPreTraining
+    from numpy_bert.tokenization import BertTokenizer
+    from numpy_bert.weights import load_safetensors, load_state_dict
+
+    start_time = time.time()
+    say = (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
+    out = Path(out)
+    checkpoint = find_checkpoint(out) if out.exists() else None
+    state = None
+    if resume:
+        if checkpoint is None:
+            raise ValueError(f"nothing to resume: {out / CHECKPOINT / STATE_FILE} does not exist; "
+                             "run without --resume to start a new run there")
+        state = json.loads((checkpoint / STATE_FILE).read_text(encoding="utf-8"))
+        settings = state["settings"]
+        if steps is not None and steps != state["total_steps"]:
+            raise ValueError(f"--steps {steps} differs from the run being resumed ({state['total_steps']} "
+                             "steps); leave --steps out with --resume")
+        # options that would change the run's arithmetic must not differ
+        overrides.pop("time_budget", None)
+        changed = {k: v for k, v in overrides.items() if v is not None and settings.get(k) != v
+                   and k not in ("eval_every", "save_every", "log_every")}
+        if changed or seed != settings["seed"] or preset != settings["preset"]:
+            raise ValueError(f"--resume continues the run exactly as it was started; these options differ "
+                             f"from it: {dict(changed, **({'seed': seed} if seed != settings['seed'] else {}))}"
+                             f"{'' if preset == settings['preset'] else ' preset ' + preset}")
+        for k in ("eval_every", "save_every", "log_every"):
+            if overrides.get(k) is not None:
+                settings[k] = overrides[k]
+    else:
+        if checkpoint is not None:
+            raise ValueError(f"{out} already holds a run (checkpoint at step "
+                             f"{json.loads((checkpoint / STATE_FILE).read_text())['step']}); pass --resume to "
+                             "continue it or choose another --out")
+        settings = make_settings(preset, steps, seed, **overrides)
+    out.mkdir(parents=True, exist_ok=True)
+    budget_s = settings["time_budget"] * 60 if settings.get("time_budget") else None
+
+    # ---- 1. corpus
+    documents = load_documents(corpus)
+    fingerprint = corpus_fingerprint(documents)
+    if state is not None and state["corpus_sha256"] != fingerprint:
+        raise ValueError("the corpus differs from the one the run was started with (sha256 mismatch); "
+                         "resume with the same --corpus")
+    train_docs, heldout_docs = split_documents(documents, settings["heldout_fraction"], settings["seed"])
+    say(f"corpus: {len(documents)} documents, {sum(len(d) for d in documents)} sentences "
+        f"({len(train_docs)} to train, {len(heldout_docs)} held out)")
+
+    # ---- 2. vocabulary
+    vocab_path = out / "vocab.txt"
+    if state is not None:
+        vocab_path = checkpoint / "vocab.txt"
+        if vocab is not None and Path(vocab).read_bytes() != vocab_path.read_bytes():
+            raise ValueError(f"--vocab {vocab} does not match the vocabulary of the checkpoint "
+                             f"({vocab_path}); resume without --vocab or with that file")
+    elif vocab is not None:
+        if not Path(vocab).is_file():
+            raise OSError(f"vocab file {vocab} not found")
+        shutil.copyfile(vocab, vocab_path)
+    else:
+        t = time.time()
+        build_vocab(train_docs, settings["vocab_size"], vocab_path)
+        say(f"vocab: trained {settings['vocab_size']} WordPiece tokens in {time.time() - t:.1f}s -> {vocab_path}")
+    tokenizer = BertTokenizer(str(vocab_path), do_lower_case=True)
+    vocab_size = len(tokenizer.vocab)
+
+    # ---- 3. data
+    t = time.time()
+    train_ids = tokenize_documents(train_docs, tokenizer)
+    heldout_ids = tokenize_documents(heldout_docs, tokenizer)
+    if len(train_ids) < 2 or len(heldout_ids) < 2:
+        raise ValueError("after tokenization fewer than 2 training or 2 held-out documents have any tokens; "
+                         "the corpus needs more text")
+    masking = Masking(tokenizer, max_predictions_per_seq=settings["max_predictions_per_seq"])
+    stream = PairStream(train_ids, tokenizer, masking, settings)
+    eval_batches = heldout_batches(heldout_ids, tokenizer, masking, settings)
+    n_tokens = sum(len(s) for d in train_ids for s in d)
+    say(f"data: {n_tokens:,} training tokens, {sum(b['input_ids'].shape[0] for b in eval_batches)} held-out "
+        f"pairs, tokenized in {time.time() - t:.1f}s")
+
+    # ---- 4. model and optimizer
+    config = _model_config(settings, vocab_size)
+    model = BertForPreTraining(config, seed=settings["seed"])
+    optimizer = make_optimizer(settings["optimizer"], model.params)
+    records = []
+    step = 0
+    total_steps = settings["steps"]
+    if state is not None:
+        if state["vocab_size"] != vocab_size:
+            raise ValueError(f"the checkpoint's model has a vocabulary of {state['vocab_size']} tokens but its "
+                             f"vocab.txt has {vocab_size}: the checkpoint is damaged")
+        loaded = load_state_dict(checkpoint, config, "BertForPreTraining", np.float32)
+        for name in model.params:
+            model.params[name][...] = loaded[name]
+        optimizer.load_state_dict(load_safetensors(checkpoint / OPTIMIZER_FILE))
+        model.rng.bit_generator.state = state["dropout_rng"]
+        stream.load_state(state["data"])
+        step, total_steps = state["step"], state["total_steps"]
+        records = [r for r in read_metrics(out / "metrics.jsonl") if r["step"] <= step]
+        say(f"resumed from {checkpoint} at step {step} of {total_steps}")
+    model.train()
+
+    def checkpoint_state():
+        return {"step": step, "total_steps": total_steps, "settings": settings, "vocab_size": vocab_size,
+                "corpus_sha256": fingerprint, "dropout_rng": model.rng.bit_generator.state,
+                "data": stream.state()}
+
+    def save():
+        save_checkpoint(out, model, tokenizer, optimizer, checkpoint_state())
+        write_metrics(out / "metrics.jsonl", records)
+
+    eval_seconds = 0.0
+    if step == 0:
+        t = time.time()
+        held = evaluate(model, eval_batches)
+        eval_seconds = time.time() - t
+        records.append({"step": 0, "lr": learning_rate(0, settings["lr"], settings["warmup_steps"], total_steps),
+                        **held})
+        say(f"step 0: held-out MLM loss {held['heldout_mlm_loss']:.3f} acc {held['heldout_mlm_acc']:.3f} | "
+            f"NSP loss {held['heldout_nsp_loss']:.3f} acc {held['heldout_nsp_acc']:.3f}")
+        write_metrics(out / "metrics.jsonl", records)
+
+    # ---- 5. train
+    window = {"mlm_loss": 0.0, "nsp_loss": 0.0, "mlm_ok": 0, "mlm_n": 0, "nsp_ok": 0, "nsp_n": 0, "steps": 0,
+              "tokens": 0}
+    window_start = time.time()
+    loop_start, loop_start_step = time.time(), step
+    stopped_by_budget = False
+    while step < total_steps:
+        batch = stream.next_batch()
+        lr = learning_rate(step, settings["lr"], settings["warmup_steps"], total_steps)
+        loss, grads, details = model.loss_and_grads(
+            batch["input_ids"], batch["token_type_ids"], batch["attention_mask"], labels=batch["labels"],
+            next_sentence_label=batch["next_sentence_label"], return_details=True)
+        norm = clip_by_global_norm(grads, 1.0)
+        if not (math.isfinite(loss) and math.isfinite(norm)):
+            write_metrics(out / "metrics.jsonl", records)
+            last = find_checkpoint(out)
+            where = (f"the last good checkpoint {last} (step {json.loads((last / STATE_FILE).read_text())['step']})"
+                     f" is intact" if last else "no checkpoint had been written yet")
+            raise TrainingDiverged(
+                f"the loss became {loss} at step {step + 1} (gradient norm {norm}); stopped before updating the "
+                f"weights; {where}. Start a new run with a lower --lr (now {settings['lr']}) or more "
+                f"--warmup-steps (now {settings['warmup_steps']})")
+        optimizer.step(grads, lr)
+        step += 1
+
+        a, m, b, n = _accuracy_counts(batch, details)
+        window["mlm_loss"] += details["mlm_loss"]
+        window["nsp_loss"] += details["nsp_loss"]
+        window["mlm_ok"] += a
+        window["mlm_n"] += m
+        window["nsp_ok"] += b
+        window["nsp_n"] += n
+        window["steps"] += 1
+        window["tokens"] += int(batch["attention_mask"].sum())  # real tokens, padding not counted
+
+        if budget_s is not None and step == loop_start_step + CALIBRATION_STEPS and state is None:
+            # fix the number of steps to what fits in the budget (the schedule needs it)
+            per_step = (time.time() - loop_start) / CALIBRATION_STEPS
+            per_step_all = per_step + eval_seconds / settings["eval_every"]
+            left = budget_s - (time.time() - start_time) - eval_seconds - 15.0  # final eval, save, plot
+            fits = step + int(0.97 * left / per_step_all)
+            if fits < total_steps:
+                total_steps = max(step + 1, fits)
+                say(f"time budget {settings['time_budget']} min: {per_step:.2f}s per step, so "
+                    f"{total_steps} steps in all")
+
+        last_step = step >= total_steps
+        over_budget = budget_s is not None and time.time() - start_time > budget_s - 10.0
+        if over_budget and not last_step:
+            stopped_by_budget, last_step = True, True
+        if step % settings["log_every"] == 0 or last_step or step % settings["eval_every"] == 0:
+            now = time.time()
+            k = window["steps"]
+            record = {"step": step, "mlm_loss": window["mlm_loss"] / k, "mlm_acc": window["mlm_ok"] / max(window["mlm_n"], 1),
+                      "nsp_loss": window["nsp_loss"] / k, "nsp_acc": window["nsp_ok"] / max(window["nsp_n"], 1),
+                      "lr": lr, "grad_norm": norm, "epoch": stream.epoch,
+                      "tokens_per_s": window["tokens"] / max(now - window_start, 1e-9),
+                      "elapsed_s": now - start_time}
+            if step % settings["eval_every"] == 0 or last_step:
+                t = time.time()
+                record.update(evaluate(model, eval_batches))
+                eval_seconds = time.time() - t
+            steps_per_s = (step - loop_start_step) / max(time.time() - loop_start, 1e-9)
+            record["eta_s"] = (total_steps - step) / max(steps_per_s, 1e-9)
+            records.append(record)
+            write_metrics(out / "metrics.jsonl", records)
+            line = (f"step {step}/{total_steps} | MLM {record['mlm_loss']:.3f} acc {record['mlm_acc']:.3f} | "
+                    f"NSP {record['nsp_loss']:.3f} acc {record['nsp_acc']:.3f} | lr {lr:.2e} | "
+                    f"{record['tokens_per_s']:,.0f} tok/s | ETA {_duration(record['eta_s'])}")
+            if "heldout_mlm_loss" in record:
+                line += (f"\n  held-out: MLM loss {record['heldout_mlm_loss']:.3f} acc "
+                         f"{record['heldout_mlm_acc']:.3f} | NSP loss {record['heldout_nsp_loss']:.3f} "
+                         f"acc {record['heldout_nsp_acc']:.3f}")
+            say(line)
+            window = dict.fromkeys(window, 0)
+            window["mlm_loss"] = window["nsp_loss"] = 0.0
+            window_start = time.time()
+        if step % settings["save_every"] == 0 or last_step:
+            save()
+        if stopped_by_budget:
+            say(f"time budget of {settings['time_budget']} min reached: stopped at step {step} of {total_steps}")
+            break
+
+    write_metrics(out / "metrics.jsonl", records)
+    plot_curves(records, out / "curves.png", title=f"numpy_bert pretraining, preset {settings['preset']}")
+    held = [r for r in records if "heldout_mlm_loss" in r]
+    summary = {"steps": step, "total_steps": total_steps, "wall_s": time.time() - start_time,
+               "first": held[0] if held else None, "last": held[-1] if held else None,
+               "checkpoint": str(out / CHECKPOINT), "metrics": str(out / "metrics.jsonl"),
+               "curves": str(out / "curves.png")}
+    if held:
+        ratio = held[-1]["heldout_mlm_loss"] / held[0]["heldout_mlm_loss"]
+        say(f"done: {step} steps in {_duration(summary['wall_s'])}; held-out MLM loss "
+            f"{held[0]['heldout_mlm_loss']:.3f} -> {held[-1]['heldout_mlm_loss']:.3f} ({ratio:.3f} of the start), "
+            f"NSP acc {held[-1]['heldout_nsp_acc']:.3f}; checkpoint in {out / CHECKPOINT}")
+    return summary
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m numpy_bert.train")
+    add_pretrain_arguments(parser)
+    sys.exit(run_pretrain(parser.parse_args()))

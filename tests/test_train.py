@@ -1,0 +1,282 @@
+"""Tests of numpy_bert.train (``numpy-bert pretrain``): files, determinism, resume, bad input.
+
+Every run here uses the ``micro`` preset (hidden 32, 2 layers, seq 32, batch 8) on a
+small synthetic corpus written to a temporary directory, so a run takes a second or two.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from numpy_bert.train import WALL_CLOCK_FIELDS, TrainingDiverged, pretrain, read_metrics
+
+REPO = Path(__file__).resolve().parent.parent
+
+TOPICS = [
+    "river water boat fish bridge shore current bank stream flood",
+    "planet star orbit moon telescope light galaxy comet space sun",
+    "bread flour oven butter salt yeast dough crust baker loaf",
+    "train station ticket rail platform engine track carriage journey passenger",
+    "piano note chord melody song rhythm concert singer tune band",
+    "garden flower seed soil rain leaf tree root plant spring",
+    "castle king queen knight tower wall sword crown guard gate",
+    "doctor patient fever medicine nurse clinic pain health cure wound",
+]
+
+
+def write_corpus(path, n_documents=16, sentences=(4, 9), seed=0):
+    """Documents of short sentences, each document about one topic (so NSP is learnable)."""
+    rng = np.random.default_rng(seed)
+    glue = "the a of and to in is was with for".split()
+    lines = []
+    for d in range(n_documents):
+        words = TOPICS[d % len(TOPICS)].split()
+        for _ in range(int(rng.integers(*sentences))):
+            n = int(rng.integers(5, 12))
+            sentence = " ".join(str(rng.choice(words if rng.random() < 0.6 else glue)) for _ in range(n))
+            lines.append(sentence.capitalize() + ".")
+        lines.append("")
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    return write_corpus(tmp_path_factory.mktemp("corpus") / "corpus.txt")
+
+
+def run(out, corpus, **kw):
+    kw.setdefault("steps", 12)
+    return pretrain(out, corpus=str(corpus), preset="micro", quiet=True, **kw)
+
+
+def without_wall_clock(records):
+    return [{k: v for k, v in r.items() if k not in WALL_CLOCK_FIELDS} for r in records]
+
+
+def test_short_run_writes_every_file(tmp_path, corpus):
+    summary = run(tmp_path / "run", corpus, steps=12)
+    out = tmp_path / "run"
+    assert summary["steps"] == 12
+    for name in ("metrics.jsonl", "curves.png", "vocab.txt", "checkpoint/config.json",
+                 "checkpoint/model.safetensors", "checkpoint/vocab.txt", "checkpoint/tokenizer_config.json",
+                 "checkpoint/optimizer.safetensors", "checkpoint/trainer_state.json"):
+        assert (out / name).is_file(), name
+    assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    records = read_metrics(out / "metrics.jsonl")
+    train = [r for r in records if "mlm_loss" in r]
+    assert [r["step"] for r in train] == [5, 10, 12]  # log_every 5 and the last step
+    for r in train:
+        for key in ("step", "mlm_loss", "mlm_acc", "nsp_loss", "nsp_acc", "lr", "tokens_per_s"):
+            assert np.isfinite(r[key]), key
+        assert 0 <= r["mlm_acc"] <= 1 and 0 <= r["nsp_acc"] <= 1 and r["tokens_per_s"] > 0
+    held = [r for r in records if "heldout_mlm_loss" in r]
+    assert [r["step"] for r in held] == [0, 10, 12]  # eval_every 10, the start and the end
+    # the vocab trained on the corpus (300 tokens) was saved with the checkpoint
+    vocab = (out / "checkpoint" / "vocab.txt").read_text(encoding="utf-8").split("\n")
+    assert "[MASK]" in vocab and "river" in vocab
+    assert (out / "checkpoint" / "vocab.txt").read_bytes() == (out / "vocab.txt").read_bytes()
+    state = json.loads((out / "checkpoint" / "trainer_state.json").read_text())
+    assert state["step"] == 12 and "state" in state["dropout_rng"]
+
+
+def test_checkpoint_loads_in_numpy_bert(tmp_path, corpus):
+    from numpy_bert.model import BertForPreTraining
+    from numpy_bert.tokenization import BertTokenizer
+    from numpy_bert.weights import load_safetensors
+
+    run(tmp_path / "run", corpus, steps=6)
+    ckpt = tmp_path / "run" / "checkpoint"
+    model = BertForPreTraining.from_pretrained(ckpt)
+    tokenizer = BertTokenizer.from_pretrained(ckpt)
+    assert model.config.vocab_size == len(tokenizer.vocab)
+    assert model.config.hidden_size == 32 and model.config.max_position_embeddings == 32
+    stored = load_safetensors(ckpt / "model.safetensors")
+    assert all(stored[k].dtype == np.float32 for k in stored)
+    enc = tokenizer("the river boat", "a star in space", return_tensors="np")
+    out = model(enc["input_ids"], enc["token_type_ids"], enc["attention_mask"])
+    assert out["prediction_logits"].shape == (1, enc["input_ids"].shape[1], model.config.vocab_size)
+    assert np.isfinite(out["prediction_logits"]).all()
+
+
+def test_training_lowers_the_loss(tmp_path, corpus):
+    summary = run(tmp_path / "run", corpus, steps=40, lr=1e-2)
+    # from log(V) towards the unigram entropy of the corpus (a few masked tokens held out: noisy)
+    assert summary["last"]["heldout_mlm_loss"] < summary["first"]["heldout_mlm_loss"] - 0.1
+    train = [r for r in read_metrics(tmp_path / "run" / "metrics.jsonl") if "mlm_loss" in r]
+    assert train[-1]["mlm_loss"] < train[0]["mlm_loss"] - 0.3
+
+
+def test_same_seed_gives_identical_metrics(tmp_path, corpus):
+    run(tmp_path / "a", corpus, steps=10, seed=3)
+    run(tmp_path / "b", corpus, steps=10, seed=3)
+    run(tmp_path / "c", corpus, steps=10, seed=4)
+    a, b, c = (without_wall_clock(read_metrics(tmp_path / d / "metrics.jsonl")) for d in "abc")
+    assert a == b
+    assert a != c
+    assert ((tmp_path / "a" / "checkpoint" / "model.safetensors").read_bytes()
+            == (tmp_path / "b" / "checkpoint" / "model.safetensors").read_bytes())
+
+
+def _cli(*args, **kw):
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    return subprocess.Popen([sys.executable, "-m", "numpy_bert", "pretrain", *map(str, args)], cwd=REPO,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+
+
+def test_sigkill_then_resume_is_bit_identical(tmp_path, corpus):
+    common = ["--corpus", corpus, "--preset", "micro", "--steps", 60, "--save-every", 10, "--quiet"]
+    straight = _cli("--out", tmp_path / "straight", *common)
+    assert straight.wait(timeout=120) == 0, straight.stderr.read()
+
+    killed = _cli("--out", tmp_path / "killed", *common)
+    state = tmp_path / "killed" / "checkpoint" / "trainer_state.json"
+    deadline = time.time() + 120
+    while time.time() < deadline and killed.poll() is None:
+        if state.is_file():
+            break
+        time.sleep(0.02)
+    assert killed.poll() is None, "the run ended before it could be killed"
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    step = json.loads(state.read_text())["step"]
+    assert 10 <= step < 60
+
+    resumed = _cli("--out", tmp_path / "killed", "--resume", *common)
+    assert resumed.wait(timeout=120) == 0, resumed.stderr.read()
+    a = (tmp_path / "straight" / "checkpoint" / "model.safetensors").read_bytes()
+    b = (tmp_path / "killed" / "checkpoint" / "model.safetensors").read_bytes()
+    assert a == b
+    assert ((tmp_path / "straight" / "checkpoint" / "optimizer.safetensors").read_bytes()
+            == (tmp_path / "killed" / "checkpoint" / "optimizer.safetensors").read_bytes())
+    assert (without_wall_clock(read_metrics(tmp_path / "straight" / "metrics.jsonl"))
+            == without_wall_clock(read_metrics(tmp_path / "killed" / "metrics.jsonl")))
+
+
+def _fail_at_training_call(monkeypatch, n, make_failure):
+    """Make the n-th training call of loss_and_grads go wrong (make_failure(loss, grads, details))."""
+    from numpy_bert.model import BertForPreTraining
+
+    original = BertForPreTraining.loss_and_grads
+    calls = {"n": 0}
+
+    def patched(self, *args, **kwargs):
+        result = original(self, *args, **kwargs)
+        if self.training:
+            calls["n"] += 1
+            if calls["n"] == n:
+                return make_failure(*result)
+        return result
+
+    monkeypatch.setattr(BertForPreTraining, "loss_and_grads", patched)
+
+
+def test_interrupted_run_resumed_in_process_matches_straight_run(tmp_path, corpus, monkeypatch):
+    run(tmp_path / "straight", corpus, steps=20, save_every=10)
+
+    def crash(*result):
+        raise KeyboardInterrupt  # as if Ctrl-C hit in the middle of step 15
+
+    with monkeypatch.context() as m:
+        _fail_at_training_call(m, 15, crash)
+        with pytest.raises(KeyboardInterrupt):
+            run(tmp_path / "parts", corpus, steps=20, save_every=10)
+    state = json.loads((tmp_path / "parts" / "checkpoint" / "trainer_state.json").read_text())
+    assert state["step"] == 10
+    run(tmp_path / "parts", corpus, steps=None, resume=True)
+    for name in ("model.safetensors", "optimizer.safetensors"):
+        assert ((tmp_path / "straight" / "checkpoint" / name).read_bytes()
+                == (tmp_path / "parts" / "checkpoint" / name).read_bytes()), name
+    assert (without_wall_clock(read_metrics(tmp_path / "straight" / "metrics.jsonl"))
+            == without_wall_clock(read_metrics(tmp_path / "parts" / "metrics.jsonl")))
+
+
+# ---------------------------------------------------------------- bad input
+
+def test_empty_corpus_is_a_clear_error(tmp_path):
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="empty"):
+        run(tmp_path / "run", empty)
+
+
+def test_single_document_corpus_is_a_clear_error(tmp_path):
+    one = write_corpus(tmp_path / "one.txt", n_documents=1)
+    with pytest.raises(ValueError, match="document"):
+        run(tmp_path / "run", one)
+
+
+def test_missing_corpus_file_is_an_os_error(tmp_path):
+    with pytest.raises(OSError, match="not found"):
+        run(tmp_path / "run", tmp_path / "nope.txt")
+
+
+def test_resume_with_nothing_to_resume(tmp_path, corpus):
+    with pytest.raises(ValueError, match="nothing to resume"):
+        run(tmp_path / "run", corpus, resume=True)
+
+
+def test_new_run_refuses_to_overwrite_a_checkpoint(tmp_path, corpus):
+    run(tmp_path / "run", corpus, steps=3)
+    with pytest.raises(ValueError, match="--resume"):
+        run(tmp_path / "run", corpus, steps=3)
+
+
+def test_resume_with_a_different_vocab_is_refused(tmp_path, corpus):
+    run(tmp_path / "run", corpus, steps=4)
+    other = tmp_path / "other_vocab.txt"
+    lines = (tmp_path / "run" / "vocab.txt").read_text(encoding="utf-8").split("\n")
+    other.write_text("\n".join(lines[:-3] + ["zzz", "yyy", ""]), encoding="utf-8")
+    with pytest.raises(ValueError, match="does not match the vocabulary"):
+        run(tmp_path / "run", corpus, steps=4, resume=True, vocab=str(other))
+
+
+def test_resume_with_another_corpus_is_refused(tmp_path, corpus):
+    run(tmp_path / "run", corpus, steps=4)
+    other = write_corpus(tmp_path / "other.txt", seed=1)
+    with pytest.raises(ValueError, match="corpus differs"):
+        run(tmp_path / "run", other, steps=4, resume=True)
+
+
+def test_nan_loss_stops_with_a_clear_message_and_keeps_the_checkpoint(tmp_path, corpus, monkeypatch):
+    from numpy_bert.model import BertForPreTraining
+
+    def nan(loss, grads, details):
+        grads["bert.pooler.dense.weight"][0, 0] = np.nan
+        return float("nan"), grads, details
+
+    _fail_at_training_call(monkeypatch, 7, nan)
+    out = tmp_path / "run"
+    with pytest.raises(TrainingDiverged, match=r"loss became nan at step 7.*step 5\) is intact"):
+        run(out, corpus, steps=12, save_every=5)
+    state = json.loads((out / "checkpoint" / "trainer_state.json").read_text())
+    assert state["step"] == 5
+    model = BertForPreTraining.from_pretrained(out / "checkpoint")
+    assert all(np.isfinite(p).all() for p in model.params.values())
+    assert isinstance(TrainingDiverged("x"), ValueError)  # the CLI prints it as one line
+
+
+def test_cli_reports_bad_input_in_one_line(tmp_path):
+    from numpy_bert.cli import main
+
+    empty = tmp_path / "empty.txt"
+    empty.write_text("", encoding="utf-8")
+    code = main(["pretrain", "--corpus", str(empty), "--out", str(tmp_path / "run"), "--preset", "micro",
+                 "--quiet"])
+    assert code == 1
+
+
+def test_bad_settings_are_clear_errors(tmp_path, corpus):
+    with pytest.raises(ValueError, match="--batch-size"):
+        run(tmp_path / "a", corpus, batch_size=0)
+    with pytest.raises(ValueError, match="--lr"):
+        run(tmp_path / "b", corpus, lr=-1.0)
+    with pytest.raises(ValueError, match="preset"):
+        pretrain(tmp_path / "c", corpus=str(corpus), preset="huge", quiet=True)

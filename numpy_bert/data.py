@@ -419,6 +419,10 @@ class Masking:
         random_prob, and stays itself otherwise (it is still predicted).
         """
         ids = np.asarray(ids, dtype=np.int64)
+        if ids.size and (ids.min() < 0 or ids.max() >= len(self.can_predict)):
+            bad = int(ids.max() if ids.max() >= len(self.can_predict) else ids.min())
+            raise ValueError(f"token id {bad} is outside the vocabulary (size {len(self.can_predict)}): the "
+                             "documents were tokenized with another vocabulary than the tokenizer given here")
         positions = self._pick_positions(ids, rng)  # (M,)
         u = rng.random(len(positions))  # (M,) one uniform draw decides each token's fate
         replacement = self.random_ids[rng.integers(len(self.random_ids), size=len(positions))]  # (M,)

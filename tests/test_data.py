@@ -230,6 +230,8 @@ def test_bad_corpora_raise_clear_errors(corpus):
         create_training_instances(["one document as a string", "another"], tok, 32, rng)
     with pytest.raises(ValueError, match="mask_prob"):
         Masking(tok, mask_prob=0.8, random_prob=0.3)
+    with pytest.raises(ValueError, match="outside the vocabulary"):
+        create_training_instances([[[FIRST_WORD]], [[tok.vocab_size + 5]]], tok, 32, rng)
 
 
 # ---------------------------------------------------------------------------------------

@@ -140,6 +140,18 @@ def test_isnext_pairs_are_adjacent_when_not_truncated(corpus):
     assert checked > 300
 
 
+def test_isnext_pairs_cut_between_sentences(corpus):
+    docs, tok = corpus
+    # documents of at least two sentences: A and B are always whole sentences, even
+    # for a lone last sentence (it becomes B, the sentences before it A)
+    docs = [d for d in docs if len(d) >= 2]
+    starts = [set(np.cumsum([0] + [len(s) for s in d]).tolist()) for d in docs]
+    pairs = create_sentence_pairs(docs, 48, np.random.default_rng(4), dupe_factor=5, tokenizer=tok)
+    isnext = [p for p in pairs if p.next_sentence_label == IS_NEXT]
+    assert len(isnext) > 1000
+    assert all(p.source[6] in starts[p.source[0]] for p in isnext)
+
+
 def test_nsp_split_is_half_and_half(pairs):
     n = len(pairs)
     frac = np.mean([p.next_sentence_label == NOT_NEXT for p in pairs])

@@ -52,7 +52,7 @@ from .utils import atomic_write
 __all__ = ["read_corpus", "write_corpus", "build_default_corpus", "docstring_sentences",
            "split_sentences", "default_corpus_path"]
 
-CORPUS_RECIPE_VERSION = 1  # bump when the extraction rules change: it renames the cache file
+CORPUS_RECIPE_VERSION = 2  # bump when the extraction rules change: it renames the cache file
 
 
 # ----------------------------------------------------------------------------------------
@@ -280,7 +280,8 @@ def _is_prose_sentence(sentence):
         return False
     if not re.match(r"^[\"'(‘“]?[A-Z]", sentence) or not re.search(r"[.!?][\"')’”]*$", sentence):
         return False
-    if "%(" in sentence or "{}" in sentence or ">>>" in sentence or "://" in sentence:
+    if "%(" in sentence or "{}" in sentence or ">>>" in sentence or "://" in sentence or \
+            re.search(r"[A-Za-z]\{", sentence):  # templates, code, URLs, LaTeX (\mathbf{a})
         return False
     if sum(bool(_WORD.match(w)) for w in words) < 0.75 * len(words):
         return False

@@ -176,6 +176,8 @@ def test_code_paragraphs_are_dropped():
 
     x = compute(a, b)
     y = x + 1
+
+    Let :math:`\\mathbf{a}` be a vector. Formats like "%(name)s" are filled in later.
     '''
     assert docstring_sentences(text) == ["The simple form is equivalent to the code below."]
 

@@ -541,3 +541,25 @@ def build_default_corpus(path=None, min_sentences=2, sources=SOURCES, rebuild=Fa
         print(f"default corpus: {len(documents)} documents, {sum(map(len, documents))} sentences, "
               f"{size / 1e6:.1f} MB in {time.perf_counter() - start:.1f} s -> {path}")
     return path
+
+
+def main(argv=None):
+    """``python -m numpy_bert.corpus [--out FILE] [--rebuild]``: build the default
+    corpus and print its size."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m numpy_bert.corpus", description=main.__doc__)
+    parser.add_argument("--out", help="where to write it (default: the cache file)")
+    parser.add_argument("--rebuild", action="store_true", help="rebuild even if the file exists")
+    parser.add_argument("--min-sentences", type=int, default=2)
+    args = parser.parse_args(argv)
+    path = build_default_corpus(args.out, min_sentences=args.min_sentences, rebuild=args.rebuild,
+                                verbose=True)
+    documents = read_corpus(path)
+    print(f"{path}: {len(documents)} documents, {sum(map(len, documents))} sentences, "
+          f"{path.stat().st_size / 1e6:.2f} MB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

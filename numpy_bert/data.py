@@ -144,6 +144,7 @@ def tokenize_documents(documents, tokenizer=None):
                         f"got {type(documents).__name__} (use numpy_bert.corpus.read_corpus(path) "
                         "to read a corpus file)")
     out = []
+    cache = {}  # sentence text -> ids: docstrings repeat many sentences
     for d, document in enumerate(documents):
         if isinstance(document, (str, bytes)):
             raise TypeError(f"document {d} is a string; a document must be a list of sentences "
@@ -154,7 +155,10 @@ def tokenize_documents(documents, tokenizer=None):
                 if tokenizer is None:
                     raise TypeError("documents hold text: pass a tokenizer (e.g. "
                                     "numpy_bert.BertTokenizer.from_pretrained(dir)) to tokenize them")
-                ids = tokenizer.convert_tokens_to_ids(tokenizer.tokenize(sentence))
+                ids = cache.get(sentence)
+                if ids is None:
+                    ids = cache[sentence] = np.asarray(
+                        tokenizer.convert_tokens_to_ids(tokenizer.tokenize(sentence)), dtype=np.int64)
             elif len(sentence) and isinstance(sentence[0], str):
                 if tokenizer is None:
                     raise TypeError("documents hold token strings: pass a tokenizer to convert them to ids")

@@ -422,3 +422,44 @@ def test_batches_cover_an_epoch(instances):
     assert len(list(batches(instances[:100], 32, 48, drop_last=True))) == 3
     total = sum(int(b["next_sentence_label"].sum()) for b in got)
     assert total == sum(i.next_sentence_label for i in instances[:100])
+
+
+# ---------------------------------------------------------------------------------------
+# with the real WordPiece tokenizer and vocabulary
+
+
+def test_text_documents_with_a_real_vocab(minilm_path):
+    tokenization = pytest.importorskip("numpy_bert.tokenization")
+    tok = tokenization.BertTokenizer.from_pretrained(minilm_path)
+    documents = [
+        ["The quick brown fox jumps over the lazy dog.", "It was unaffable, but happy.",
+         "Nobody saw it happen."],
+        ["Return the sum of the array elements.", "The sum is taken over the flattened array.",
+         "Integers are promoted to the default platform integer."],
+        ["Assignments to __debug__ are illegal.", "The value is determined when the interpreter starts."],
+    ] * 30
+    instances = create_training_instances(documents, tok, 24, np.random.default_rng(0), dupe_factor=10,
+                                          whole_word_masking=True)
+    special = set(tok.all_special_ids)
+    unused = {i for t, i in tok.vocab.items() if t.startswith("[unused")}
+    words = {i for d in documents[:3] for s in d for i in tok.encode(s, add_special_tokens=False)}
+    for inst in instances:
+        original = inst.original_ids()
+        assert original[0] == tok.cls_token_id and original[-1] == tok.sep_token_id
+        assert len(original) <= 24
+        assert not special & set(inst.masked_labels.tolist())
+        assert set(original.tolist()) - special <= words  # every token comes from the text
+        replaced = set(inst.input_ids[inst.masked_positions].tolist()) - {tok.mask_token_id}
+        assert not replaced & (special | unused)
+    # "unaffable" is several WordPieces: whole-word masking predicts all of them or none
+    pieces = tok.encode("unaffable", add_special_tokens=False)
+    assert len(pieces) > 1
+    whole = 0
+    for inst in instances:
+        original = inst.original_ids().tolist()
+        for k in range(len(original) - len(pieces) + 1):
+            if original[k:k + len(pieces)] == pieces:
+                picked = [k + j in set(inst.masked_positions.tolist()) for j in range(len(pieces))]
+                assert all(picked) or not any(picked)
+                whole += all(picked)
+    assert whole > 5

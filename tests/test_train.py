@@ -282,3 +282,15 @@ def test_bad_settings_are_clear_errors(tmp_path, corpus):
         run(tmp_path / "b", corpus, lr=-1.0)
     with pytest.raises(ValueError, match="preset"):
         pretrain(tmp_path / "c", corpus=str(corpus), preset="huge", quiet=True)
+
+
+def test_time_budget_sizes_the_run_to_fit(tmp_path, corpus):
+    start = time.time()
+    summary = run(tmp_path / "run", corpus, steps=100_000, time_budget=0.25)  # 15 seconds
+    wall = time.time() - start
+    assert wall < 15 + 5
+    assert 20 <= summary["steps"] < 100_000
+    records = read_metrics(tmp_path / "run" / "metrics.jsonl")
+    train = [r for r in records if "mlm_loss" in r]
+    assert train[-1]["lr"] < 0.2 * 1e-3  # the learning rate decayed towards 0 by the end
+    assert (tmp_path / "run" / "checkpoint" / "model.safetensors").is_file()

@@ -181,6 +181,12 @@ def resolve_model(name_or_path=None):
     for known, entry in KNOWN_MODELS.items():
         if text == entry["repo"]:
             name = known
+    if name == text and (os.sep in text or "/" in text or text.startswith((".", "~"))):
+        raise ValueError(
+            f"model directory {text} does not exist; give a directory in HuggingFace layout "
+            f"(config.json, vocab.txt, model.safetensors) or a name such as {DEFAULT_MODEL} "
+            f"(download with: numpy-bert download {DEFAULT_MODEL})"
+        )
     candidates = _candidates(name)
     for candidate in candidates:
         if candidate.is_dir():

@@ -391,3 +391,8 @@ def test_etag_of_the_hub_itself_is_checked_but_not_a_storage_servers(fake_hub, m
     fake_hub.serve("/storage/v", FILES["vocab.txt"], headers={"ETag": f'"{"1" * 64}"'})
     path = hub.download("tiny-test", cache_dir=tmp_path, base_url=fake_hub.url, progress=False)
     assert (path / "vocab.txt").read_bytes() == FILES["vocab.txt"]
+
+
+def test_resolve_a_path_that_does_not_exist(lookup):
+    with pytest.raises(ValueError, match=r"model directory \./no/such/dir does not exist.*numpy-bert download"):
+        hub.resolve_model("./no/such/dir")

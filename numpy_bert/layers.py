@@ -27,8 +27,9 @@ Conventions (those of HuggingFace transformers' BERT):
 
 Speed and memory: float32 inputs give float32 outputs and gradients (nothing is upcast);
 the element-wise layers work in place and, for the longer chains (erf, GELU), block by
-block so that their temporaries stay in the CPU cache. The formulas in the docstrings
-are the textbook ones; the tests check that the fast code computes the same numbers.
+block so that their temporaries stay in the CPU cache, on a few threads (see
+set_num_threads). The formulas in the docstrings are the textbook ones; where the code
+takes a faster route, the tests check that it computes the same numbers.
 """
 
 import concurrent.futures
@@ -857,7 +858,7 @@ def self_attention_backward(dcontext, cache):
     probs, q, k, v = cache["probs"], cache["q"], cache["k"], cache["v"]
     B, NH, T, HS = q.shape
     H = NH * HS
-    # merge heads: (B, NH, T, HS) -> (B, T, H)
+    # merge heads, (B, NH, T, HS) -> (B, T, H): split the gradient back into heads
     dctx = dcontext.reshape(B, T, NH, HS).transpose(0, 2, 1, 3)       # (B, NH, T, HS) view
     mask, drop_scale = cache["dropout"]
     dropped = probs if mask is None else _dropout_apply(probs, mask, drop_scale)  # recomputed

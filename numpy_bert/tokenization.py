@@ -716,7 +716,7 @@ class BertTokenizer:
         tokens = self.convert_ids_to_tokens(_as_id_list(ids), skip_special_tokens=skip_special_tokens)
         parts = []
         for i, token in enumerate(tokens):
-            if token.startswith("##"):
+            if i and token.startswith("##"):  # HF keeps the "##" of a first piece
                 token = token[2:]
             elif i:
                 token = " " + token

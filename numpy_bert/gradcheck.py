@@ -126,6 +126,12 @@ def check_layer(forward, backward, args, names=None, wrt=None, kwargs=None, laye
         wrt = [i for i, a in enumerate(args) if isinstance(a, np.ndarray) and a.dtype.kind == "f"]
     if names is None:
         names = [f"arg{i}" for i in range(len(args))]
+    for i in wrt:
+        if not (isinstance(args[i], np.ndarray) and args[i].dtype == np.float64):
+            raise TypeError(f"check_layer({layer}): {names[i]} must be a float64 array (finite "
+                            f"differences in float32 are mostly rounding noise); got "
+                            f"{getattr(args[i], 'dtype', type(args[i]).__name__)}. "
+                            f"Convert it with .astype(np.float64)")
     rng = np.random.default_rng(seed)
 
     out, cache = forward(*args, **kwargs)

@@ -87,6 +87,12 @@ def test_wrong_number_or_shape_of_gradients_is_reported():
         gradcheck.check_layer(L.tanh_forward, lambda d, c: d[0], [x])
 
 
+def test_float32_inputs_are_refused():
+    x = np.ones((2, 3), np.float32)
+    with pytest.raises(TypeError, match="must be a float64 array"):
+        gradcheck.check_layer(L.tanh_forward, L.tanh_backward, [x], names=["x"])
+
+
 def test_zero_grad_arguments_are_measured_against_the_layer_scale():
     # the key bias of attention has a zero gradient in exact arithmetic
     rng = np.random.default_rng(4)

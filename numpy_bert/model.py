@@ -184,8 +184,10 @@ def encoder_layer_forward(params, prefix, config, x, mask, rng, training):
         a  = LayerNorm(x + dropout(attention.output.dense(self_attention(x))))
         x' = LayerNorm(a + dropout(output.dense(act(intermediate.dense(a)))))
 
-    The cache holds only the sub-layers' caches (each keeps what its backward needs); the
-    residual sums need nothing stored, since their backward just copies the gradient.
+    The cache holds only the sub-layers' caches, each keeping what its backward needs
+    (layers.py recomputes instead of storing the dropped attention probabilities and
+    GELU's Phi(x)); the residual sums store nothing, since their backward just passes the
+    gradient on. Intermediate results are dropped (``del``) as soon as they are used.
     """
     P = lambda name: params[prefix + name]
     p_hidden = config.hidden_dropout_prob
@@ -502,21 +504,21 @@ class BertForPreTraining(BertModel):
             nsp_loss = float(nsp_loss)
             loss += nsp_loss
 
-        # ---- backward, in exact reverse order
-        grads = {name: np.zeros_like(p) for name, p in params.items()}
+        # ---- backward, in exact reverse order: MLM head, NSP head, pooler, encoder
+        grads = {name: np.zeros(p.shape, p.dtype) for name, p in params.items()}
         dx = np.zeros_like(x)                                                       # (B, T, H)
-        if next_sentence_label is not None:
-            dnsp = layers.cross_entropy_backward(1.0, c_nsp_ce)                     # (B, 2)
-            dpooled, dw, db = layers.linear_backward(dnsp, c_nsp)                   # (B, H)
-            grads["cls.seq_relationship.weight"] += dw
-            grads["cls.seq_relationship.bias"] += db
-            dx[:, 0] += pooler_backward(dpooled, c_pool, grads, "bert.")            # (B, H)
         if labels is not None and rows.size:
             dlogits = layers.cross_entropy_backward(1.0, c_ce)                      # (M, V)
             dx_masked = mlm_head_backward(dlogits, c_mlm, grads)                    # (M, H)
             del dlogits, c_mlm
             # x_masked = x.reshape(B*T, H)[rows]: scatter back (rows are distinct)
             dx.reshape(B * T, H)[rows] += dx_masked
+        if next_sentence_label is not None:
+            dnsp = layers.cross_entropy_backward(1.0, c_nsp_ce)                     # (B, 2)
+            dpooled, dw, db = layers.linear_backward(dnsp, c_nsp)                   # (B, H)
+            grads["cls.seq_relationship.weight"] += dw
+            grads["cls.seq_relationship.bias"] += db
+            dx[:, 0] += pooler_backward(dpooled, c_pool, grads, "bert.")            # (B, H)
         del x, c_pool
         bert_backward(dx, caches, grads, "bert.", config)
 

@@ -152,6 +152,15 @@ def get_num_threads():
     return _num_threads
 
 
+def _forget_pool():
+    global _pool
+    _pool = None  # a forked child has none of the parent's threads: start a new pool
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
+
+
 def _parallel(fn, items):
     """``fn(item)`` for every item, spread over the thread pool (in order when 1 thread)."""
     n = get_num_threads()

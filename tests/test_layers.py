@@ -640,3 +640,15 @@ def test_default_thread_count_follows_the_environment(monkeypatch):
     monkeypatch.delenv("NUMPY_BERT_NUM_THREADS")
     monkeypatch.setenv("OPENBLAS_NUM_THREADS", "2")
     assert L._default_num_threads() == 2
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork")
+def test_threads_work_in_a_forked_child(threads):
+    import multiprocessing
+    threads(2)
+    x = np.linspace(-3, 3, 100_000)
+    expected = L.erf(x)                           # the pool now exists in this process
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(1) as pool:
+        got = pool.apply_async(L.erf, (x,)).get(timeout=60)
+    np.testing.assert_array_equal(got, expected)

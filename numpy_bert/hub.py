@@ -443,6 +443,10 @@ def download(name=DEFAULT_MODEL, cache_dir=None, base_url=None, progress=True):
             if progress:
                 print(f"  {filename:<24} already downloaded and verified", file=sys.stderr)
             continue
+        # a download killed outright (no chance to clean up) left its temporary file
+        for stale in target.glob(f".{filename}.*.part"):
+            with contextlib.suppress(OSError):
+                stale.unlink()
         url = f"{base}/{entry['repo']}/resolve/{entry['revision']}/{filename}"
         size, sha256, checked = download_file(
             url, dest, expected_size=expected.get("size"), expected_sha256=expected.get("sha256"), progress=progress

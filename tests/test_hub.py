@@ -396,3 +396,15 @@ def test_etag_of_the_hub_itself_is_checked_but_not_a_storage_servers(fake_hub, m
 def test_resolve_a_path_that_does_not_exist(lookup):
     with pytest.raises(ValueError, match=r"model directory \./no/such/dir does not exist.*numpy-bert download"):
         hub.resolve_model("./no/such/dir")
+
+
+def test_temporary_file_of_a_killed_download_is_removed(fake_hub, monkeypatch, tmp_path):
+    register_model(monkeypatch)
+    serve_all(fake_hub)
+    target = tmp_path / "tiny-test"
+    target.mkdir()
+    stale = target / ".model.safetensors.abc123.part"  # what `kill -9` mid-download leaves
+    stale.write_bytes(b"half a file")
+    hub.download("tiny-test", cache_dir=tmp_path, base_url=fake_hub.url, progress=False)
+    assert not stale.exists()
+    assert leftovers(target) == [hub.RECORD_NAME]

@@ -273,7 +273,10 @@ def _check_safetensors_layout(path):
             header = json.loads(f.read(n))
         except ValueError:
             raise DownloadError(f"{path.name}: the safetensors header is not valid JSON") from None
-    ends = [v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"]
+    try:
+        ends = [int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"]
+    except (AttributeError, KeyError, IndexError, TypeError, ValueError):
+        raise DownloadError(f"{path.name}: the safetensors header does not describe tensors") from None
     expected = 8 + n + max(ends, default=0)
     if expected != size:
         raise DownloadError(f"{path.name}: the header describes {expected} bytes but the file has {size}")
@@ -386,6 +389,8 @@ def download_file(url, dest, expected_size=None, expected_sha256=None, progress=
             raise DownloadError(
                 f"download of {dest.name} was cut off: got {done} of {length} bytes (run the command again)"
             )
+        if linked_size and linked_size.isdigit() and done != int(linked_size):
+            raise DownloadError(f"{dest.name} has {done} bytes, the hub announced {linked_size}")
         if expected_size is not None and done != expected_size:
             raise DownloadError(f"{dest.name} has {done} bytes, expected {expected_size}")
         sha256 = digest.hexdigest()

@@ -408,3 +408,14 @@ def test_temporary_file_of_a_killed_download_is_removed(fake_hub, monkeypatch, t
     hub.download("tiny-test", cache_dir=tmp_path, base_url=fake_hub.url, progress=False)
     assert not stale.exists()
     assert leftovers(target) == [hub.RECORD_NAME]
+
+
+@pytest.mark.parametrize("body", [b"<html>Service unavailable</html>", struct.pack("<Q", 2) + b"[]"],
+                         ids=["html-page", "not-tensors"])
+def test_something_else_than_safetensors_is_rejected(fake_hub, monkeypatch, tmp_path, body):
+    register_model(monkeypatch, pinned=False)
+    serve_all(fake_hub)
+    fake_hub.serve(f"/org/tiny-test/resolve/{REVISION}/model.safetensors", body)
+    with pytest.raises(hub.DownloadError, match="model.safetensors"):
+        hub.download("tiny-test", cache_dir=tmp_path, base_url=fake_hub.url, progress=False)
+    assert not (tmp_path / "tiny-test" / "model.safetensors").exists()

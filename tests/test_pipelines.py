@@ -187,3 +187,10 @@ def test_model_card_examples(bert_base_cased_unmasker, text, sequence, want):
     for r, (_, token_str, score) in zip(got, want):  # "to 4 decimals"
         assert abs(r["score"] - score) <= 5e-5, f"{token_str}: {r['score']} vs {score}"
     assert [r["sequence"] for r in got] == [sequence.format(s) for _, s, _ in want]
+
+
+def test_float64_pipeline_agrees():
+    case = FILL_MASK["several_masks"]
+    unmasker64 = pipeline("fill-mask", model=MODEL_DIR, dtype=np.float64)
+    assert unmasker64.model.params["cls.predictions.bias"].dtype == np.float64
+    assert_same_predictions(unmasker64(case["inputs"], **case["kwargs"]), case["output"], "float64")

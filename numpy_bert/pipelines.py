@@ -163,7 +163,7 @@ class FillMaskPipeline(Pipeline):
         if masked.size == 0:
             raise ValueError(f"no {mask} token in the text {text!r}: write {mask} where a word should be predicted")
         logits = self._mlm_logits(ids, masked)  # (M, V)
-        probs = _softmax(logits.astype(np.float32, copy=False))  # (M, V)
+        probs = _softmax(logits)  # (M, V), in the model's dtype (as HF)
         if target_ids is not None:
             probs = probs[:, target_ids]  # (M, n_targets)
             top_k = min(top_k, len(target_ids))

@@ -634,7 +634,10 @@ def _softmax_inplace(a, axis=-1):
 
 
 def softmax_forward(x, axis=-1):
-    """``out = exp(x) / sum(exp(x), axis)`` (computed as exp(x - max) for stability).
+    """``out = exp(x) / sum(exp(x), axis)``.
+
+    Computed as ``e = exp(x - max(x))`` (no overflow) times ``1 / sum(e)`` (one division
+    per row instead of one per element); the tests check it against the formula above.
 
     Backward: ``dx = out * (dout - sum(dout * out, axis))``.
     Cache: (out, axis).

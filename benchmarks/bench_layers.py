@@ -2,9 +2,10 @@
 
     python benchmarks/bench_layers.py [--repeat 7] [--threads 2] [--only gelu]
 
-float32, B=8, T=128 (H=768, I=3072, NH=12, V=28996). PyTorch runs with the same number
-of threads as NumPy's BLAS is given (set OPENBLAS_NUM_THREADS/OMP_NUM_THREADS to match;
-NumPy's element-wise ufuncs are single-threaded). Each side runs ``--repeat`` times; the
+float32, B=8, T=128 (H=768, I=3072, NH=12, V=28996). PyTorch and numpy_bert's own
+threads (layers.set_num_threads: element-wise chains, attention products) both get
+``--threads``; set OPENBLAS_NUM_THREADS to the same number for NumPy's BLAS before
+running. Each side runs ``--repeat`` times; the
 best time is reported, and the ratio numpy / torch (< 1 means numpy_bert is faster).
 The torch backward is autograd's (``torch.autograd.grad`` on a kept graph).
 """
@@ -108,7 +109,9 @@ def main():
         L.self_attention_backward, torch_attention, [tx_h] + tws)
     add("erf (8x128x3072, forward only)", lambda: (L.erf(x_i), None), None, lambda: torch.erf(tx_i), None)
 
+    L.set_num_threads(args.threads)
     print(f"numpy {np.__version__}, torch {torch.__version__}, torch threads {torch.get_num_threads()}, "
+          f"numpy_bert threads {L.get_num_threads()}, "
           f"OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')}, float32, best of {args.repeat}")
     print(f"load average: {os.getloadavg()}")
     header = f"{'layer':38s} {'numpy fwd':>10s} {'torch fwd':>10s} {'ratio':>6s}   " \

@@ -93,6 +93,13 @@ def _check_same_dtype(fn, **arrays):
                             f"use one dtype for inputs and parameters (e.g. the model's dtype)")
 
 
+def _check_dout(fn, dout, shape):
+    """The upstream gradient must have the forward output's shape."""
+    if np.shape(dout) != tuple(shape):
+        raise ValueError(f"{fn}: dout has shape {np.shape(dout)} but the forward's output had "
+                         f"shape {tuple(shape)}; pass the gradient of that output")
+
+
 def _rowdot(a, b):
     """Dot product of ``a`` and ``b`` along the last axis, keeping it: (..., K) -> (..., 1).
 
@@ -384,6 +391,7 @@ def linear_backward(dout, cache):
     """
     x, weight, has_bias = cache
     n_out, n_in = weight.shape
+    _check_dout("linear_backward", dout, x.shape[:-1] + (n_out,))
     dout2 = dout.reshape(-1, n_out)                         # (N, out)
     x2 = x.reshape(-1, n_in)                                # (N, in)
     # out = x @ W.T
@@ -446,6 +454,7 @@ def _gelu_grad_block(x, dout, dx, z, y, w, a, num, den):
 def gelu_backward(dout, cache):
     """Backward of exact GELU: ``dx = dout * (Phi(x) + x phi(x))`` (see gelu_forward)."""
     x = cache
+    _check_dout("gelu_backward", dout, x.shape)
     dx = np.empty(x.shape, x.dtype)
     _elementwise_blocks(_gelu_grad_block, x, dout, dx, n_scratch=6)
     return dx
@@ -501,6 +510,7 @@ def _gelu_tanh_grad_block(x, dout, dx, u, t):
 def gelu_tanh_backward(dout, cache):
     """Backward of tanh-GELU (formula in gelu_tanh_forward)."""
     x = cache
+    _check_dout("gelu_tanh_backward", dout, x.shape)
     dx = np.empty(x.shape, x.dtype)
     _elementwise_blocks(_gelu_tanh_grad_block, x, dout, dx, n_scratch=2)
     return dx
@@ -516,6 +526,7 @@ def relu_forward(x):
 def relu_backward(dout, cache):
     """Backward of ReLU: ``dx = dout * (x > 0)``."""
     mask = cache
+    _check_dout("relu_backward", dout, mask.shape)
     return dout * mask
 
 
@@ -555,6 +566,7 @@ def tanh_forward(x):
 def tanh_backward(dout, cache):
     """Backward of tanh: ``dx = dout * (1 - out^2)``."""
     out = cache
+    _check_dout("tanh_backward", dout, out.shape)
     dx = np.multiply(out, out)
     np.subtract(1.0, dx, out=dx)
     dx *= dout
@@ -606,6 +618,7 @@ def layer_norm_forward(x, weight, bias, eps):
 def layer_norm_backward(dout, cache):
     """Backward of layer norm: ``(dx, dweight, dbias)``, formulas in layer_norm_forward."""
     xhat, rstd, weight = cache
+    _check_dout("layer_norm_backward", dout, xhat.shape)
     H = xhat.shape[-1]
     dout2 = dout.reshape(-1, H)                         # (N, H)
     xhat2 = xhat.reshape(-1, H)                         # (N, H)
@@ -658,6 +671,7 @@ def softmax_forward(x, axis=-1):
 def softmax_backward(dout, cache):
     """Backward of softmax: ``dx = out * (dout - sum(dout * out, axis))``."""
     out, axis = cache
+    _check_dout("softmax_backward", dout, out.shape)
     if axis in (-1, out.ndim - 1):
         s = _rowdot(dout, out)                          # (..., 1)
     else:
@@ -709,6 +723,9 @@ def embedding_forward(ids, weight, padding_idx=None):
 def embedding_backward(dout, cache):
     """Backward of the lookup: returns ``dweight`` (V, H), a scatter-add of dout's rows."""
     ids, V, padding_idx = cache
+    if np.ndim(dout) != ids.ndim + 1 or np.shape(dout)[:-1] != ids.shape:
+        raise ValueError(f"embedding_backward: dout has shape {np.shape(dout)}, expected "
+                         f"{ids.shape + ('H',)} like the forward's output")
     H = dout.shape[-1]
     flat_ids = ids.reshape(-1)                          # (N,)
     dout2 = dout.reshape(-1, H)                         # (N, H)
@@ -765,6 +782,7 @@ def dropout_backward(dout, cache):
     mask, scale = cache
     if mask is None:
         return dout
+    _check_dout("dropout_backward", dout, mask.shape)
     dx = np.multiply(dout, mask)
     dx *= scale
     return dx
@@ -878,6 +896,7 @@ def self_attention_backward(dcontext, cache):
     probs, q, k, v = cache["probs"], cache["q"], cache["k"], cache["v"]
     B, NH, T, HS = q.shape
     H = NH * HS
+    _check_dout("self_attention_backward", dcontext, (B, T, H))
     # merge heads, (B, NH, T, HS) -> (B, T, H): split the gradient back into heads
     dctx = dcontext.reshape(B, T, NH, HS).transpose(0, 2, 1, 3)       # (B, NH, T, HS) view
     mask, drop_scale = cache["dropout"]

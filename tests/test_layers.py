@@ -558,6 +558,26 @@ def test_shape_errors_are_clear(rng):
         L.additive_attention_mask(np.array([[1, 2]]))
 
 
+def test_backward_with_a_wrong_dout_shape_is_clear(rng):
+    x = rng.standard_normal((B, T, H))
+    w, b = rng.standard_normal((H, H)), rng.standard_normal(H)
+    cases = [
+        (L.linear_forward(x, w, b), L.linear_backward),
+        (L.gelu_forward(x), L.gelu_backward),
+        (L.gelu_tanh_forward(x), L.gelu_tanh_backward),
+        (L.relu_forward(x), L.relu_backward),
+        (L.tanh_forward(x), L.tanh_backward),
+        (L.layer_norm_forward(x, b, b, 1e-12), L.layer_norm_backward),
+        (L.softmax_forward(x), L.softmax_backward),
+        (L.dropout_forward(x, 0.5, rng, True), L.dropout_backward),
+        (L.embedding_forward(np.zeros((B, T), np.int64), w), L.embedding_backward),
+        (L.self_attention_forward(x, w, b, w, b, w, b, None, NH), L.self_attention_backward),
+    ]
+    for (out, cache), backward in cases:
+        with pytest.raises(ValueError, match="dout has shape"):
+            backward(out[:, :-1], cache)
+
+
 def test_dtype_errors_are_clear(rng):
     x = rng.standard_normal((B, T, H))
     with pytest.raises(TypeError, match="weight is float64 but x is float32"):

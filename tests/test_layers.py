@@ -190,6 +190,30 @@ def test_gelu_tanh_matches_textbook(rng):
     assert np.all(np.abs(dx - textbook_dx) <= 1e-13 * np.abs(textbook_dx) + 1e-14 * np.abs(x ** 3 * dout))
 
 
+def test_gelu_float32_fast_form_is_accurate():
+    # float32 uses max(x, 0) - 0.5 |x| erfc(|x| / sqrt 2) with Numerical Recipes' erfc:
+    # compare with that identity evaluated by math.erfc in float64 (no cancellation)
+    x = np.concatenate([np.linspace(-12, 12, 100_001), np.geomspace(1e-30, 1, 500),
+                        -np.geomspace(1e-30, 1, 500)]).astype(np.float32)
+    xd = x.astype(np.float64)
+    erfc = np.array([math.erfc(abs(v) / math.sqrt(2)) for v in xd])
+    ref = np.maximum(xd, 0) - 0.5 * np.abs(xd) * erfc
+    out, cache = L.gelu_forward(x)
+    assert out.dtype == np.float32
+    # relative to the value, also in the negative tail (1 + erf would cancel there)
+    assert np.all(np.abs(out - ref) <= 5e-6 * np.abs(ref))
+    phi = np.where(xd >= 0, 1 - 0.5 * erfc, 0.5 * erfc)
+    dref = phi + xd * np.exp(-xd * xd / 2) / math.sqrt(2 * math.pi)
+    dx = L.gelu_backward(np.ones_like(x), cache)
+    assert dx.dtype == np.float32
+    assert np.all(np.abs(dx - dref) <= 3e-7 + 1e-6 * np.abs(dref))
+    # infinities and NaN
+    special = np.array([np.inf, -np.inf, np.nan, 1e30, -1e30], np.float32)
+    out, cache = L.gelu_forward(special)
+    np.testing.assert_array_equal(out, np.array([np.inf, 0.0, np.nan, 1e30, 0.0], np.float32))
+    np.testing.assert_array_equal(L.gelu_backward(np.ones(5, np.float32), cache), [1, 0, np.nan, 1, 0])
+
+
 @pytest.mark.parametrize("forward", [L.gelu_forward, L.gelu_tanh_forward])
 def test_gelu_float32_close_to_float64(forward, rng):
     x = (rng.standard_normal((4, 9, 33)) * 3).astype(np.float32)

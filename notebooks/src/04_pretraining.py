@@ -51,7 +51,7 @@ tokenizer = BertTokenizer(str(vocab_file), do_lower_case=True)
 train_ids = data.tokenize_documents(train_docs, tokenizer)       # every sentence tokenized once
 heldout_ids = data.tokenize_documents(heldout_docs, tokenizer)
 
-# %% tags=["check"]
+# %%
 print(f"default corpus: {len(documents)} documents; we use {len(train_docs)} for training, {len(heldout_docs)} held out")
 print(f"training sentences: {sum(map(len, train_docs))}, vocabulary: {tokenizer.vocab_size} tokens")
 print("a document starts:", train_docs[0][:2])
@@ -74,12 +74,16 @@ for pair in pairs[:2]:
     print("   A:", " ".join(tokens[1:boundary - 1]))
     print("   B:", " ".join(tokens[boundary:-1]))
 
-# %% tags=["check"]
+# %%
 labels = np.array([p.next_sentence_label for p in pairs])
 lengths = np.array([len(p.input_ids) for p in pairs])
 print(f"{len(pairs)} pairs from one pass over the training documents")
 print(f"IsNext: {np.mean(labels == 0):.3f}   NotNext: {np.mean(labels == 1):.3f}")
 print(f"tokens per pair: mean {lengths.mean():.1f}, max {lengths.max()} (limit {MAX_LEN})")
+
+# %% tags=["check"]
+print("IsNext within 0.03 of one half:", abs(np.mean(labels == 0) - 0.5) <= 0.03)
+print(f"every pair within the limit of {MAX_LEN} tokens:", lengths.max() <= MAX_LEN)
 
 # %% [markdown]
 # ## 3. Masking: the 80/10/10 rule
@@ -135,7 +139,7 @@ for position in np.flatnonzero(predicted[row]):
 # Measured over every instance of the corpus (thousands of predictions), the recipe's proportions come
 # out as designed:
 
-# %% tags=["check"]
+# %%
 n_tokens = 0
 counts = {"[MASK]": 0, "random": 0, "kept": 0}
 for inst in instances:
@@ -150,6 +154,11 @@ print(f"{n_predicted} predictions in {len(instances)} pairs: {n_predicted / n_to
       f"(target 0.15 of n, rounded per pair, at most 8 per pair)")
 for name, target in [("[MASK]", 0.8), ("random", 0.1), ("kept", 0.1)]:
     print(f"   {name:7s} {counts[name] / n_predicted:.3f}   (target {target})")
+
+# %% tags=["check"]
+print("predicted fraction of all tokens within 0.01 of 0.15:", abs(n_predicted / n_tokens - 0.15) <= 0.01)
+for name, target in [("[MASK]", 0.8), ("random", 0.1), ("kept", 0.1)]:
+    print(f"{name} within 0.01 of {target}:", abs(counts[name] / n_predicted - target) <= 0.01)
 
 # %%
 fig, ax = plt.subplots(figsize=(5, 3.2))

@@ -1,0 +1,117 @@
+"""numpy_bert's tokenizer against transformers' default BertTokenizer, live.
+
+The plain suite compares with committed fixtures; this checks the same things
+against the installed transformers, plus what the fixtures cannot hold: a saved
+tokenizer loading in transformers, and a freshly trained vocab.
+"""
+
+import gzip
+import json
+import random
+import shutil
+
+import pytest
+
+from numpy_bert.tokenization import BertTokenizer, train_wordpiece, write_vocab
+from tests.conftest import FIXTURES
+
+transformers = pytest.importorskip("transformers")
+HERE = FIXTURES / "tokenizer"
+
+
+def hf(vocab_file, tmp_path, **kwargs):
+    directory = tmp_path / f"hf-{len(list(tmp_path.iterdir()))}"
+    directory.mkdir()
+    shutil.copy(vocab_file, directory / "vocab.txt")
+    return transformers.BertTokenizer.from_pretrained(str(directory), **kwargs)
+
+
+@pytest.fixture(scope="module")
+def sample():
+    with gzip.open(HERE / "corpus.jsonl.gz", "rt", encoding="utf-8") as f:
+        lines = [json.loads(line) for line in f]
+    # every machine line of a 1-in-8 sample plus all the generated edge cases (the last 2,000)
+    return lines[:-2000:8] + lines[-2000:]
+
+
+def assert_same(mine, theirs, lines, **kwargs):
+    expected = theirs(lines, return_offsets_mapping=True, **kwargs)
+    for i, line in enumerate(lines):
+        got = mine(line, return_offsets_mapping=True, **kwargs)
+        assert got["input_ids"] == expected["input_ids"][i], repr(line)
+        assert got["offset_mapping"] == [tuple(o) for o in expected["offset_mapping"][i]], repr(line)
+
+
+@pytest.mark.parametrize("lower", [True, False], ids=["lower", "cased"])
+def test_minilm_vocab(sample, minilm_path, tmp_path, lower):
+    assert_same(BertTokenizer(minilm_path / "vocab.txt", do_lower_case=lower),
+                hf(minilm_path / "vocab.txt", tmp_path, do_lower_case=lower), sample)
+
+
+@pytest.mark.parametrize("lower", [True, False], ids=["lower", "cased"])
+@pytest.mark.parametrize("strip_accents", [None, True, False])
+def test_own_vocab_and_strip_accents(sample, tmp_path, lower, strip_accents):
+    vocab = HERE / "vocab-own.txt"
+    assert_same(BertTokenizer(vocab, do_lower_case=lower, strip_accents=strip_accents),
+                hf(vocab, tmp_path, do_lower_case=lower, strip_accents=strip_accents), sample[::3])
+
+
+def test_freshly_trained_vocab_loads_in_transformers(sample, tmp_path):
+    for lower in (True, False):
+        vocab = train_wordpiece(sample[:3000], vocab_size=1500, do_lower_case=lower)
+        path = tmp_path / f"vocab-{lower}.txt"
+        write_vocab(vocab, path)
+        theirs = hf(path, tmp_path, do_lower_case=lower)
+        assert theirs.convert_ids_to_tokens(list(range(5))) == ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+        assert theirs.mask_token_id == 4 and theirs.pad_token_id == 0
+        assert_same(BertTokenizer(path, do_lower_case=lower), theirs, sample[::5])
+
+
+def test_save_pretrained_loads_in_transformers(minilm_path, tmp_path, sample):
+    mine = BertTokenizer(minilm_path / "vocab.txt", do_lower_case=False, model_max_length=512)
+    mine.save_pretrained(tmp_path / "saved")
+    theirs = transformers.BertTokenizer.from_pretrained(str(tmp_path / "saved"))
+    assert theirs.do_lower_case is False and theirs.model_max_length == 512
+    assert_same(mine, theirs, sample[::10])
+    # and the other way round: transformers' own save_pretrained directory
+    hf_dir = tmp_path / "hf_saved"
+    transformers.BertTokenizer.from_pretrained(str(minilm_path)).save_pretrained(str(hf_dir))
+    again = BertTokenizer.from_pretrained(hf_dir)
+    assert again.do_lower_case is True and again.model_max_length == 512
+
+
+def test_random_pairs_truncation_padding(minilm_path, tmp_path, sample):
+    mine = BertTokenizer(minilm_path / "vocab.txt")
+    theirs = hf(minilm_path / "vocab.txt", tmp_path)
+    rng = random.Random(0)
+    for _ in range(300):
+        batch = [rng.choice(sample)[:300] for _ in range(rng.randint(1, 4))]
+        pairs = [rng.choice(sample)[:300] for _ in batch] if rng.random() < 0.7 else None
+        kwargs = {"truncation": rng.choice([True, "longest_first", "only_first", "only_second", False]),
+                  "max_length": rng.randint(3, 80),
+                  "padding": rng.choice([False, True, "max_length"]), "return_offsets_mapping": True}
+        if pairs is None and kwargs["truncation"] == "only_second":
+            kwargs["truncation"] = "only_first"
+        try:
+            expected = theirs(batch, pairs, **kwargs)
+        except Exception as exc:
+            assert "too short" in str(exc)
+            with pytest.raises(ValueError, match="too few"):
+                mine(batch, pairs, **kwargs)
+            continue
+        got = mine(batch, pairs, **kwargs)
+        for key in expected:
+            assert json.loads(json.dumps(got[key])) == json.loads(json.dumps(expected[key])), (batch, pairs, kwargs)
+
+
+def test_decode_matches(minilm_path, tmp_path, sample):
+    mine = BertTokenizer(minilm_path / "vocab.txt")
+    theirs = hf(minilm_path / "vocab.txt", tmp_path)
+    for line in sample[::7]:
+        ids = theirs(line)["input_ids"]
+        assert mine.decode(ids) == theirs.decode(ids), repr(line)
+        assert mine.decode(ids, skip_special_tokens=True) == theirs.decode(ids, skip_special_tokens=True)
+    rng = random.Random(1)
+    for _ in range(300):  # random ids, including pieces that never follow each other in real text
+        ids = [rng.randrange(mine.vocab_size) for _ in range(rng.randint(0, 12))]
+        assert mine.decode(ids) == theirs.decode(ids), ids

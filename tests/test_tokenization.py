@@ -1,0 +1,320 @@
+"""Tokenizer unit tests: google-research/bert's test vectors, each stage, bad input.
+
+The comparisons with transformers on a 23,000-line corpus are in
+test_tokenization_corpus.py; property tests in test_tokenization_properties.py.
+"""
+
+import json
+
+import numpy as np
+import pytest
+
+from numpy_bert.tokenization import (BasicTokenizer, BertTokenizer, WordpieceTokenizer, is_control,
+                                     is_punctuation, is_whitespace, load_vocab, train_wordpiece, write_vocab)
+
+# google-research/bert tokenization_test.py's vocab; [PAD] and [MASK] appended (numpy_bert's
+# BertTokenizer needs all five special tokens), which leaves the ids of the test unchanged.
+GOOGLE_VOCAB = ["[UNK]", "[CLS]", "[SEP]", "want", "##want", "##ed", "wa", "un", "runn", "##ing", ",",
+                "[PAD]", "[MASK]"]
+
+
+def write_lines(path, tokens):
+    path.write_text("".join(t + "\n" for t in tokens), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def google_tok(tmp_path):
+    return BertTokenizer(write_lines(tmp_path / "vocab.txt", GOOGLE_VOCAB))
+
+
+# -- google-research/bert tokenization_test.py ----------------------------------------------
+
+def test_full_tokenizer(google_tok):
+    tokens = google_tok.tokenize("UNwant\u00E9d,running")
+    assert tokens == ["un", "##want", "##ed", ",", "runn", "##ing"]
+    assert google_tok.convert_tokens_to_ids(tokens) == [7, 4, 5, 10, 8, 9]
+
+
+def test_chinese():
+    assert BasicTokenizer().tokenize("ah\u535A\u63A8zz") == ["ah", "\u535A", "\u63A8", "zz"]
+
+
+def test_basic_tokenizer_lower():
+    tok = BasicTokenizer(do_lower_case=True)
+    assert tok.tokenize(" \tHeLLo!how  \n Are yoU?  ") == ["hello", "!", "how", "are", "you", "?"]
+    assert tok.tokenize("H\u00E9llo") == ["hello"]
+
+
+def test_basic_tokenizer_no_lower():
+    tok = BasicTokenizer(do_lower_case=False)
+    assert tok.tokenize(" \tHeLLo!how  \n Are yoU?  ") == ["HeLLo", "!", "how", "Are", "yoU", "?"]
+
+
+def test_wordpiece_tokenizer():
+    vocab = {t: i for i, t in enumerate(GOOGLE_VOCAB[:10])}
+    tok = WordpieceTokenizer(vocab)
+    assert tok.tokenize("") == []
+    assert tok.tokenize("unwanted running") == ["un", "##want", "##ed", "runn", "##ing"]
+    assert tok.tokenize("unwantedX running") == ["[UNK]", "runn", "##ing"]
+
+
+def test_convert_tokens_to_ids(google_tok):
+    assert google_tok.convert_tokens_to_ids(["un", "##want", "##ed", "runn", "##ing"]) == [7, 4, 5, 8, 9]
+    assert google_tok.convert_tokens_to_ids("never-seen") == 0  # [UNK]
+    assert google_tok.convert_ids_to_tokens([7, 4, 5]) == ["un", "##want", "##ed"]
+    assert google_tok.convert_ids_to_tokens(8) == "runn"
+
+
+def test_is_whitespace():
+    for char in [" ", "\t", "\r", "\n", "\u00A0"]:
+        assert is_whitespace(char), repr(char)
+    for char in ["A", "-"]:
+        assert not is_whitespace(char), repr(char)
+
+
+def test_is_control():
+    assert is_control("\u0005")
+    for char in ["A", " ", "\t", "\r", "\U0001F4A9"]:
+        assert not is_control(char), repr(char)
+
+
+def test_is_punctuation():
+    for char in ["-", "$", "`", "."]:
+        assert is_punctuation(char), repr(char)
+    for char in ["A", " "]:
+        assert not is_punctuation(char), repr(char)
+
+
+# -- each stage, with the Rust tokenizer's behaviour where the legacy one differs ----------
+
+def test_cleaning_and_whitespace():
+    tok = BasicTokenizer(do_lower_case=False)
+    # \x0b, \x0c and \x85 are control characters first (deleted, joining the words around
+    # them); U+2028 and NBSP are whitespace; U+200B (a format character) is deleted
+    assert tok.tokenize("a\x0bb c\x85d e\u2028f g\xa0h i\u200bj k\x00l m\ufffdn") == \
+        ["ab", "cd", "e", "f", "g", "h", "ij", "kl", "mn"]
+    assert tok.split("ab\u200bcd x") == [("abcd", 0, 5), ("x", 6, 7)]
+
+
+def test_strip_accents_semantics():
+    text = "H\u00e9llo W\u00f6rld"
+    assert BasicTokenizer(do_lower_case=True).tokenize(text) == ["hello", "world"]
+    assert BasicTokenizer(do_lower_case=True, strip_accents=False).tokenize(text) == ["h\u00e9llo", "w\u00f6rld"]
+    assert BasicTokenizer(do_lower_case=False).tokenize(text) == ["H\u00e9llo", "W\u00f6rld"]
+    assert BasicTokenizer(do_lower_case=False, strip_accents=True).tokenize(text) == ["Hello", "World"]
+    # NFD then marks dropped: an already decomposed e + U+0301 gives the same word
+    assert BasicTokenizer().tokenize("e\u0301t\u00e9") == ["ete"]
+
+
+def test_lowercase_is_per_character():
+    # no final sigma (the Rust library lower-cases character by character); İ -> i + U+0307
+    assert BasicTokenizer().tokenize("\u039f\u0394\u039f\u03a3") == ["\u03bf\u03b4\u03bf\u03c3"]
+    assert BasicTokenizer(strip_accents=False).tokenize("\u0130") == ["i\u0307"]
+    assert BasicTokenizer().tokenize("\u0130") == ["i"]
+
+
+def test_punctuation_split_includes_ascii_symbols():
+    assert BasicTokenizer().tokenize("a$b+c^d`e|f~g") == ["a", "$", "b", "+", "c", "^", "d", "`", "e", "|", "f",
+                                                         "~", "g"]
+    # U+037E GREEK QUESTION MARK becomes ';' under NFD, and is punctuation either way
+    assert BasicTokenizer().tokenize("a\u037eb") == ["a", ";", "b"]
+
+
+def test_cjk_characters_are_words():
+    assert BasicTokenizer().tokenize("BERT\u662f\u6a21\u578b") == ["bert", "\u662f", "\u6a21", "\u578b"]
+    assert BasicTokenizer(tokenize_chinese_chars=False).tokenize("BERT\u662f\u6a21\u578b") == \
+        ["bert\u662f\u6a21\u578b"]
+    # kana are not in the CJK ranges: they stay joined (and lose their dakuten when accents are stripped)
+    assert BasicTokenizer(do_lower_case=False).tokenize("\u3072\u3089\u304c\u306a") == ["\u3072\u3089\u304c\u306a"]
+    assert BasicTokenizer().tokenize("\u3072\u3089\u304c\u306a") == ["\u3072\u3089\u304b\u306a"]
+
+
+def test_wordpiece_long_word_is_unk():
+    vocab = {"[UNK]": 0, "x": 1, "##x": 2}
+    tok = WordpieceTokenizer(vocab, max_input_chars_per_word=100)
+    assert tok.tokenize("x" * 100) == ["x"] + ["##x"] * 99
+    assert tok.tokenize("x" * 101) == ["[UNK]"]
+    assert tok.split_word("x" * 101) == [("[UNK]", 0, 101)]
+
+
+def test_special_tokens_kept_whole(google_tok):
+    assert google_tok.tokenize("want[MASK]un [SEP]") == ["want", "[MASK]", "un", "[SEP]"]
+    # matched before lower-casing: [mask] is three words, not [MASK]
+    assert google_tok.tokenize("[mask]") == ["[UNK]", "[UNK]", "[UNK]"]
+    enc = google_tok("a [MASK]b", return_offsets_mapping=True)
+    assert google_tok.convert_ids_to_tokens(enc["input_ids"]) == ["[CLS]", "[UNK]", "[MASK]", "[UNK]", "[SEP]"]
+    assert enc["offset_mapping"] == [(0, 0), (0, 1), (2, 8), (8, 9), (0, 0)]
+
+
+def test_pairs_and_tensors(google_tok):
+    enc = google_tok("want", "running")
+    assert enc["input_ids"] == [1, 3, 2, 8, 9, 2]
+    assert enc["token_type_ids"] == [0, 0, 0, 1, 1, 1]
+    assert enc["attention_mask"] == [1] * 6
+    batch = google_tok(["want", "un running"], padding=True, return_tensors="np", return_offsets_mapping=True)
+    assert batch["input_ids"].dtype == np.int64 and batch["input_ids"].shape == (2, 5)
+    np.testing.assert_array_equal(batch["input_ids"], [[1, 3, 2, 11, 11], [1, 7, 8, 9, 2]])
+    np.testing.assert_array_equal(batch["attention_mask"], [[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]])
+    assert batch["offset_mapping"].shape == (2, 5, 2)
+    np.testing.assert_array_equal(batch["offset_mapping"][1], [[0, 0], [0, 2], [3, 7], [7, 10], [0, 0]])
+    single = google_tok("want", return_tensors="np")
+    assert single["input_ids"].shape == (1, 3)
+    assert google_tok.encode("want", "un") == [1, 3, 2, 7, 2]
+    assert google_tok.encode("want", add_special_tokens=False) == [3]
+
+
+def test_decode(google_tok):
+    ids = google_tok.encode("un wanted, running")
+    assert google_tok.decode(ids) == "[CLS] un wanted, running [SEP]"
+    assert google_tok.decode(ids, skip_special_tokens=True) == "un wanted, running"
+    assert google_tok.decode(np.array(ids)) == "[CLS] un wanted, running [SEP]"
+    with pytest.raises(ValueError, match="outside the vocab"):
+        google_tok.decode([1, 999])
+
+
+def test_save_and_load(tmp_path, google_tok):
+    tok = BertTokenizer(write_lines(tmp_path / "v.txt", GOOGLE_VOCAB), do_lower_case=False, model_max_length=64)
+    tok.save_pretrained(tmp_path / "model")
+    config = json.loads((tmp_path / "model" / "tokenizer_config.json").read_text())
+    assert config["do_lower_case"] is False and config["model_max_length"] == 64
+    again = BertTokenizer.from_pretrained(tmp_path / "model")
+    assert again.do_lower_case is False and again.model_max_length == 64
+    assert again.vocab == tok.vocab
+    assert again.tokenize("UNwanted") == ["[UNK]"]  # cased: "UNwanted" has no pieces
+    assert BertTokenizer.from_pretrained(tmp_path / "model", do_lower_case=True).tokenize("UNwanted") == \
+        ["un", "##want", "##ed"]
+    # a directory with only vocab.txt: the defaults (lower-case)
+    (tmp_path / "bare").mkdir()
+    write_lines(tmp_path / "bare" / "vocab.txt", GOOGLE_VOCAB)
+    assert BertTokenizer.from_pretrained(tmp_path / "bare").tokenize("UNwanted") == ["un", "##want", "##ed"]
+
+
+def test_special_ids(google_tok):
+    assert (google_tok.cls_token_id, google_tok.sep_token_id, google_tok.pad_token_id,
+            google_tok.mask_token_id, google_tok.unk_token_id) == (1, 2, 11, 12, 0)
+    assert sorted(google_tok.all_special_ids) == [0, 1, 2, 11, 12]
+    assert google_tok.vocab_size == len(GOOGLE_VOCAB)
+    assert google_tok.cls_token == "[CLS]" and google_tok.mask_token == "[MASK]"
+
+
+# -- truncation ---------------------------------------------------------------------------
+
+def test_longest_first_shares_the_budget(google_tok):
+    a, b = " ".join(["want"] * 10), " ".join(["un"] * 10)
+    for max_length, (n_a, n_b) in {15: (6, 6), 16: (6, 7), 23: (10, 10), 8: (2, 3)}.items():
+        ids = google_tok(a, b, truncation=True, max_length=max_length)["input_ids"]
+        assert ids.count(3) == n_a and ids.count(7) == n_b, max_length
+    # the longer one gives up tokens first; it keeps the odd one when it is the first
+    ids = google_tok(" ".join(["want"] * 12), " ".join(["un"] * 3), truncation=True, max_length=10)["input_ids"]
+    assert (ids.count(3), ids.count(7)) == (4, 3)
+    ids = google_tok(" ".join(["want"] * 12), " ".join(["un"] * 10), truncation=True, max_length=16)["input_ids"]
+    assert (ids.count(3), ids.count(7)) == (7, 6)
+
+
+def test_only_first_only_second(google_tok):
+    a, b = " ".join(["want"] * 6), " ".join(["un"] * 6)
+    ids = google_tok(a, b, truncation="only_first", max_length=10)["input_ids"]
+    assert (ids.count(3), ids.count(7)) == (1, 6)
+    ids = google_tok(a, b, truncation="only_second", max_length=10)["input_ids"]
+    assert (ids.count(3), ids.count(7)) == (6, 1)
+    with pytest.raises(ValueError, match="too few"):
+        google_tok(a, b, truncation="only_first", max_length=9)
+
+
+# -- bad input ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("bad", [None, 3, b"bytes", ["nested", ["list"]]])
+def test_non_str_text_is_type_error(google_tok, bad):
+    with pytest.raises(TypeError, match="must be a str"):
+        google_tok(bad)
+    if not isinstance(bad, list):
+        with pytest.raises(TypeError, match="must be a str"):
+            google_tok.tokenize(bad)
+
+
+def test_missing_vocab(tmp_path):
+    with pytest.raises(ValueError, match="not found"):
+        BertTokenizer(tmp_path / "nope.txt")
+    with pytest.raises(FileNotFoundError):
+        BertTokenizer.from_pretrained(tmp_path)  # no vocab.txt in it
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"[UNK]\nfoo\n\nbar\n", r"line 3: empty line"),
+    (b"[UNK]\nfoo\nfoo\n", r"line 3: token 'foo' already appears on line 2"),
+    (b"foo\nbar\n", r"no \[UNK\] token"),
+    (b"[UNK]\nf\xffo\n", r"line 2: not valid UTF-8"),
+    (b"[UNK]\r\nfoo\r\n", r"line 1: token .* contains whitespace"),
+    (b"", r"empty"),
+])
+def test_malformed_vocab(tmp_path, content, message):
+    path = tmp_path / "vocab.txt"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=message) as info:
+        load_vocab(path)
+    assert str(path) in str(info.value)
+
+
+def test_vocab_without_mask(tmp_path):
+    with pytest.raises(ValueError, match=r"\[MASK\] is not in the vocab"):
+        BertTokenizer(write_lines(tmp_path / "v.txt", GOOGLE_VOCAB[:-1]))
+
+
+def test_max_length_below_special_tokens(google_tok):
+    with pytest.raises(ValueError, match="smaller than the 2 special tokens"):
+        google_tok("want", truncation=True, max_length=1)
+    with pytest.raises(ValueError, match="smaller than the 3 special tokens"):
+        google_tok("want", "un", truncation=True, max_length=2)
+    assert google_tok("want", truncation=True, max_length=2)["input_ids"] == [1, 2]
+
+
+def test_other_bad_arguments(google_tok):
+    with pytest.raises(ValueError, match="padding"):
+        google_tok("want", padding="sideways")
+    with pytest.raises(ValueError, match="truncation"):
+        google_tok("want", truncation="middle")
+    with pytest.raises(ValueError, match="return_tensors"):
+        google_tok("want", return_tensors="pt")
+    with pytest.raises(ValueError, match="padding=True"):
+        google_tok(["want", "un running"], return_tensors="np")
+    with pytest.raises(ValueError, match="same length"):
+        google_tok(["want", "un"], ["x"])
+
+
+# -- the trainer --------------------------------------------------------------------------
+
+TRAIN_TEXT = ("the cat sat on the mat. the cats sat on the mats! a dog ran after the cats; "
+              "running dogs and running cats, sitting mats.\n") * 20
+
+
+def test_train_wordpiece_layout_and_roundtrip(tmp_path):
+    vocab = train_wordpiece([TRAIN_TEXT], vocab_size=60, do_lower_case=True)
+    assert vocab[:5] == ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    assert len(vocab) == len(set(vocab)) <= 60
+    assert "the" in vocab and "##s" in vocab and "c" in vocab
+    path = tmp_path / "vocab.txt"
+    write_vocab(vocab, path)
+    tok = BertTokenizer(path)
+    assert tok.pad_token_id == 0 and tok.unk_token_id == 1 and tok.mask_token_id == 4
+    tokens = tok.tokenize("The cats sat.")
+    assert "[UNK]" not in tokens and "".join(t[2:] if t.startswith("##") else " " + t for t in tokens).split() == \
+        ["the", "cats", "sat", "."]
+
+
+def test_train_wordpiece_merges_frequent_pairs():
+    # "ab" occurs 5 times as a word, "cd" twice: the first merge is a + ##b, then c + ##d
+    vocab = train_wordpiece(["ab ab ab ab ab cd cd"], vocab_size=10, min_frequency=1)
+    assert vocab[5:] == ["##b", "##d", "a", "c", "ab"]
+    assert train_wordpiece(["ab ab ab ab ab cd cd"], vocab_size=11, min_frequency=1)[-1] == "cd"
+    # min_frequency stops the merges: "cd" occurs only twice
+    assert train_wordpiece(["ab ab ab ab ab cd cd"], vocab_size=20, min_frequency=3)[-1] == "ab"
+
+
+def test_train_wordpiece_bad_input():
+    with pytest.raises(ValueError, match="vocab_size"):
+        train_wordpiece(["text"], vocab_size=3)
+    with pytest.raises(ValueError, match="no words"):
+        train_wordpiece(["   "], vocab_size=100)
+    with pytest.raises(TypeError, match="file paths or text"):
+        train_wordpiece([42], vocab_size=100)

@@ -741,16 +741,18 @@ class BertTokenizer:
         arguments override it. ``path`` may also be a vocab.txt file itself.
         """
         path = Path(os.fspath(path))
+        options = {}
         if path.is_file():
             vocab_file, config_file = path, path.with_name("tokenizer_config.json")
         elif path.is_dir():
             vocab_file, config_file = path / "vocab.txt", path / "tokenizer_config.json"
             if not vocab_file.is_file():
-                raise VocabFileNotFoundError(f"no vocab.txt in {path}: a BERT model directory needs its "
-                                             "vocab.txt (one token per line)")
+                if not (path / "tokenizer.json").is_file():
+                    raise VocabFileNotFoundError(f"no vocab.txt in {path}: a BERT model directory needs its "
+                                                 "vocab.txt (one token per line) or a tokenizer.json")
+                vocab_file, options = _read_tokenizer_json(path / "tokenizer.json")
         else:
             raise VocabFileNotFoundError(f"{path} is neither a model directory nor a vocab file")
-        options = {}
         if config_file.is_file():
             try:
                 config = json.loads(config_file.read_text(encoding="utf-8"))
@@ -792,6 +794,27 @@ class BertTokenizer:
         with atomic_write(config_path, "w", encoding="utf-8") as f:
             f.write(json.dumps(config, indent=2) + "\n")
         return [str(vocab_path), str(config_path)]
+
+
+def _read_tokenizer_json(path):
+    """The vocab and normalizer options of a tokenizer.json (what transformers 5's save_pretrained writes)."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        model, normalizer = data["model"], data.get("normalizer") or {}
+        vocab = model["vocab"]
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: not a tokenizer.json with a WordPiece vocab ({exc})") from None
+    if model.get("type") != "WordPiece" or model.get("continuing_subword_prefix", "##") != "##" \
+            or not isinstance(vocab, dict):
+        raise ValueError(f"{path}: the model is {model.get('type')!r}, not BERT's WordPiece with '##' pieces")
+    if normalizer.get("type") != "BertNormalizer" or not normalizer.get("clean_text", True):
+        raise ValueError(f"{path}: the normalizer is {normalizer.get('type')!r}; numpy_bert implements "
+                         "BertNormalizer (with clean_text) only")
+    options = {"do_lower_case": normalizer.get("lowercase", True), "strip_accents": normalizer.get("strip_accents"),
+               "tokenize_chinese_chars": normalizer.get("handle_chinese_chars", True),
+               "unk_token": model.get("unk_token", "[UNK]"),
+               "max_input_chars_per_word": model.get("max_input_chars_per_word", 100)}
+    return vocab, options
 
 
 def _is_int(value):

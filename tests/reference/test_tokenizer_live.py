@@ -73,11 +73,13 @@ def test_save_pretrained_loads_in_transformers(minilm_path, tmp_path, sample):
     theirs = transformers.BertTokenizer.from_pretrained(str(tmp_path / "saved"))
     assert theirs.do_lower_case is False and theirs.model_max_length == 512
     assert_same(mine, theirs, sample[::10])
-    # and the other way round: transformers' own save_pretrained directory
+    # and the other way round: transformers 5's save_pretrained writes tokenizer.json, no vocab.txt
     hf_dir = tmp_path / "hf_saved"
-    transformers.BertTokenizer.from_pretrained(str(minilm_path)).save_pretrained(str(hf_dir))
+    original = transformers.BertTokenizer.from_pretrained(str(minilm_path))
+    original.save_pretrained(str(hf_dir))
     again = BertTokenizer.from_pretrained(hf_dir)
     assert again.do_lower_case is True and again.model_max_length == 512
+    assert_same(again, original, sample[::10])
 
 
 def test_random_pairs_truncation_padding(minilm_path, tmp_path, sample):

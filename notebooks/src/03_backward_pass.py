@@ -330,8 +330,8 @@ print(f"{len(errors_fd)} parameter tensors checked; key biases measured against 
 # %% tags=["check"]
 print("every tensor within 1e-6 of finite differences:", max(errors_fd.values()) <= 1e-6)
 print("every tensor within 1e-9 of PyTorch autograd:", max(errors_torch.values()) <= 1e-9)
-print("every parameter gets a non-zero gradient, except:",
-      [n for n, g in grads.items() if not np.any(g)] or "none")
+print("parameter tensors whose gradient is exactly zero:", [n for n, g in grads.items() if not np.any(g)] or "none",
+      "(the key biases' is rounding noise)")
 
 # %%
 names = list(model.params)

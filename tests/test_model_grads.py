@@ -263,3 +263,23 @@ def test_all_labels_ignored_is_defined():
         np.testing.assert_array_equal(g, g_nsp[name], err_msg=name)
     loss, grads = model.loss_and_grads(inputs["input_ids"], labels=labels)
     assert loss == 0.0 and all(not np.any(g) for g in grads.values())
+
+
+def test_train_mode_loss_uses_the_forwards_dropout_masks_and_leaves_params_alone():
+    """Same Generator state -> loss_and_grads sees exactly the logits __call__ gives in train mode."""
+    model, inputs = tiny_model(hidden_act="gelu_new")
+    before = {name: p.copy() for name, p in model.params.items()}
+    model.train()
+    model.rng = np.random.default_rng(5)
+    out = model(inputs["input_ids"], inputs["token_type_ids"], inputs["attention_mask"])
+    model.rng = np.random.default_rng(5)
+    _, _, d = model.loss_and_grads(**inputs, return_details=True)
+    # equal up to rounding (the head runs on M rows here, on all B*T rows in __call__)
+    np.testing.assert_allclose(d["mlm_logits"], out["prediction_logits"][inputs["labels"] != -100],
+                               rtol=0, atol=1e-13)
+    np.testing.assert_allclose(d["seq_relationship_logits"], out["seq_relationship_logits"], rtol=0, atol=1e-13)
+    model.eval()
+    _, _, d_eval = model.loss_and_grads(**inputs, return_details=True)
+    assert not np.allclose(d_eval["mlm_logits"], d["mlm_logits"])      # dropout did something
+    for name, p in model.params.items():
+        np.testing.assert_array_equal(p, before[name], err_msg=name)

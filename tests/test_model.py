@@ -288,3 +288,9 @@ def test_minilm_checkpoint_matches_transformers(minilm_path):
     np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-6)
     sims = emb @ emb.T                                            # (B, B)
     assert np.all(sims[~np.eye(len(sims), dtype=bool)] < 0.99)
+
+
+def test_minilm_has_no_pretraining_heads(minilm_path):
+    """A BertModel checkpoint cannot fill BertForPreTraining: the error names what is missing."""
+    with pytest.raises(ValueError, match="cls.predictions"):
+        BertForPreTraining.from_pretrained(minilm_path)

@@ -142,6 +142,8 @@ def check_layer(forward, backward, args, names=None, wrt=None, kwargs=None, laye
     grads = backward(dout if not out_is_scalar else float(dout), cache)
     if not isinstance(grads, tuple):
         grads = (grads,)
+    # copies: the checks below perturb the inputs in place, which a view could see
+    grads = tuple(None if g is None else np.array(g, dtype=np.float64) for g in grads)
     if len(grads) != len(wrt):
         raise ValueError(f"check_layer({layer}): backward returned {len(grads)} gradients for "
                          f"{len(wrt)} arguments in wrt")

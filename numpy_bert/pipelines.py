@@ -161,7 +161,8 @@ class FillMaskPipeline(Pipeline):
         input_ids = np.asarray(ids)
         masked = np.flatnonzero(input_ids == self.tokenizer.mask_token_id)  # (M,)
         if masked.size == 0:
-            raise ValueError(f"no {mask} token in the text {text!r}: write {mask} where a word should be predicted")
+            shown = text if len(text) <= 60 else text[:57] + "..."
+            raise ValueError(f"no {mask} token in the text {shown!r}: write {mask} where a word should be predicted")
         logits = self._mlm_logits(ids, masked)  # (M, V)
         probs = _softmax(logits)  # (M, V), in the model's dtype (as HF)
         if target_ids is not None:

@@ -318,3 +318,36 @@ def test_train_wordpiece_bad_input():
         train_wordpiece(["   "], vocab_size=100)
     with pytest.raises(TypeError, match="file paths or text"):
         train_wordpiece([42], vocab_size=100)
+
+
+# -- command line -------------------------------------------------------------------------
+
+def test_cli_tokenize(tmp_path, capsys):
+    from numpy_bert.cli import main
+
+    vocab = write_lines(tmp_path / "vocab.txt", GOOGLE_VOCAB)
+    assert main(["tokenize", "UNwant\u00e9d,running", "--pair", "want", "--vocab", str(vocab), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["tokens"] == ["[CLS]", "un", "##want", "##ed", ",", "runn", "##ing", "[SEP]", "want", "[SEP]"]
+    assert out["input_ids"] == [1, 7, 4, 5, 10, 8, 9, 2, 3, 2]
+    assert out["token_type_ids"] == [0] * 8 + [1, 1]
+    assert out["offset_mapping"][1:4] == [[0, 2], [2, 6], [6, 8]]  # "ed" of "UNwant\u00e9d"
+    assert main(["tokenize", "UNwanted", "--vocab", str(vocab)]) == 0
+    table = capsys.readouterr().out
+    assert "##want" in table and "(2, 6)" in table and "'want'" in table
+    assert main(["tokenize", "x", "--vocab", str(tmp_path / "missing.txt")]) == 1
+    assert "not found" in capsys.readouterr().err
+
+
+def test_cli_train_vocab(tmp_path, capsys):
+    from numpy_bert.cli import main
+
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(TRAIN_TEXT, encoding="utf-8")
+    out = tmp_path / "vocab.txt"
+    assert main(["train-vocab", str(corpus), "--vocab-size", "50", "--out", str(out)]) == 0
+    assert "wrote" in capsys.readouterr().out
+    tokens = out.read_text(encoding="utf-8").splitlines()
+    assert tokens[:5] == ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] and len(tokens) <= 50
+    assert "[UNK]" not in BertTokenizer(out).tokenize("the cat sat")
+    assert main(["train-vocab", str(tmp_path / "nope.txt"), "--out", str(out)]) == 1

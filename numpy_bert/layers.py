@@ -207,9 +207,9 @@ def _batched_matmul(a, b, out):
     stays on one thread, the slices spread over numpy_bert's threads. Returns ``out``."""
     M, K = a.shape[-2:]
     N = b.shape[-1]
-    if out.size * K <= _BLAS_ONE_THREAD_MNK:  # small enough for one plain call
-        return np.matmul(a, b, out=out)
-    # the slices depend on the shapes only, so results do not depend on the thread count
+    if out.size * K <= _BLAS_ONE_THREAD_MNK or get_num_threads() == 1:
+        return np.matmul(a, b, out=out)  # small enough, or nothing to spread: one call
+    # the slices depend on the shapes only: any thread count >= 2 gives the same numbers
     rows = max(1, min(M, _BLAS_ONE_THREAD_MNK // max(1, K * N)))
     _parallel(lambda r: np.matmul(a[..., r:r + rows, :], b, out=out[..., r:r + rows, :]),
               list(range(0, M, rows)))

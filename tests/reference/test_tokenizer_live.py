@@ -117,3 +117,16 @@ def test_decode_matches(minilm_path, tmp_path, sample):
     for _ in range(300):  # random ids, including pieces that never follow each other in real text
         ids = [rng.randrange(mine.vocab_size) for _ in range(rng.randint(0, 12))]
         assert mine.decode(ids) == theirs.decode(ids), ids
+
+
+def test_unicode_tables_match_the_rust_library():
+    """The tables at the top of numpy_bert/tokenization.py, re-probed from tokenizers code point by code point."""
+    import sys
+
+    from numpy_bert import tokenization
+
+    sys.path.insert(0, str(FIXTURES.parent / "reference"))
+    from make_tokenizer_fixtures import probe_unicode_tables
+
+    for name, probed in probe_unicode_tables().items():
+        assert getattr(tokenization, name).split() == probed.split(), name

@@ -1,6 +1,6 @@
 """Write the tokenizer fixtures in tests/fixtures/tokenizer/ from transformers' BertTokenizer.
 
-    python tests/reference/make_tokenizer_fixtures.py            # corpus + vocab + expected ids
+    python tests/reference/make_tokenizer_fixtures.py [--out DIR]  # corpus + vocab + expected ids
     python tests/reference/make_tokenizer_fixtures.py --unicode-tables   # print the tables of
                                                                   # numpy_bert/tokenization.py
 
@@ -411,7 +411,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--unicode-tables", action="store_true", help="print the Unicode tables and exit")
     parser.add_argument("--keep-corpus", action="store_true", help="reuse the committed corpus and vocab")
+    parser.add_argument("--out", default=str(OUT), help=f"output directory (default {OUT})")
     args = parser.parse_args(argv)
+    out = Path(args.out)
     if args.unicode_tables:
         print_unicode_tables()
         return 0
@@ -420,10 +422,15 @@ def main(argv=None):
     import transformers
     from numpy_bert.tokenization import train_wordpiece, write_vocab
 
-    OUT.mkdir(parents=True, exist_ok=True)
-    corpus_path, own_vocab = OUT / "corpus.jsonl.gz", OUT / "vocab-own.txt"
+    out.mkdir(parents=True, exist_ok=True)
+    corpus_path, own_vocab = out / "corpus.jsonl.gz", out / "vocab-own.txt"
     if args.keep_corpus:
-        lines = read_corpus(corpus_path)
+        lines = read_corpus(OUT / "corpus.jsonl.gz")
+        if out != OUT:
+            import shutil
+
+            shutil.copy(OUT / "corpus.jsonl.gz", corpus_path)
+            shutil.copy(OUT / "vocab-own.txt", own_vocab)
     else:
         machine, edge = build_corpus()
         lines = machine + edge
@@ -438,18 +445,18 @@ def main(argv=None):
             tok = hf_tokenizer(vocab_file, lower)
             arrays = hf_encode_corpus(tok, lines)
             fname = f"expected-{name}-{'lower' if lower else 'cased'}.npz"
-            np.savez_compressed(OUT / fname, **arrays)
+            np.savez_compressed(out / fname, **arrays)
             meta["files"][fname] = {"vocab": name, "do_lower_case": lower, "tokens": int(len(arrays["ids"]))}
             print(fname, len(arrays["ids"]), "tokens")
     tok = hf_tokenizer(vocabs["minilm"], True)
     cases, decode = make_cases(tok)
-    with open(OUT / "cases.json", "w", encoding="utf-8") as f:
+    with open(out / "cases.json", "w", encoding="utf-8") as f:
         json.dump({"vocab": "minilm", "do_lower_case": True, "cases": cases, "decode": decode}, f,
                   ensure_ascii=True, indent=None)
-    with open(OUT / "meta.json", "w", encoding="utf-8") as f:
+    with open(out / "meta.json", "w", encoding="utf-8") as f:
         json.dump(meta, f, indent=2)
-    total = sum(p.stat().st_size for p in OUT.iterdir())
-    print(f"wrote {OUT} ({total / 1e6:.2f} MB)")
+    total = sum(p.stat().st_size for p in out.iterdir())
+    print(f"wrote {out} ({total / 1e6:.2f} MB)")
     return 0
 
 

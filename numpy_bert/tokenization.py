@@ -413,9 +413,9 @@ def _cleanup_token(text):
 class BertTokenizer:
     """BERT's WordPiece tokenizer with HuggingFace's interface.
 
-        >>> tok = BertTokenizer.from_pretrained("weights/numpy-bert-tiny")
-        >>> tok.tokenize("UNwant\\u00e9d,running")          # with bert-base-uncased's vocab
-        ['un', '##want', '##ed', ',', 'running']
+        >>> tok = BertTokenizer.from_pretrained(minilm_dir)   # bert-base-uncased's vocab.txt
+        >>> tok.tokenize("UNwant\\u00e9d,running")
+        ['unwanted', ',', 'running']
         >>> tok("Hello [MASK]!", return_offsets_mapping=True)
         {'input_ids': [101, 7592, 103, 999, 102], 'token_type_ids': [0, 0, 0, 0, 0],
          'attention_mask': [1, 1, 1, 1, 1], 'offset_mapping': [(0, 0), (0, 5), (6, 12), (12, 13), (0, 0)]}
@@ -611,6 +611,8 @@ class BertTokenizer:
         batched = isinstance(text, (list, tuple))
         if batched:
             texts = list(text)
+            if not texts:
+                raise ValueError("the batch of texts is empty: pass at least one string")
             for i, t in enumerate(texts):
                 _check_text(t, f"text[{i}]")
             if text_pair is None:
@@ -696,8 +698,11 @@ class BertTokenizer:
             if len(lengths) > 1:
                 raise ValueError("the texts encode to different lengths "
                                  f"({min(lengths)} .. {max(lengths)} tokens): pass padding=True to get arrays")
-            return {key: np.array(value, dtype=np.int64).reshape(len(rows), -1, *((2,) if key == "offset_mapping" else ()))
-                    for key, value in out.items()}
+            arrays = {key: np.array(value, dtype=np.int64).reshape(len(rows), -1)  # (B, T)
+                      for key, value in out.items() if key != "offset_mapping"}
+            if return_offsets_mapping:
+                arrays["offset_mapping"] = np.array(out["offset_mapping"], dtype=np.int64).reshape(len(rows), -1, 2)
+            return arrays  # offset_mapping (B, T, 2)
         if not batched:
             out = {key: value[0] for key, value in out.items()}
         return out

@@ -242,20 +242,6 @@ def hf_encode_corpus(tok, lines, batch=2000):
             "offset_gaps": np.array(gaps, np.int32), "offset_lengths": np.array(lengths, np.int32)}
 
 
-def decode_offsets(gaps, lengths, line_starts):
-    """Inverse of the gap/length encoding -> (N, 2) int64 absolute offsets per line."""
-    ends = np.empty(len(gaps), np.int64)
-    starts = np.empty(len(gaps), np.int64)
-    for i in range(len(line_starts) - 1):
-        a, b = line_starts[i], line_starts[i + 1]
-        if a == b:
-            continue
-        cum = np.cumsum(gaps[a:b].astype(np.int64) + lengths[a:b])
-        ends[a:b] = cum
-        starts[a:b] = cum - lengths[a:b]
-    return np.stack([starts, ends], axis=1)
-
-
 CASE_TEXTS = [
     ("Hello, my dog is cute!", "It rarely barks at night."),
     ("one two three four five six seven eight nine ten", "alpha beta gamma delta epsilon zeta eta theta iota kappa"),

@@ -55,6 +55,12 @@ def committed(source):
     return nbformat.read(path, as_version=4)
 
 
+def test_there_are_six_notebooks():
+    names = [source.stem for source in SOURCES]
+    assert names == ["01_tokenization", "02_forward_pass", "03_backward_pass",
+                     "04_pretraining", "05_using_bert", "06_exercises"], names
+
+
 @pytest.mark.parametrize("source", SOURCES, ids=[s.stem for s in SOURCES])
 def test_committed_notebook_matches_its_source_and_was_executed(source):
     built, saved = build_notebook(source), committed(source)

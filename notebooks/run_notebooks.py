@@ -72,6 +72,25 @@ def cell_text(cell):
     return "".join(output_text(output) for output in cell.get("outputs", []))
 
 
+def merge_streams(nb):
+    """Join consecutive stdout (or stderr) chunks of a cell into one output.
+
+    How the kernel splits a cell's printing into messages depends on timing; merged, the
+    committed notebook does not change from one run to the next when its text does not.
+    """
+    for cell in nb.cells:
+        merged = []
+        for output in cell.get("outputs", []):
+            if (output.output_type == "stream" and merged and merged[-1].output_type == "stream"
+                    and merged[-1].name == output.name):
+                merged[-1].text += output.text
+            else:
+                merged.append(output)
+        if cell.cell_type == "code":
+            cell.outputs = merged
+    return nb
+
+
 def run(source):
     """Build, execute, check and write one notebook; return seconds taken."""
     start = time.perf_counter()
@@ -79,7 +98,7 @@ def run(source):
     found = problems(nb)
     if found:
         raise RuntimeError(f"{source.name}: " + "\n".join(found))
-    nbformat.write(nb, notebook_path(source))
+    nbformat.write(merge_streams(nb), notebook_path(source))
     return time.perf_counter() - start
 
 

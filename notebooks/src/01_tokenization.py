@@ -17,6 +17,7 @@
 
 # %%
 import json
+import tempfile
 import time
 from pathlib import Path
 
@@ -248,10 +249,9 @@ print("some learned continuations:", [t for t in small_vocab if t.startswith("##
 
 # %%
 print(f"training took {seconds:.1f} s")
-vocab_path = Path("small_vocab.txt")
+vocab_path = Path(tempfile.mkdtemp()) / "vocab.txt"    # one token per line, as BERT's vocab.txt
 vocab_path.write_text("\n".join(small_vocab) + "\n", encoding="utf-8")
 small = BertTokenizer(str(vocab_path), do_lower_case=True)
-vocab_path.unlink()
 
 # %% [markdown]
 # The small vocabulary knows the words of Python's documentation and little else; BERT's, learned from

@@ -8,8 +8,8 @@ hidden 128, 2 heads, intermediate 512) from the same initial weights, on the sam
 ``numpy-bert pretrain`` does), with dropout on, BERT's AdamWeightDecay, clipping to global
 norm 1.0, and the MLM head computed only at the masked positions (google's
 ``gather_indexes``). The PyTorch side is transformers' ``BertForPreTraining`` (its encoder,
-its heads) with ``torch.set_num_threads(--threads)``; its AdamWeightDecay is written with
-torch ops below.
+its heads) with ``torch.set_num_threads(--threads)`` (numpy_bert: ``--numpy-threads`` BLAS threads, 1 by
+default as in ``numpy-bert pretrain``); its AdamWeightDecay is written with torch ops below.
 
 1. Speed: ``--steps`` training steps per repeat, after one warm-up step; the best of
    ``--repeats`` is reported as tokens/s (real tokens, padding not counted, the same count
@@ -200,12 +200,17 @@ def main():
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--steps", type=int, default=8, help="timed steps per repeat")
     parser.add_argument("--budget", type=float, default=60.0, help="seconds of training per side (0: skip)")
-    parser.add_argument("--threads", type=int, default=2, help="torch threads (NumPy: its BLAS default)")
+    parser.add_argument("--threads", type=int, default=2, help="torch threads (torch.set_num_threads)")
+    parser.add_argument("--numpy-threads", type=int, default=1,
+                        help="NumPy BLAS threads (default 1, as numpy-bert pretrain; 0 = NumPy's default)")
     parser.add_argument("--vocab", help="vocab.txt (default: weights/numpy-bert-tiny/vocab.txt, else train one)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    from numpy_bert.train import PRESETS, _model_config
+    from numpy_bert.train import PRESETS, _model_config, set_blas_threads
+
+    if args.numpy_threads > 0:
+        set_blas_threads(args.numpy_threads)
 
     settings = dict(PRESETS["tiny"], seed=args.seed, preset="tiny", optimizer="adamweightdecay")
     vocab = args.vocab
@@ -228,7 +233,8 @@ def main():
     th_tps, th_sps = tokens_per_s(torch_trainer, batches, args.steps, args.repeats, lr)
     print(f"\ntraining speed, tiny preset (B={settings['batch_size']}, T<={settings['seq_len']}, best of "
           f"{args.repeats} x {args.steps} steps):")
-    print(f"  numpy_bert : {np_tps:10,.0f} tokens/s  ({np_sps:.3f} s/step)")
+    print(f"  numpy_bert : {np_tps:10,.0f} tokens/s  ({np_sps:.3f} s/step, BLAS threads "
+          f"{args.numpy_threads or 'default'})")
     print(f"  PyTorch    : {th_tps:10,.0f} tokens/s  ({th_sps:.3f} s/step, {args.threads} threads)")
     print(f"  ratio numpy_bert / PyTorch: {np_tps / th_tps:.2f}  (> 1: numpy_bert faster)")
 

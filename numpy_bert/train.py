@@ -54,7 +54,7 @@ PRESETS = {
     # The shipped model: trains on 2 CPU cores in 10 minutes (see weights/numpy-bert-tiny/README.md).
     "tiny": dict(
         vocab_size=8000, hidden_size=128, num_hidden_layers=2, num_attention_heads=2,
-        intermediate_size=512, seq_len=128, batch_size=64, lr=3e-3, warmup_steps=100, group_by_length=True,
+        intermediate_size=512, seq_len=128, batch_size=64, lr=1e-3, warmup_steps=300, group_by_length=True,
         steps=100_000,        # an upper bound: the time budget decides (see --time-budget)
         time_budget=9.5,      # minutes of wall clock, vocab and data included
         eval_every=200, eval_size=1024, save_every=500, log_every=10,

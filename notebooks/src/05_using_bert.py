@@ -138,6 +138,11 @@ for a, b in pairs:
     print(f"P(IsNext) = {result['is_next']:.3f}   {a}  ->  {b}")
 
 # %% [markdown]
+# A model sees only the kind of text it was trained on: the shipped model, which has read nothing but
+# Python's documentation, can be expected to judge the last two pairs (documentation) better than the
+# first two (a cat, interest rates); bert-base-cased, trained on books and Wikipedia, all four.
+
+# %% [markdown]
 # ## 4. Sentence features and similarity
 #
 # The feature-extraction pipeline returns the last hidden state, one H-vector per token. A common way to

@@ -92,7 +92,7 @@ for ax, (text, colour) in zip(axes, [("The man worked as a [MASK].", "C0"), ("Th
     ax.barh(tokens[::-1], scores[::-1], color=colour)
     ax.set_title(text)
     ax.set_xlabel("probability of the token at [MASK]")
-axes[0].set_ylabel("top-5 completions")
+    ax.set_ylabel("top-5 completions")
 fig.suptitle("bert-base-cased's top 5 completions, from its model card")
 fig.tight_layout()
 plt.show()

@@ -16,7 +16,11 @@ setup(
         "test": ["pytest>=7", "hypothesis>=6"],
         # Reference-only: never imported by numpy_bert/ itself. Pinned to the versions
         # the committed fixtures were generated with.
-        "reference": ["torch==2.13.0", "transformers==5.24.0"],
+        "reference": [
+            "torch==2.13.0", "transformers==5.24.0",
+            # only for the check that mean-pooled MiniLM embeddings equal its own
+            "sentence-transformers==6.2.0",
+        ],
         "notebooks": ["nbclient>=0.10", "nbformat>=5.9", "ipykernel>=6.29"],
     },
     entry_points={"console_scripts": ["numpy-bert=numpy_bert.cli:main"]},

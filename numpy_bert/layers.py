@@ -116,16 +116,13 @@ def _flat(a):
 
 
 # ----------------------------------------------------------------------------------------
-# speed helpers: a few threads for the element-wise chains and the matrix products
+# speed helpers: a few threads for the element-wise chains and the attention products
 # ----------------------------------------------------------------------------------------
 # NumPy's element-wise functions use one core; PyTorch uses all it is given. Each NumPy
 # call releases the GIL while it computes, so plain Python threads working on separate
-# blocks of an array run in parallel. The same goes for matrix products: the linear
-# layers' products run side by side on numpy_bert's threads, each a one-thread BLAS call
-# (which is how ``numpy-bert pretrain`` runs BLAS: its own threads gain little here).
-# The thread count follows NUMPY_BERT_NUM_THREADS, else OPENBLAS_NUM_THREADS /
-# OMP_NUM_THREADS (what NumPy's BLAS uses), else the cores this process may use.
-# set_num_threads(n) changes it; 1 turns the threads off.
+# blocks of an array run in parallel. The thread count follows NUMPY_BERT_NUM_THREADS,
+# else OPENBLAS_NUM_THREADS / OMP_NUM_THREADS (what NumPy's BLAS uses), else the cores
+# this process may use. set_num_threads(n) changes it; 1 turns the threads off.
 
 _num_threads = None
 _pool = None
@@ -183,37 +180,6 @@ def _parallel(fn, items):
         _pool = concurrent.futures.ThreadPoolExecutor(n, thread_name_prefix="numpy_bert")
     for _ in _pool.map(fn, items):  # re-raises a worker's exception here
         pass
-
-
-def _matmuls_concurrently(*products):
-    """``[a @ b for (a, b) in products]``, spread over numpy_bert's threads when the
-    products are large enough to pay for it (each product is still one BLAS call, so the
-    numbers are the same as computing them one after the other)."""
-    if get_num_threads() == 1 or len(products) == 1 or max(
-            a.shape[0] * a.shape[1] * b.shape[1] for a, b in products) < _BLAS_ONE_THREAD_MNK:
-        return [a @ b for a, b in products]
-    results = [None] * len(products)
-
-    def work(i):
-        results[i] = products[i][0] @ products[i][1]
-
-    _parallel(work, list(range(len(products))))
-    return results
-
-
-def _matmul_row_blocks(a, b, n_blocks=4):
-    """``a @ b`` for a 2-D ``a`` (N, K) and ``b`` (K, M), its rows split into ``n_blocks``
-    blocks spread over numpy_bert's threads when the product is large. Rows of a product
-    are independent; only the float rounding may differ from one plain call (BLAS picks
-    its kernels by size), and it is the same for any thread count of 2 or more."""
-    n = min(n_blocks, a.shape[0])
-    if get_num_threads() == 1 or a.shape[0] * a.shape[1] * b.shape[1] < 2 * _BLAS_ONE_THREAD_MNK:
-        return a @ b
-    out = np.empty((a.shape[0], b.shape[1]), np.result_type(a, b))
-    bounds = np.linspace(0, a.shape[0], n + 1).astype(int)
-    _parallel(lambda i: np.matmul(a[bounds[i]:bounds[i + 1]], b, out=out[bounds[i]:bounds[i + 1]]),
-              list(range(n)))
-    return out
 
 
 def _elementwise_blocks(fn, *arrays, n_scratch):
@@ -410,7 +376,7 @@ def linear_forward(x, weight, bias):
         raise ValueError(f"{fn}: bias has shape {bias.shape}, expected ({n_out},) to match "
                          f"weight {weight.shape} (out, in)")
     x2 = x.reshape(-1, n_in)                                # (N, in)
-    out = _matmul_row_blocks(x2, weight.T)                  # (N, out): BLAS gemm(s)
+    out = x2 @ weight.T                                     # (N, out): one BLAS gemm
     if bias is not None:
         out += bias                                         # (N, out)
     out = out.reshape(x.shape[:-1] + (n_out,))              # (..., out)
@@ -428,10 +394,9 @@ def linear_backward(dout, cache):
     _check_dout("linear_backward", dout, x.shape[:-1] + (n_out,))
     dout2 = dout.reshape(-1, n_out)                         # (N, out)
     x2 = x.reshape(-1, n_in)                                # (N, in)
-    # out = x @ W.T:  dx = dout @ W (N, in) and dW = dout.T @ x (out, in), two independent
-    # products (computed side by side when numpy_bert has more than one thread)
-    dx, dweight = _matmuls_concurrently((dout2, weight), (dout2.T, x2))
-    dx = dx.reshape(x.shape)                                # (..., in)
+    # out = x @ W.T
+    dx = (dout2 @ weight).reshape(x.shape)                  # (..., in)
+    dweight = dout2.T @ x2                                  # (out, in)
     # out += b  (broadcast over rows)
     dbias = dout2.sum(axis=0) if has_bias else None         # (out,)
     return dx, dweight, dbias
@@ -1087,21 +1052,12 @@ def cross_entropy_forward(logits, labels, ignore_index=-100):
         return logits.dtype.type(0.0), (None, rows, None, N, C, logits.dtype)
     y = labels[rows]                                    # (n,)
     z = logits[rows]                                    # (n, C) a copy, worked on in place
-    picked = np.empty(n, z.dtype)                       # (n,) shifted logit of the target
-    s = np.empty(n, z.dtype)                            # (n,) sum of exp
-
-    def softmax_rows(r):  # rows r of z become their softmax (rows are independent)
-        zr = z[r]
-        zr -= zr.max(axis=1, keepdims=True)             # shifted: no overflow in exp
-        picked[r] = zr[np.arange(zr.shape[0]), y[r]]
-        np.exp(zr, out=zr)
-        s[r] = zr.sum(axis=1)
-        zr *= (1.0 / s[r])[:, None]                     # softmax
-
-    # two blocks of rows per thread, spread over numpy_bert's threads (one block when small)
-    step = -(-n // (2 * get_num_threads())) if z.size > 4 * _BLOCK else n
-    _parallel(softmax_rows, [slice(i, i + step) for i in range(0, n, step)])
+    z -= z.max(axis=1, keepdims=True)                   # shifted: no overflow in exp
+    picked = z[np.arange(n), y]                         # (n,) shifted logit of the target
+    np.exp(z, out=z)
+    s = z.sum(axis=1)                                   # (n,)
     loss = (np.log(s) - picked).sum() / n               # log-sum-exp minus the target logit
+    z *= (1.0 / s)[:, None]                             # (n, C) softmax
     return logits.dtype.type(loss), (z, rows, y, N, C, logits.dtype)
 
 
@@ -1113,10 +1069,7 @@ def cross_entropy_backward(dloss, cache):
         return np.zeros((N, C), dtype)
     g = float(dloss) / n
     # loss = mean(logsumexp(logits) - logits[label]): d/dlogits = (softmax - onehot) / n
-    dkept = np.empty_like(probs)                        # (n, C)
-    step = -(-n // (2 * get_num_threads())) if probs.size > 4 * _BLOCK else n
-    _parallel(lambda r: np.multiply(probs[r], g, out=dkept[r]),
-              [slice(i, i + step) for i in range(0, n, step)])  # rows spread over threads
+    dkept = probs * g                                   # (n, C)
     dkept[np.arange(n), y] -= g
     if n == N:
         return dkept

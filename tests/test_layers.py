@@ -682,30 +682,6 @@ def test_threads_do_not_change_results(rng, threads):
         L.set_num_threads(0)
 
 
-def test_threads_in_linear_and_cross_entropy(rng, threads):
-    x = rng.standard_normal((700, 128)).astype(np.float32)     # big enough to be split
-    w = rng.standard_normal((512, 128)).astype(np.float32)
-    b = rng.standard_normal(512).astype(np.float32)
-    dout = rng.standard_normal((700, 512)).astype(np.float32)
-    labels = rng.integers(0, 512, 700)
-    labels[::3] = -100
-    results = []
-    for n in (1, 2, 4):
-        threads(n)
-        out, cache = L.linear_forward(x, w, b)
-        loss, ce_cache = L.cross_entropy_forward(dout, labels)
-        results.append([out, *L.linear_backward(dout, cache), loss,
-                        L.cross_entropy_backward(1.0, ce_cache)])
-    for r1, r2, r4 in zip(*results):
-        np.testing.assert_array_equal(r4, r2)       # the same blocks for any count >= 2
-        np.testing.assert_allclose(r1, r2, rtol=1e-5, atol=1e-5 * max(1.0, np.abs(r2).max()))
-    # only the forward product's rounding may change with its row blocks; the backward's
-    # two products and the cross-entropy's rows are the same computations on any thread
-    for r1, r2 in zip(results[0][1:], results[1][1:]):
-        np.testing.assert_array_equal(r1, r2)
-    np.testing.assert_allclose(results[0][0], x @ w.T + b, rtol=1e-5, atol=1e-4)
-
-
 def test_default_thread_count_follows_the_environment(monkeypatch):
     monkeypatch.setenv("NUMPY_BERT_NUM_THREADS", "3")
     assert L._default_num_threads() == 3

@@ -66,6 +66,9 @@ _BLOCK = 32768
 # than it saves, and on a busy machine a product can take 100x longer. _batched_matmul
 # splits them below the threshold and spreads the pieces over numpy_bert's own threads.
 _BLAS_ONE_THREAD_MNK = 4 * 65536
+# From about this size (e.g. 512 x 512 x 64, a head's product at T = 512) one product is
+# large enough that BLAS's own threads split it efficiently.
+_BLAS_LARGE_MNK = 8 * 1024 * 1024
 
 
 # ----------------------------------------------------------------------------------------
@@ -182,6 +185,79 @@ def _parallel(fn, items):
         pass
 
 
+# NumPy's BLAS (OpenBLAS) has threads of its own. How many decides how the products are
+# best spread: with several, one large call lets BLAS split it; with one (what
+# ``numpy-bert pretrain`` uses: see set_blas_threads), numpy_bert's threads run
+# independent one-thread calls side by side.
+_blas_threads = None
+
+
+def _openblas_function(names):
+    """The first of ``names`` found in an OpenBLAS library this process has loaded, or None."""
+    import ctypes
+
+    try:
+        with open("/proc/self/maps", encoding="utf-8") as f:
+            paths = {line.split()[-1] for line in f if "openblas" in line.lower()}
+    except OSError:
+        return None
+    for path in sorted(paths):
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for name in names:
+            fn = getattr(lib, name, None)
+            if fn is not None:
+                return fn
+    return None
+
+
+def set_blas_threads(n):
+    """Set how many threads NumPy's BLAS (OpenBLAS) uses from now on; False if it cannot.
+
+    Why training cares: at the tiny preset's sizes (128-wide matrices) two OpenBLAS
+    threads gain little, and on a machine whose cores are busy with other work they wait
+    for each other; measured here under load, a training step took 2.1 s with 2 threads
+    and 0.57 s with 1. With one BLAS thread, numpy_bert's own threads (set_num_threads)
+    run the products side by side instead. Calls OpenBLAS's ``openblas_set_num_threads``
+    in the library NumPy loaded (found in /proc/self/maps), else ``threadpoolctl`` when
+    installed.
+    """
+    global _blas_threads
+    n = int(n)
+    if n < 1:
+        raise ValueError(f"set_blas_threads: need at least 1 thread, got {n}")
+    import ctypes
+
+    fn = _openblas_function(("openblas_set_num_threads", "openblas_set_num_threads64_",
+                             "scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads"))
+    if fn is not None:
+        fn(ctypes.c_int(n))
+    else:
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:
+            return False
+        threadpool_limits(n, user_api="blas")
+    _blas_threads = n
+    return True
+
+
+_blas_get = []  # [the OpenBLAS function that reports its thread count, or None], once looked up
+
+
+def get_blas_threads():
+    """How many threads NumPy's BLAS uses now (OpenBLAS's own count), or None if unknown."""
+    if not _blas_get:
+        _blas_get.append(_openblas_function(("openblas_get_num_threads", "openblas_get_num_threads64_",
+                                             "scipy_openblas_get_num_threads64_",
+                                             "scipy_openblas_get_num_threads")))
+    if _blas_get[0] is not None:
+        return int(_blas_get[0]())
+    return _blas_threads
+
+
 def _elementwise_blocks(fn, *arrays, n_scratch):
     """Run ``fn(*blocks, *scratch)`` over blocks of the flattened ``arrays`` (all of one
     shape; the last one is the output), each thread with its own scratch blocks."""
@@ -202,13 +278,42 @@ def _elementwise_blocks(fn, *arrays, n_scratch):
 
 
 def _batched_matmul(a, b, out):
-    """``np.matmul(a, b, out=out)`` for stacks of small matrices (the attention's
-    (..., M, K) @ (..., K, N)), computed in row slices small enough that each BLAS call
-    stays on one thread, the slices spread over numpy_bert's threads. Returns ``out``."""
+    """``np.matmul(a, b, out=out)`` for stacks of matrices (the attention's
+    (..., M, K) @ (..., K, N)), spread over threads in the way that suits the sizes:
+
+    - small stacks, or one numpy_bert thread: one call;
+    - BLAS with one thread (as in ``numpy-bert pretrain``): the stack's matrices in a few
+      groups, each group one call, the groups on numpy_bert's threads;
+    - BLAS with several threads and large matrices (e.g. T = 512): one call, BLAS splits
+      each product;
+    - BLAS with several threads and small matrices (e.g. T = 128): row slices small
+      enough that each BLAS call stays on one thread, on numpy_bert's threads.
+
+    Returns ``out``. Every row of a product is computed by the same kind of call in each
+    case, and the split depends on the shapes and BLAS's thread count only: any
+    numpy_bert thread count >= 2 gives the same numbers.
+    """
     M, K = a.shape[-2:]
     N = b.shape[-1]
     if out.size * K <= _BLAS_ONE_THREAD_MNK or get_num_threads() == 1:
         return np.matmul(a, b, out=out)  # small enough, or nothing to spread: one call
+    blas = get_blas_threads()
+    lead = out.shape[:-2]
+    n_mats = math.prod(lead)
+    if blas == 1 and n_mats > 1:
+        # whole matrices per call, in about 4 groups along the longest stack axis (the same
+        # groups for 2 to 4 threads); BLAS keeps each call on its one thread
+        a = np.broadcast_to(a, lead + a.shape[-2:])
+        b = np.broadcast_to(b, lead + b.shape[-2:])
+        axis = int(np.argmax(lead))
+        step = -(-lead[axis] // 4)
+        pre = (slice(None),) * axis
+        _parallel(lambda i: np.matmul(a[pre + (slice(i, i + step),)], b[pre + (slice(i, i + step),)],
+                                      out=out[pre + (slice(i, i + step),)]),
+                  list(range(0, lead[axis], step)))
+        return out
+    if M * N * K >= _BLAS_LARGE_MNK:
+        return np.matmul(a, b, out=out)  # BLAS's threads split each (large) product
     # the slices depend on the shapes only: any thread count >= 2 gives the same numbers
     rows = max(1, min(M, _BLAS_ONE_THREAD_MNK // max(1, K * N)))
     _parallel(lambda r: np.matmul(a[..., r:r + rows, :], b, out=out[..., r:r + rows, :]),
@@ -412,34 +517,52 @@ _SQRT_2_OVER_PI = 0.79788456080286535588     # sqrt(2 / pi)
 _GELU_TANH_C = 0.044715
 
 
-# float32 GELU: erfc(z) = t exp(-z^2 + P(t)), t = 1 / (1 + z/2), P of degree 9, with a
-# relative error below 1.2e-7 for every z >= 0 (W. H. Press et al., Numerical Recipes in
-# C, 2nd ed., 1992, section 6.2, "erfcc", a Chebyshev fit). In float32 arithmetic this
-# is a few float32 ulps, like Cody's form, in half the NumPy passes.
-_ERFC_NR = (-1.26551223, 1.00002368, 0.37409196, 0.09678418, -0.18628806, 0.27886807,
-            -1.13520398, 1.48851587, -0.82215223, 0.17087277)
+# float32 GELU: erfc(z) = exp(-z^2) erfcx(z), erfcx(z) ~= c0 + c1 t + ... + c8 t^8 with
+# t = 1 / (1 + 0.43 z): a fit of the form of Abramowitz & Stegun 7.1.26 with more terms,
+# relative error below 1e-7 for 0 <= z <= 14.2 (see numpy_bert/erfc_fit.py, which
+# recomputes these). One exp and 16 cheap passes: what NumPy runs fast.
+_ERFCX_POLY = (6.8857023595485535e-06, 0.24239087917908303, 0.2453011782751478, 0.20117697553599145,
+               0.25603947482625328, -0.099477671182709504, 0.39607589504670448, -0.31651222127232764,
+               0.074998697373567402)
+_ERFCX_P = 0.43
+# the same polynomial times 1/2: Phi(-a) = erfc(a / sqrt 2) / 2 = exp(-a^2 / 2) * this(t)
+_HALF_ERFCX_POLY = tuple(0.5 * c for c in _ERFCX_POLY)
 _GELU_TAIL_CLIP = 20.0  # beyond |x| = 20, x Phi(-|x|) and phi(x) are 0 even in float64
 
+# Constant arrays for the element-wise blocks: np.maximum(x, 0.0) with a scalar takes
+# NumPy's slow path (5x an array operand here), so the blocks use arrays of constants.
+_CONSTANTS = {}
 
-def _erfc_nr_block(a, t, p):
-    """Into ``p``: erfc(a / sqrt 2) for the block ``a >= 0`` (Numerical Recipes' erfcc),
-    leaving ``t = exp(-a^2 / 2)``, which the GELU backward needs too."""
-    # t = 1 / (1 + z/2),  z = a / sqrt 2
-    np.multiply(a, 0.5 * _SQRT_HALF, out=t)
+
+def _const(value, dtype, n):
+    """A read-only array of ``n`` copies of ``value`` (n <= _BLOCK), shared by all threads."""
+    key = (float(value), np.dtype(dtype).str)
+    block = _CONSTANTS.get(key)
+    if block is None:
+        block = np.full(_BLOCK, value, dtype)
+        block.flags.writeable = False
+        _CONSTANTS[key] = block
+    return block[:n]
+
+
+def _half_erfc_block(a, t, p, e):
+    """Into ``p``: Phi(-a) = erfc(a / sqrt 2) / 2 for the block ``0 <= a <= 20`` (NaN
+    stays NaN), leaving ``e = exp(-a^2 / 2)`` (the GELU backward needs it too); ``t`` is
+    scratch. Float32 only (relative error ~1e-7)."""
+    # t = 1 / (1 + p z),  z = a / sqrt 2
+    np.multiply(a, _ERFCX_P * _SQRT_HALF, out=t)
     t += 1.0
-    np.reciprocal(t, out=t)
-    # p = P(t) = c0 + c1 t + ... + c9 t^9 (Horner)
-    np.multiply(t, _ERFC_NR[9], out=p)
-    for c in _ERFC_NR[8:0:-1]:
+    np.divide(1.0, t, out=t)
+    # p = erfcx(z) / 2 = c8/2 t^8 + ... + c0/2 (Horner)
+    np.multiply(t, _HALF_ERFCX_POLY[8], out=p)
+    for c in _HALF_ERFCX_POLY[7:0:-1]:
         p += c
         p *= t
-    p += _ERFC_NR[0]
-    np.exp(p, out=p)
-    p *= t                                              # t exp(P(t))
-    np.multiply(a, a, out=t)
-    t *= -0.5
-    np.exp(t, out=t)                                    # exp(-z^2) = exp(-a^2 / 2)
-    p *= t                                              # erfc(z) = t exp(P(t)) exp(-z^2)
+    p += _HALF_ERFCX_POLY[0]
+    np.square(a, out=e)
+    e *= -0.5
+    np.exp(e, out=e)                                    # exp(-z^2) = exp(-a^2 / 2)
+    p *= e                                              # erfc(z) / 2 = exp(-z^2) erfcx(z) / 2
     return p
 
 
@@ -454,15 +577,15 @@ def _gelu_block(x, out, u, y, z, a, num, den):
     out *= 0.5
 
 
-def _gelu_f32_block(x, out, a, t, p):
-    # out = x Phi(x) = max(x, 0) - 0.5 |x| erfc(|x| / sqrt 2): for x >= 0 it is
-    # x - x Phi(-x), for x < 0 it is -|x| Phi(-|x|); no cancellation in either tail.
+def _gelu_f32_block(x, out, a, t, p, e):
+    # out = x Phi(x) = max(x, 0) - |x| Phi(-|x|): for x >= 0 it is x - x Phi(-x), for
+    # x < 0 it is -|x| Phi(-|x|); no cancellation in either tail.
+    n = x.size
     np.abs(x, out=a)
-    np.clip(a, 0.0, _GELU_TAIL_CLIP, out=a)             # keeps inf * 0 out of the tail term
-    _erfc_nr_block(a, t, p)
-    p *= a
-    p *= 0.5                                            # 0.5 |x| erfc(|x| / sqrt 2)
-    np.maximum(x, 0.0, out=out)
+    np.minimum(a, _const(_GELU_TAIL_CLIP, x.dtype, n), out=a)  # keeps inf * 0 out; NaN stays
+    _half_erfc_block(a, t, p, e)                        # p = Phi(-|x|)
+    p *= a                                              # |x| Phi(-|x|)
+    np.maximum(x, _const(0.0, x.dtype, n), out=out)
     out -= p
 
 
@@ -474,14 +597,15 @@ def gelu_forward(x):
     Cache: x only; ``Phi(x)`` is recomputed in the backward instead of stored.
 
     float64 uses Cody's erf (see erf). float32 uses the same function written as
-    ``max(x, 0) - 0.5 |x| erfc(|x| / sqrt 2)`` with Numerical Recipes' erfc (relative
-    error < 1.2e-7): half the work, and within a few float32 ulps of the exact value
-    (tested against float64), also for negative x where ``1 + erf`` cancels.
+    ``max(x, 0) - 0.5 |x| erfc(|x| / sqrt 2)`` with ``erfc(z) = exp(-z^2) erfcx(z)`` and
+    a polynomial fit of erfcx (relative error < 1e-7, numpy_bert/erfc_fit.py): a third of
+    the work, and within a few float32 ulps of the exact value (tested against math.erfc
+    in float64), also for negative x where ``1 + erf`` cancels.
     """
     x = _as_float_array("x", x, "gelu_forward")
     out = np.empty(x.shape, x.dtype)
     if x.dtype == np.float32:
-        _elementwise_blocks(_gelu_f32_block, x, out, n_scratch=3)
+        _elementwise_blocks(_gelu_f32_block, x, out, n_scratch=4)
     else:
         _elementwise_blocks(_gelu_block, x, out, n_scratch=6)
     return out, x
@@ -502,20 +626,22 @@ def _gelu_grad_block(x, dout, dx, z, y, w, a, num, den):
     dx *= dout
 
 
-def _gelu_f32_grad_block(x, dout, dx, xc, a, t, p):
-    # dx = dout * (Phi(x) + x * phi(x)); with c = erfc(|x| / sqrt 2),
-    # Phi(x) = 1 - c/2 for x >= 0 and c/2 for x < 0, i.e. c/2 + (x >= 0) (1 - c)
-    np.clip(x, -_GELU_TAIL_CLIP, _GELU_TAIL_CLIP, out=xc)   # keeps inf * 0 out
+def _gelu_f32_grad_block(x, dout, dx, xc, a, t, p, e):
+    # dx = dout * (Phi(x) + x * phi(x)); with h = Phi(-|x|),
+    # Phi(x) = h for x < 0 and 1 - h for x >= 0, i.e. h + (x >= 0) (1 - 2h)
+    n = x.size
+    np.minimum(x, _const(_GELU_TAIL_CLIP, x.dtype, n), out=xc)
+    np.maximum(xc, _const(-_GELU_TAIL_CLIP, x.dtype, n), out=xc)  # keeps inf * 0 out
     np.abs(xc, out=a)
-    _erfc_nr_block(a, t, p)                             # p = c, t = exp(-x^2 / 2)
-    t *= xc
-    t *= _INV_SQRT_2PI                                  # x * phi(x)
-    np.greater_equal(xc, 0.0, out=a)                    # 1.0 where x >= 0, else 0.0
-    np.subtract(1.0, p, out=dx)
-    dx *= a                                             # (x >= 0) (1 - c)
-    p *= 0.5
+    _half_erfc_block(a, t, p, e)                        # p = h, e = exp(-x^2 / 2)
+    e *= xc
+    e *= _INV_SQRT_2PI                                  # x * phi(x)
+    np.greater_equal(xc, _const(0.0, x.dtype, n), out=a)  # 1.0 where x >= 0, else 0.0
+    np.multiply(p, -2.0, out=dx)
+    dx += 1.0
+    dx *= a                                             # (x >= 0) (1 - 2h)
     dx += p                                             # Phi(x)
-    dx += t
+    dx += e
     dx *= dout
 
 
@@ -525,7 +651,7 @@ def gelu_backward(dout, cache):
     _check_dout("gelu_backward", dout, x.shape)
     dx = np.empty(x.shape, x.dtype)
     if x.dtype == np.float32:
-        _elementwise_blocks(_gelu_f32_grad_block, x, dout, dx, n_scratch=4)
+        _elementwise_blocks(_gelu_f32_grad_block, x, dout, dx, n_scratch=5)
     else:
         _elementwise_blocks(_gelu_grad_block, x, dout, dx, n_scratch=6)
     return dx
@@ -719,7 +845,12 @@ def _softmax_inplace(a, axis=-1):
     # rows); a NaN in a row still makes that row NaN through exp and the sum.
     a -= np.fmax.reduce(a, axis=axis, keepdims=True)
     np.exp(a, out=a)
-    s = a.sum(axis=axis, keepdims=True)
+    if axis in (-1, a.ndim - 1) and a.ndim >= 2 and a.shape[-1] > 1:
+        # row sums as a matrix-vector product with ones: BLAS's gemv, ~7x faster than
+        # a.sum(-1) on short rows (same sum, another order of the float additions)
+        s = np.matmul(a, np.ones(a.shape[-1], a.dtype))[..., None]
+    else:
+        s = a.sum(axis=axis, keepdims=True)
     np.divide(1.0, s, out=s)
     a *= s
     return a

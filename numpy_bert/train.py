@@ -43,6 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
+from numpy_bert.layers import set_blas_threads  # noqa: F401  (numpy-bert pretrain sets 1)
 from numpy_bert.optim import clip_by_global_norm, learning_rate, make_optimizer
 from numpy_bert.utils import atomic_write
 
@@ -76,46 +77,6 @@ CHECKPOINT = "checkpoint"
 STATE_FILE = "trainer_state.json"
 OPTIMIZER_FILE = "optimizer.safetensors"
 CALIBRATION_STEPS = 20  # with a time budget, the step count is first estimated after this many steps
-
-
-def set_blas_threads(n):
-    """Set how many threads NumPy's BLAS (OpenBLAS) uses from now on; False if it cannot.
-
-    Why training cares: at this model's sizes (128-wide matrices) two OpenBLAS threads
-    gain little, and on a machine whose cores are busy with other work they wait for
-    each other; measured here under load, a training step took 2.1 s with 2 threads
-    and 0.57 s with 1. Uses ``threadpoolctl`` when installed, else calls OpenBLAS's
-    ``openblas_set_num_threads`` in the library NumPy loaded (found in /proc/self/maps).
-    """
-    n = int(n)
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        pass
-    else:
-        threadpool_limits(n, user_api="blas")
-        return True
-    import ctypes
-
-    try:
-        with open("/proc/self/maps", encoding="utf-8") as f:
-            paths = {line.split()[-1] for line in f if "openblas" in line.lower()}
-    except OSError:
-        return False
-    done = False
-    for path in sorted(paths):
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError:
-            continue
-        for symbol in ("openblas_set_num_threads", "openblas_set_num_threads64_",
-                       "scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads"):
-            fn = getattr(lib, symbol, None)
-            if fn is not None:
-                fn(ctypes.c_int(n))
-                done = True
-                break
-    return done
 
 
 class TrainingDiverged(ValueError):

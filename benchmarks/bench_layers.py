@@ -3,7 +3,7 @@
     python benchmarks/bench_layers.py [--repeat 7] [--threads 2] [--only gelu]
 
 float32, B=8, T=128 (H=768, I=3072, NH=12, V=28996). PyTorch and numpy_bert's own
-threads (layers.set_num_threads: element-wise chains, attention products) both get
+threads (layers.set_num_threads: independent matrix products) both get
 ``--threads``; set OPENBLAS_NUM_THREADS to the same number for NumPy's BLAS before
 running. Each side runs ``--repeat`` times; the
 best time is reported, and the ratio numpy / torch (< 1 means numpy_bert is faster).

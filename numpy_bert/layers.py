@@ -27,8 +27,8 @@ Conventions (those of HuggingFace transformers' BERT):
 
 Speed and memory: float32 inputs give float32 outputs and gradients (nothing is upcast);
 the element-wise layers work in place and, for the longer chains (erf, GELU), block by
-block so that their temporaries stay in the CPU cache, on a few threads (see
-set_num_threads). The formulas in the docstrings are the textbook ones; where the code
+block so that their temporaries stay in the CPU cache; independent matrix products run
+on a few threads (see set_num_threads). The formulas in the docstrings are the textbook ones; where the code
 takes a faster route, the tests check that it computes the same numbers.
 """
 
@@ -119,13 +119,14 @@ def _flat(a):
 
 
 # ----------------------------------------------------------------------------------------
-# speed helpers: a few threads for the element-wise chains and the attention products
+# speed helpers: a few threads for the matrix products
 # ----------------------------------------------------------------------------------------
-# NumPy's element-wise functions use one core; PyTorch uses all it is given. Each NumPy
-# call releases the GIL while it computes, so plain Python threads working on separate
-# blocks of an array run in parallel. The thread count follows NUMPY_BERT_NUM_THREADS,
-# else OPENBLAS_NUM_THREADS / OMP_NUM_THREADS (what NumPy's BLAS uses), else the cores
-# this process may use. set_num_threads(n) changes it; 1 turns the threads off.
+# NumPy's BLAS calls release the GIL while they compute, so plain Python threads running
+# independent products (attention heads, a linear layer's dx and dW, row blocks) use
+# several cores. Element-wise chains do not gain (see _elementwise_blocks). The thread
+# count follows NUMPY_BERT_NUM_THREADS, else OPENBLAS_NUM_THREADS / OMP_NUM_THREADS (what
+# NumPy's BLAS uses), else the cores this process may use. set_num_threads(n) changes
+# it; 1 turns the threads off.
 
 _num_threads = None
 _pool = None
@@ -143,8 +144,9 @@ def _default_num_threads():
 
 
 def set_num_threads(n):
-    """Use ``n`` threads for numpy_bert's element-wise layers and attention products
-    (BLAS's own threads for the large products are set with OPENBLAS_NUM_THREADS)."""
+    """Use ``n`` threads for numpy_bert's independent matrix products (attention heads;
+    with one BLAS thread also the linear layers'). BLAS's own threads are set with
+    OPENBLAS_NUM_THREADS or set_blas_threads."""
     global _num_threads, _pool
     if int(n) < 1:
         raise ValueError(f"set_num_threads: need at least 1 thread, got {n}")
@@ -258,23 +260,61 @@ def get_blas_threads():
     return _blas_threads
 
 
+def _spread_products():
+    """Whether the linear layers should run their products on numpy_bert's threads: only
+    when BLAS itself runs on one thread (``numpy-bert pretrain``'s setting) and numpy_bert
+    has more than one. With several BLAS threads, BLAS splits each product itself, and
+    products side by side would compete for the same cores."""
+    return get_num_threads() > 1 and get_blas_threads() == 1
+
+
+def _matmuls_concurrently(*products):
+    """``[a @ b for (a, b) in products]``, the products side by side on numpy_bert's
+    threads when _spread_products() and they are large enough to pay for it. Each product
+    is one BLAS call either way: the numbers are the same as one after the other."""
+    if not _spread_products() or len(products) == 1 or max(
+            a.shape[0] * a.shape[1] * b.shape[1] for a, b in products) < _BLAS_ONE_THREAD_MNK:
+        return [a @ b for a, b in products]
+    results = [None] * len(products)
+
+    def work(i):
+        results[i] = products[i][0] @ products[i][1]
+
+    _parallel(work, list(range(len(products))))
+    return results
+
+
+def _matmul_row_blocks(a, b, n_blocks=4):
+    """``a @ b`` for a 2-D ``a`` (N, K) and ``b`` (K, M), its rows split into ``n_blocks``
+    blocks on numpy_bert's threads when _spread_products() and the product is large.
+    Rows of a product are independent; only the float rounding may differ from one plain
+    call (BLAS picks its kernels by size), and it is the same for any thread count >= 2."""
+    if not _spread_products() or a.shape[0] * a.shape[1] * b.shape[1] < 2 * _BLAS_ONE_THREAD_MNK:
+        return a @ b
+    n = min(n_blocks, a.shape[0])
+    out = np.empty((a.shape[0], b.shape[1]), np.result_type(a, b))
+    bounds = np.linspace(0, a.shape[0], n + 1).astype(int)
+    _parallel(lambda i: np.matmul(a[bounds[i]:bounds[i + 1]], b, out=out[bounds[i]:bounds[i + 1]]),
+              list(range(n)))
+    return out
+
+
 def _elementwise_blocks(fn, *arrays, n_scratch):
     """Run ``fn(*blocks, *scratch)`` over blocks of the flattened ``arrays`` (all of one
-    shape; the last one is the output), each thread with its own scratch blocks."""
+    shape; the last one is the output), with scratch blocks that stay in the CPU cache.
+
+    On the calling thread only: an element-wise chain is a long run of short NumPy calls
+    (~2 us each on a block), and two Python threads running such chains spend their time
+    handing the GIL back and forth; measured here, a float32 GELU on (3500, 512) took
+    5.4 ms on one thread and 7.1 ms on two.
+    """
     flats = [_flat(a) for a in arrays[:-1]] + [arrays[-1].reshape(-1)]
     size = flats[0].size
-    starts = list(range(0, size, _BLOCK))
-    n_groups = min(get_num_threads(), len(starts)) or 1
-    groups = [starts[i::n_groups] for i in range(n_groups)]
-
-    def work(group):
-        scratch = [np.empty(min(_BLOCK, size), arrays[0].dtype) for _ in range(n_scratch)]
-        for start in group:
-            s = slice(start, min(start + _BLOCK, size))
-            n = s.stop - s.start
-            fn(*(f[s] for f in flats), *(w[:n] for w in scratch))
-
-    _parallel(work, groups)
+    scratch = [np.empty(min(_BLOCK, size), arrays[0].dtype) for _ in range(n_scratch)]
+    for start in range(0, size, _BLOCK):
+        s = slice(start, min(start + _BLOCK, size))
+        n = s.stop - s.start
+        fn(*(f[s] for f in flats), *(w[:n] for w in scratch))
 
 
 def _batched_matmul(a, b, out):
@@ -481,7 +521,7 @@ def linear_forward(x, weight, bias):
         raise ValueError(f"{fn}: bias has shape {bias.shape}, expected ({n_out},) to match "
                          f"weight {weight.shape} (out, in)")
     x2 = x.reshape(-1, n_in)                                # (N, in)
-    out = x2 @ weight.T                                     # (N, out): one BLAS gemm
+    out = _matmul_row_blocks(x2, weight.T)                  # (N, out): BLAS gemm(s)
     if bias is not None:
         out += bias                                         # (N, out)
     out = out.reshape(x.shape[:-1] + (n_out,))              # (..., out)
@@ -499,9 +539,10 @@ def linear_backward(dout, cache):
     _check_dout("linear_backward", dout, x.shape[:-1] + (n_out,))
     dout2 = dout.reshape(-1, n_out)                         # (N, out)
     x2 = x.reshape(-1, n_in)                                # (N, in)
-    # out = x @ W.T
-    dx = (dout2 @ weight).reshape(x.shape)                  # (..., in)
-    dweight = dout2.T @ x2                                  # (out, in)
+    # out = x @ W.T:  dx = dout @ W (N, in) and dW = dout.T @ x (out, in), two independent
+    # products (side by side on numpy_bert's threads when BLAS has one thread)
+    dx, dweight = _matmuls_concurrently((dout2, weight), (dout2.T, x2))
+    dx = dx.reshape(x.shape)                                # (..., in)
     # out += b  (broadcast over rows)
     dbias = dout2.sum(axis=0) if has_bias else None         # (out,)
     return dx, dweight, dbias
@@ -589,12 +630,38 @@ def _gelu_f32_block(x, out, a, t, p, e):
     out -= p
 
 
-def gelu_forward(x):
+def _gelu_f32_fwd_grad_block(x, grad, out, a, t, p, e):
+    # out as _gelu_f32_block; grad = Phi(x) + x phi(x) from the same h = Phi(-|x|) and
+    # e = exp(-x^2 / 2): Phi(x) = h + (x >= 0) (1 - 2h), x phi(x) = sign(x) |x| phi(x)
+    n = x.size
+    np.abs(x, out=a)
+    np.minimum(a, _const(_GELU_TAIL_CLIP, x.dtype, n), out=a)  # keeps inf * 0 out; NaN stays
+    _half_erfc_block(a, t, p, e)                        # p = h, e = exp(-x^2 / 2)
+    np.greater_equal(x, _const(0.0, x.dtype, n), out=t)  # 1.0 where x >= 0, else 0.0
+    np.multiply(p, -2.0, out=grad)
+    grad += 1.0
+    grad *= t
+    grad += p                                           # Phi(x)
+    e *= a
+    e *= _INV_SQRT_2PI                                  # |x| phi(x)
+    t *= 2.0
+    t -= 1.0                                            # sign(x), +1 at 0
+    t *= e
+    grad += t                                           # + x phi(x)
+    p *= a                                              # |x| Phi(-|x|)
+    np.maximum(x, _const(0.0, x.dtype, n), out=out)
+    out -= p
+
+
+def gelu_forward(x, keep_grad=False):
     """Exact GELU (``hidden_act="gelu"``): ``out = x * Phi(x) = 0.5 x (1 + erf(x / sqrt 2))``.
 
     Backward: ``dx = dout * (Phi(x) + x * phi(x))`` with the normal density
     ``phi(x) = exp(-x^2 / 2) / sqrt(2 pi)``.
-    Cache: x only; ``Phi(x)`` is recomputed in the backward instead of stored.
+    Cache: ``(x, None)``; ``Phi(x)`` is recomputed in the backward instead of stored.
+    With ``keep_grad=True`` (training, float32) the forward computes the derivative
+    ``Phi(x) + x phi(x)`` along with the output, from the same erfc and exp, and the cache
+    is ``(None, derivative)`` instead: the same memory, and the backward is one multiply.
 
     float64 uses Cody's erf (see erf). float32 uses the same function written as
     ``max(x, 0) - 0.5 |x| erfc(|x| / sqrt 2)`` with ``erfc(z) = exp(-z^2) erfcx(z)`` and
@@ -604,11 +671,15 @@ def gelu_forward(x):
     """
     x = _as_float_array("x", x, "gelu_forward")
     out = np.empty(x.shape, x.dtype)
+    if x.dtype == np.float32 and keep_grad:
+        grad = np.empty(x.shape, x.dtype)                 # Phi(x) + x phi(x)
+        _elementwise_blocks(_gelu_f32_fwd_grad_block, x, grad, out, n_scratch=4)
+        return out, (None, grad)
     if x.dtype == np.float32:
         _elementwise_blocks(_gelu_f32_block, x, out, n_scratch=4)
     else:
         _elementwise_blocks(_gelu_block, x, out, n_scratch=6)
-    return out, x
+    return out, (x, None)
 
 
 def _gelu_grad_block(x, dout, dx, z, y, w, a, num, den):
@@ -647,7 +718,10 @@ def _gelu_f32_grad_block(x, dout, dx, xc, a, t, p, e):
 
 def gelu_backward(dout, cache):
     """Backward of exact GELU: ``dx = dout * (Phi(x) + x phi(x))`` (see gelu_forward)."""
-    x = cache
+    x, grad = cache if isinstance(cache, tuple) else (cache, None)
+    if grad is not None:                                # kept by gelu_forward(keep_grad=True)
+        _check_dout("gelu_backward", dout, grad.shape)
+        return np.multiply(dout, grad)
     _check_dout("gelu_backward", dout, x.shape)
     dx = np.empty(x.shape, x.dtype)
     if x.dtype == np.float32:
@@ -736,13 +810,14 @@ ACTIVATIONS = {
 }
 
 
-def activation_forward(x, hidden_act):
+def activation_forward(x, hidden_act, keep_grad=False):
     """The activation named by ``config.hidden_act``: "gelu" (exact, erf), "gelu_new" and
-    "gelu_pytorch_tanh" (tanh form), "relu". Returns ``(out, cache)``."""
+    "gelu_pytorch_tanh" (tanh form), "relu". Returns ``(out, cache)``. ``keep_grad=True``
+    says a backward will follow (exact GELU then keeps its derivative: gelu_forward)."""
     if hidden_act not in ACTIVATIONS:
         raise ValueError(f"unknown hidden_act {hidden_act!r}; choose one of {sorted(ACTIVATIONS)}")
     forward, _ = ACTIVATIONS[hidden_act]
-    out, cache = forward(x)
+    out, cache = forward(x, keep_grad=True) if keep_grad and forward is gelu_forward else forward(x)
     return out, (hidden_act, cache)
 
 
@@ -949,7 +1024,8 @@ def embedding_backward(dout, cache):
 # ----------------------------------------------------------------------------------------
 
 def dropout_forward(x, p, rng, training):
-    """Inverted dropout: ``out = x * mask / (1 - p)`` with ``mask = (u >= p)``, u uniform [0, 1).
+    """Inverted dropout: ``out = x * mask / (1 - p)`` with ``mask = (u >= p)``, u uniform [0, 1)
+    (in steps of 2^-32: 32 random bits per element).
 
     When not training (or p == 0) it is the identity and ``out`` is ``x`` itself (not a
     copy). ``rng`` is a ``numpy.random.Generator``: the same seed drops the same units
@@ -967,7 +1043,13 @@ def dropout_forward(x, p, rng, training):
         raise TypeError(f"{fn}: training with p > 0 needs a numpy.random.Generator as rng "
                         f"(e.g. np.random.default_rng(0)), got {type(rng).__name__}")
     x = _as_float_array("x", x, fn)
-    mask = rng.random(x.shape, dtype=np.float32) >= p   # keep with probability 1 - p
+    if p == 1.0:
+        mask = np.zeros(x.shape, bool)                  # everything dropped
+    else:
+        # u = k / 2^32 with k 32 random bits; keep where u >= p, i.e. k >= ceil(p 2^32)
+        # (the generator's raw bits, 2 per 64-bit draw: half the cost of rng.random)
+        k = rng.bit_generator.random_raw((x.size + 1) // 2).view(np.uint32)[:x.size]
+        mask = (k >= np.uint32(min(math.ceil(float(p) * 2.0 ** 32), 2 ** 32 - 1))).reshape(x.shape)
     scale = 0.0 if p == 1.0 else 1.0 / (1.0 - float(p))
     return _dropout_apply(x, mask, scale), (mask, scale)
 
@@ -1182,14 +1264,32 @@ def cross_entropy_forward(logits, labels, ignore_index=-100):
     if n == 0:
         return logits.dtype.type(0.0), (None, rows, None, N, C, logits.dtype)
     y = labels[rows]                                    # (n,)
-    z = logits[rows]                                    # (n, C) a copy, worked on in place
-    z -= z.max(axis=1, keepdims=True)                   # shifted: no overflow in exp
-    picked = z[np.arange(n), y]                         # (n,) shifted logit of the target
-    np.exp(z, out=z)
-    s = z.sum(axis=1)                                   # (n,)
+    kept_logits = logits if n == N else logits[rows]    # (n, C)
+    z = np.empty(kept_logits.shape, logits.dtype)       # (n, C) becomes the softmax
+    picked = np.empty(n, logits.dtype)                  # (n,) shifted logit of the target
+    s = np.empty(n, logits.dtype)                       # (n,) sum of exp
+    ones = np.ones(C, logits.dtype)
+
+    def softmax_rows(r):  # rows r of z become their softmax (rows are independent)
+        zr = z[r]
+        np.subtract(kept_logits[r], np.fmax.reduce(kept_logits[r], axis=1, keepdims=True),
+                    out=zr)                             # shifted: no overflow in exp
+        picked[r] = zr[np.arange(zr.shape[0]), y[r]]
+        np.exp(zr, out=zr)
+        s[r] = zr @ ones                                # row sums (BLAS gemv)
+        zr *= (1.0 / s[r])[:, None]                     # softmax
+
+    _parallel(softmax_rows, _row_blocks(n, z.size))
     loss = (np.log(s) - picked).sum() / n               # log-sum-exp minus the target logit
-    z *= (1.0 / s)[:, None]                             # (n, C) softmax
     return logits.dtype.type(loss), (z, rows, y, N, C, logits.dtype)
+
+
+def _row_blocks(n, size):
+    """Row slices for a row-wise job on numpy_bert's threads: 4 slices when
+    _spread_products() and the job is large (the same slices for any thread count >= 2:
+    BLAS's row sums may round a row differently in another slice), else one."""
+    step = -(-n // 4) if _spread_products() and size > 4 * _BLOCK else n
+    return [slice(i, i + step) for i in range(0, n, step)]
 
 
 def cross_entropy_backward(dloss, cache):
@@ -1200,7 +1300,8 @@ def cross_entropy_backward(dloss, cache):
         return np.zeros((N, C), dtype)
     g = float(dloss) / n
     # loss = mean(logsumexp(logits) - logits[label]): d/dlogits = (softmax - onehot) / n
-    dkept = probs * g                                   # (n, C)
+    dkept = np.empty_like(probs)                        # (n, C)
+    _parallel(lambda r: np.multiply(probs[r], g, out=dkept[r]), _row_blocks(n, probs.size))
     dkept[np.arange(n), y] -= g
     if n == N:
         return dkept

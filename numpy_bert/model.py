@@ -178,15 +178,16 @@ def embeddings_backward(de, cache, grads, prefix):
     grads[G + "word_embeddings.weight"] += layers.embedding_backward(dsum, cache["word"])
 
 
-def encoder_layer_forward(params, prefix, config, x, mask, rng, training):
+def encoder_layer_forward(params, prefix, config, x, mask, rng, training, keep_grad=False):
     """One post-LN transformer layer; prefix is e.g. "bert.encoder.layer.3.".
 
         a  = LayerNorm(x + dropout(attention.output.dense(self_attention(x))))
         x' = LayerNorm(a + dropout(output.dense(act(intermediate.dense(a)))))
 
     The cache holds only the sub-layers' caches, each keeping what its backward needs
-    (layers.py recomputes instead of storing the dropped attention probabilities and
-    GELU's Phi(x)); the residual sums store nothing, since their backward just passes the
+    (layers.py recomputes the dropped attention probabilities instead of storing them;
+    with ``keep_grad`` (a backward follows) float32 GELU keeps its derivative instead of
+    its input); the residual sums store nothing, since their backward just passes the
     gradient on. Intermediate results are dropped (``del``) as soon as they are used.
     """
     P = lambda name: params[prefix + name]
@@ -208,7 +209,7 @@ def encoder_layer_forward(params, prefix, config, x, mask, rng, training):
     del h
     i, c_int = layers.linear_forward(a, P("intermediate.dense.weight"),
                                      P("intermediate.dense.bias"))                   # (B, T, I)
-    i, c_act = layers.activation_forward(i, config.hidden_act)                      # (B, T, I)
+    i, c_act = layers.activation_forward(i, config.hidden_act, keep_grad)           # (B, T, I)
     o, c_out = layers.linear_forward(i, P("output.dense.weight"), P("output.dense.bias"))  # (B, T, H)
     del i
     o, c_d2 = layers.dropout_forward(o, p_hidden, rng, training)                    # (B, T, H)
@@ -279,7 +280,7 @@ def bert_forward(params, prefix, config, input_ids, token_type_ids, attention_ma
     attentions = [] if output_attentions else None
     for l in range(config.num_hidden_layers):
         x, c_layer = encoder_layer_forward(params, f"{prefix}encoder.layer.{l}.", config, x,
-                                           mask, rng, training)                     # (B, T, H)
+                                           mask, rng, training, keep_caches)        # (B, T, H)
         if output_hidden_states:
             hidden_states.append(x)
         if output_attentions:
@@ -321,15 +322,16 @@ def pooler_backward(dpooled, cache, grads, prefix):
 
 # ----------------------------------------------------------------------------- heads
 
-def mlm_head_forward(params, config, h):
+def mlm_head_forward(params, config, h, keep_grad=False):
     """logits = LayerNorm(act(transform.dense(h))) @ word_embeddings.T + cls.predictions.bias.
 
     h is (..., H): the whole sequence output (B, T, H) for prediction_logits, or only the
-    M masked rows (M, H) in loss_and_grads.
+    M masked rows (M, H) in loss_and_grads. ``keep_grad``: a backward will follow (the
+    activation then keeps its derivative, see layers.gelu_forward).
     """
     P = lambda name: params["cls.predictions." + name]
     t, c_dense = layers.linear_forward(h, P("transform.dense.weight"), P("transform.dense.bias"))  # (..., H)
-    t, c_act = layers.activation_forward(t, config.hidden_act)                      # (..., H)
+    t, c_act = layers.activation_forward(t, config.hidden_act, keep_grad)           # (..., H)
     t, c_ln = layers.layer_norm_forward(t, P("transform.LayerNorm.weight"),
                                         P("transform.LayerNorm.bias"), config.layer_norm_eps)  # (..., H)
     # the decoder is tied: its weight is the (V, H) word embedding matrix
@@ -492,7 +494,7 @@ class BertForPreTraining(BertModel):
             rows = np.flatnonzero(flat_labels != IGNORE_INDEX)                      # (M,) row-major
             x_masked = x.reshape(B * T, H)[rows]                                    # (M, H)
             if rows.size:
-                mlm_logits, c_mlm = mlm_head_forward(params, config, x_masked)      # (M, V)
+                mlm_logits, c_mlm = mlm_head_forward(params, config, x_masked, True)  # (M, V)
                 mlm_loss, c_ce = layers.cross_entropy_forward(mlm_logits, flat_labels[rows])
                 mlm_loss = float(mlm_loss)
             else:   # nothing to predict: defined as 0 (see docstring)

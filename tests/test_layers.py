@@ -714,3 +714,70 @@ def test_float32_gelu_erfc_fit_is_what_it_claims():
     coefficients, max_error = erfc_fit.fit(iterations=60)
     assert max_error < 1e-7
     np.testing.assert_allclose(coefficients, L._ERFCX_POLY, rtol=1e-3, atol=1e-6)
+
+
+def test_gelu_kept_derivative_equals_recomputed(rng):
+    # training keeps Phi(x) + x phi(x) from the forward; it must equal the backward's own
+    x = np.concatenate([(rng.standard_normal(50_000) * 4), np.linspace(-25, 25, 20_001),
+                        [0.0, -0.0, np.inf, -np.inf, np.nan, 1e30, -1e30]]).astype(np.float32)
+    dout = rng.standard_normal(x.shape).astype(np.float32)
+    out_plain, cache_plain = L.gelu_forward(x)
+    out_kept, cache_kept = L.gelu_forward(x, keep_grad=True)
+    assert cache_kept[0] is None and cache_kept[1].shape == x.shape     # x itself is not kept
+    np.testing.assert_array_equal(out_kept, out_plain)
+    dx_plain = L.gelu_backward(dout, cache_plain)
+    dx_kept = L.gelu_backward(dout, cache_kept)
+    np.testing.assert_allclose(dx_kept, dx_plain, rtol=2e-7, atol=1e-30, equal_nan=True)
+    # and against the textbook derivative in float64
+    xd = x[:-7].astype(np.float64)
+    erfc = np.array([math.erfc(abs(v) / math.sqrt(2)) for v in xd])
+    phi_cdf = np.where(xd >= 0, 1 - 0.5 * erfc, 0.5 * erfc)
+    textbook = phi_cdf + xd * np.exp(-xd * xd / 2) / math.sqrt(2 * math.pi)
+    np.testing.assert_allclose(L.gelu_backward(np.ones_like(x), cache_kept)[:-7], textbook,
+                               rtol=1e-6, atol=3e-7)
+    # the model's training forward keeps it for exact GELU only
+    _, (name, inner) = L.activation_forward(x, "gelu", keep_grad=True)
+    assert inner[0] is None
+    _, (name, inner) = L.activation_forward(x[:100], "gelu_new", keep_grad=True)
+    assert inner is x[:100].base or np.shares_memory(inner, x)
+
+
+@pytest.fixture
+def blas_threads():
+    before = L.get_blas_threads()
+    yield L.set_blas_threads
+    if before is not None:
+        L.set_blas_threads(before)
+
+
+@pytest.mark.skipif(L.get_blas_threads() is None, reason="NumPy's BLAS is not OpenBLAS")
+def test_products_on_numpy_bert_threads_agree(rng, threads, blas_threads):
+    # with one BLAS thread, linear layers, cross-entropy and the attention's products run
+    # side by side on numpy_bert's threads; the numbers must not depend on it
+    blas_threads(1)
+    assert L.get_blas_threads() == 1
+    x = rng.standard_normal((3, 700, 96)).astype(np.float32)
+    w = rng.standard_normal((200, 96)).astype(np.float32)
+    b = rng.standard_normal(200).astype(np.float32)
+    logits = (rng.standard_normal((300, 2000)) * 3).astype(np.float32)
+    labels = rng.integers(0, 2000, 300)
+    labels[::7] = -100
+    xa, ws = attention_inputs(rng, np.float32, b=4, t=70, h=48)
+    results = []
+    for n in (1, 2, 3):
+        threads(n)
+        out, cache = L.linear_forward(x, w, b)
+        dout = np.ones_like(out)
+        loss, ce_cache = L.cross_entropy_forward(logits, labels)
+        ctx, att_cache = L.self_attention_forward(xa, *ws, None, NH)
+        results.append([[out, *L.linear_backward(dout, cache)],
+                        [np.float32(loss), L.cross_entropy_backward(1.0, ce_cache)],
+                        [ctx, *L.self_attention_backward(ctx, att_cache)]])
+    assert L._spread_products()
+    for g1, g2, g3 in zip(*results):
+        # float32 rounding differs with the split (1 thread vs several), relative to the
+        # group's scale: the key bias gradient is 0 in exact arithmetic, float32 noise here
+        scale = max(float(np.abs(r).max()) for r in g2)
+        for r1, r2, r3 in zip(g1, g2, g3):
+            np.testing.assert_array_equal(r3, r2)              # same split for any count >= 2
+            np.testing.assert_allclose(r1, r2, rtol=1e-5, atol=1e-5 * max(1.0, scale))

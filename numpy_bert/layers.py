@@ -59,6 +59,7 @@ __all__ = [
 # Element-wise chains (erf, GELU) run over blocks of this many elements, so that their
 # temporaries (a few blocks) stay in the CPU cache instead of streaming through memory.
 _BLOCK = 32768
+_BIG_BLOCK = 4 * _BLOCK  # for two threads at once (see _elementwise_blocks)
 
 # OpenBLAS runs a matrix product of m * n * k <= 4 * 65536 multiply-adds on one thread and
 # wakes its other threads for anything larger. The attention's per-head products are just
@@ -284,18 +285,28 @@ def _matmuls_concurrently(*products):
     return results
 
 
-def _matmul_row_blocks(a, b, n_blocks=4):
-    """``a @ b`` for a 2-D ``a`` (N, K) and ``b`` (K, M), its rows split into ``n_blocks``
-    blocks on numpy_bert's threads when _spread_products() and the product is large.
-    Rows of a product are independent; only the float rounding may differ from one plain
-    call (BLAS picks its kernels by size), and it is the same for any thread count >= 2."""
+def _matmul_row_blocks(a, b, bias=None, n_blocks=4):
+    """``a @ b (+ bias)`` for a 2-D ``a`` (N, K) and ``b`` (K, M), its rows split into
+    ``n_blocks`` blocks on numpy_bert's threads when _spread_products() and the product is
+    large (each block adds the bias to its own rows). Rows of a product are independent;
+    only the float rounding may differ from one plain call (BLAS picks its kernels by
+    size), and it is the same for any thread count >= 2."""
     if not _spread_products() or a.shape[0] * a.shape[1] * b.shape[1] < 2 * _BLAS_ONE_THREAD_MNK:
-        return a @ b
+        out = a @ b
+        if bias is not None:
+            out += bias
+        return out
     n = min(n_blocks, a.shape[0])
     out = np.empty((a.shape[0], b.shape[1]), np.result_type(a, b))
     bounds = np.linspace(0, a.shape[0], n + 1).astype(int)
-    _parallel(lambda i: np.matmul(a[bounds[i]:bounds[i + 1]], b, out=out[bounds[i]:bounds[i + 1]]),
-              list(range(n)))
+
+    def block(i):
+        rows = slice(bounds[i], bounds[i + 1])
+        np.matmul(a[rows], b, out=out[rows])
+        if bias is not None:
+            out[rows] += bias
+
+    _parallel(block, list(range(n)))
     return out
 
 
@@ -303,18 +314,34 @@ def _elementwise_blocks(fn, *arrays, n_scratch):
     """Run ``fn(*blocks, *scratch)`` over blocks of the flattened ``arrays`` (all of one
     shape; the last one is the output), with scratch blocks that stay in the CPU cache.
 
-    On the calling thread only: an element-wise chain is a long run of short NumPy calls
-    (~2 us each on a block), and two Python threads running such chains spend their time
-    handing the GIL back and forth; measured here, a float32 GELU on (3500, 512) took
-    5.4 ms on one thread and 7.1 ms on two.
+    An element-wise chain is a long run of short NumPy calls, and two Python threads
+    running such chains on small blocks spend their time handing the GIL back and forth
+    (measured here: a float32 GELU on (3500, 512) took 5.4 ms on one thread and 7.1 ms on
+    two with 32768-element blocks). With blocks 4x larger each call is long enough that
+    two threads gain (6.0 -> 4.0 ms), so large arrays are split in halves on numpy_bert's
+    threads when BLAS runs on one thread (_spread_products()); otherwise (BLAS's idle
+    threads spin for a while after each product) the chain runs on the calling thread.
+    Each element gets the same operations either way: the numbers do not change.
     """
     flats = [_flat(a) for a in arrays[:-1]] + [arrays[-1].reshape(-1)]
     size = flats[0].size
-    scratch = [np.empty(min(_BLOCK, size), arrays[0].dtype) for _ in range(n_scratch)]
-    for start in range(0, size, _BLOCK):
-        s = slice(start, min(start + _BLOCK, size))
-        n = s.stop - s.start
-        fn(*(f[s] for f in flats), *(w[:n] for w in scratch))
+    dtype = arrays[0].dtype
+    threaded = _spread_products() and size >= 4 * _BIG_BLOCK
+    block = _BIG_BLOCK if threaded else _BLOCK
+
+    def run(lo, hi):
+        scratch = [np.empty(min(block, hi - lo), dtype) for _ in range(n_scratch)]
+        for start in range(lo, hi, block):
+            s = slice(start, min(start + block, hi))
+            n = s.stop - s.start
+            fn(*(f[s] for f in flats), *(w[:n] for w in scratch))
+
+    if not threaded:
+        run(0, size)
+        return
+    n = get_num_threads()
+    bounds = [size * i // n // block * block for i in range(n)] + [size]
+    _parallel(lambda i: run(bounds[i], bounds[i + 1]), list(range(n)))
 
 
 def _batched_matmul(a, b, out):
@@ -521,9 +548,7 @@ def linear_forward(x, weight, bias):
         raise ValueError(f"{fn}: bias has shape {bias.shape}, expected ({n_out},) to match "
                          f"weight {weight.shape} (out, in)")
     x2 = x.reshape(-1, n_in)                                # (N, in)
-    out = _matmul_row_blocks(x2, weight.T)                  # (N, out): BLAS gemm(s)
-    if bias is not None:
-        out += bias                                         # (N, out)
+    out = _matmul_row_blocks(x2, weight.T, bias)            # (N, out): BLAS gemm(s), + b
     out = out.reshape(x.shape[:-1] + (n_out,))              # (..., out)
     return out, (x, weight, bias is not None)
 
@@ -576,11 +601,11 @@ _CONSTANTS = {}
 
 
 def _const(value, dtype, n):
-    """A read-only array of ``n`` copies of ``value`` (n <= _BLOCK), shared by all threads."""
+    """A read-only array of ``n`` copies of ``value`` (n <= _BIG_BLOCK), shared by all threads."""
     key = (float(value), np.dtype(dtype).str)
     block = _CONSTANTS.get(key)
     if block is None:
-        block = np.full(_BLOCK, value, dtype)
+        block = np.full(max(_BLOCK, _BIG_BLOCK), value, dtype)
         block.flags.writeable = False
         _CONSTANTS[key] = block
     return block[:n]

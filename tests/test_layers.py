@@ -763,17 +763,23 @@ def test_products_on_numpy_bert_threads_agree(rng, threads, blas_threads):
     labels = rng.integers(0, 2000, 300)
     labels[::7] = -100
     xa, ws = attention_inputs(rng, np.float32, b=4, t=70, h=48)
+    xg = (rng.standard_normal((5, 700, 300)) * 3).astype(np.float32)     # GELU in halves
     results = []
     for n in (1, 2, 3):
         threads(n)
+        gelu_out, gelu_cache = L.gelu_forward(xg, keep_grad=True)
+        results.append([[gelu_out, gelu_cache[1], L.gelu_forward(xg)[0], L.erf(xg)]])
         out, cache = L.linear_forward(x, w, b)
         dout = np.ones_like(out)
         loss, ce_cache = L.cross_entropy_forward(logits, labels)
         ctx, att_cache = L.self_attention_forward(xa, *ws, None, NH)
-        results.append([[out, *L.linear_backward(dout, cache)],
+        results[-1] += ([[out, *L.linear_backward(dout, cache)],
                         [np.float32(loss), L.cross_entropy_backward(1.0, ce_cache)],
                         [ctx, *L.self_attention_backward(ctx, att_cache)]])
     assert L._spread_products()
+    for r in results[1:]:
+        for a, b in zip(r[0], results[0][0]):
+            np.testing.assert_array_equal(a, b)
     for g1, g2, g3 in zip(*results):
         # float32 rounding differs with the split (1 thread vs several), relative to the
         # group's scale: the key bias gradient is 0 in exact arithmetic, float32 noise here

@@ -11,9 +11,12 @@ norm 1.0, and the MLM head computed only at the masked positions (google's
 its heads) with ``torch.set_num_threads(--threads)`` (numpy_bert: ``--numpy-threads`` BLAS threads, 1 by
 default as in ``numpy-bert pretrain``); its AdamWeightDecay is written with torch ops below.
 
-1. Speed: ``--steps`` training steps per repeat, after one warm-up step; the best of
-   ``--repeats`` is reported as tokens/s (real tokens, padding not counted, the same count
-   ``numpy-bert pretrain`` prints) and the ratio numpy_bert / PyTorch (> 1: numpy_bert faster).
+1. Speed: ``--repeats`` rounds of ``--steps`` training steps (after one warm-up step), the
+   two sides taking turns round by round on the same batches, so that a machine whose
+   speed drifts slows both alike. Reported: tokens/s (real tokens, padding not counted,
+   the same count ``numpy-bert pretrain`` prints), best of the rounds, and the ratio
+   numpy_bert / PyTorch (> 1: numpy_bert faster) of the bests and the median of the
+   per-round ratios.
 2. Same wall-clock budget: each side trains for ``--budget`` seconds from the same start
    (learning-rate schedule sized to the steps its measured speed allows), then both are
    evaluated on the same held-out batches: MLM loss and accuracy, NSP loss and accuracy.
@@ -168,18 +171,25 @@ class TorchTrainer:
 
 # ----------------------------------------------------------------------------- the benchmark
 
-def tokens_per_s(trainer, batches, steps, repeats, lr):
-    trainer.step(batches[0], lr)  # warm-up
-    best_tps, best_sps = 0.0, float("inf")
+def tokens_per_s(trainers, batches, steps, repeats, lr):
+    """Tokens/s of each trainer: ``repeats`` rounds, each round running the same ``steps``
+    batches on every trainer in turn (so that a machine whose speed drifts slows both
+    alike). Returns {name: [tokens/s per round]} and {name: [s/step per round]}."""
+    for trainer in trainers.values():
+        trainer.step(batches[0], lr)  # warm-up
+    tps = {name: [] for name in trainers}
+    sps = {name: [] for name in trainers}
     for r in range(repeats):
         chunk = batches[1 + r * steps: 1 + (r + 1) * steps]
-        t = time.perf_counter()
-        for batch in chunk:
-            trainer.step(batch, lr)
-        seconds = time.perf_counter() - t
-        best_tps = max(best_tps, sum(int(b["attention_mask"].sum()) for b in chunk) / seconds)
-        best_sps = min(best_sps, seconds / len(chunk))
-    return best_tps, best_sps
+        tokens = sum(int(b["attention_mask"].sum()) for b in chunk)
+        for name, trainer in trainers.items():
+            t = time.perf_counter()
+            for batch in chunk:
+                trainer.step(batch, lr)
+            seconds = time.perf_counter() - t
+            tps[name].append(tokens / seconds)
+            sps[name].append(seconds / len(chunk))
+    return tps, sps
 
 
 def train_for(trainer, batches, budget, seconds_per_step, settings):
@@ -207,10 +217,13 @@ def main():
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
+    from numpy_bert.layers import get_num_threads
+    from numpy_bert.utils import keep_freed_memory
     from numpy_bert.train import PRESETS, _model_config, set_blas_threads
 
     if args.numpy_threads > 0:
         set_blas_threads(args.numpy_threads)
+    keep_freed_memory()  # as numpy-bert pretrain does (it helps both sides: one process)
 
     settings = dict(PRESETS["tiny"], seed=args.seed, preset="tiny", optimizer="adamweightdecay")
     vocab = args.vocab
@@ -229,14 +242,21 @@ def main():
     torch_trainer = TorchTrainer(config, np_trainer.initial, args.threads)
 
     lr = settings["lr"] * 0.1
-    np_tps, np_sps = tokens_per_s(np_trainer, batches, args.steps, args.repeats, lr)
-    th_tps, th_sps = tokens_per_s(torch_trainer, batches, args.steps, args.repeats, lr)
-    print(f"\ntraining speed, tiny preset (B={settings['batch_size']}, T<={settings['seq_len']}, best of "
-          f"{args.repeats} x {args.steps} steps):")
-    print(f"  numpy_bert : {np_tps:10,.0f} tokens/s  ({np_sps:.3f} s/step, BLAS threads "
-          f"{args.numpy_threads or 'default'})")
-    print(f"  PyTorch    : {th_tps:10,.0f} tokens/s  ({th_sps:.3f} s/step, {args.threads} threads)")
-    print(f"  ratio numpy_bert / PyTorch: {np_tps / th_tps:.2f}  (> 1: numpy_bert faster)")
+    tps, sps = tokens_per_s({"numpy_bert": np_trainer, "PyTorch": torch_trainer}, batches, args.steps,
+                            args.repeats, lr)
+    ratios = [a / b for a, b in zip(tps["numpy_bert"], tps["PyTorch"])]
+    np_tps, th_tps = max(tps["numpy_bert"]), max(tps["PyTorch"])
+    np_sps = min(sps["numpy_bert"])
+    th_sps = min(sps["PyTorch"])
+    print(f"\ntraining speed, tiny preset (B={settings['batch_size']}, T<={settings['seq_len']}, {args.repeats} rounds "
+          f"x {args.steps} steps, the two sides alternating round by round on the same batches):")
+    print(f"  numpy_bert : {np_tps:10,.0f} tokens/s best  ({np_sps:.3f} s/step, BLAS threads "
+          f"{args.numpy_threads or 'default'}, numpy_bert threads {get_num_threads()})")
+    print(f"  PyTorch    : {th_tps:10,.0f} tokens/s best  ({th_sps:.3f} s/step, {args.threads} threads)")
+    print(f"  per round (tokens/s): numpy_bert {[round(v) for v in tps['numpy_bert']]}, "
+          f"PyTorch {[round(v) for v in tps['PyTorch']]}")
+    print(f"  ratio numpy_bert / PyTorch: best {np_tps / th_tps:.2f}, median of rounds "
+          f"{float(np.median(ratios)):.2f}  (> 1: numpy_bert faster)")
 
     if args.budget > 0:
         print(f"\nsame wall-clock budget: {args.budget:.0f}s of training each, same start, same batches")

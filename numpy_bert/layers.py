@@ -867,7 +867,7 @@ def activation_forward(x, hidden_act, keep_grad=False):
     if hidden_act not in ACTIVATIONS:
         raise ValueError(f"unknown hidden_act {hidden_act!r}; choose one of {sorted(ACTIVATIONS)}")
     forward, _ = ACTIVATIONS[hidden_act]
-    out, cache = forward(x, keep_grad=True) if keep_grad and forward is gelu_forward else forward(x)
+    out, cache = forward(x, keep_grad=True) if keep_grad and hidden_act == "gelu" else forward(x)
     return out, (hidden_act, cache)
 
 

@@ -45,7 +45,7 @@ import numpy as np
 
 from numpy_bert.layers import set_blas_threads  # noqa: F401  (numpy-bert pretrain sets 1)
 from numpy_bert.optim import clip_by_global_norm, learning_rate, make_optimizer
-from numpy_bert.utils import atomic_write
+from numpy_bert.utils import atomic_write, keep_freed_memory
 
 # ---------------------------------------------------------------------------------------
 # presets
@@ -127,6 +127,7 @@ def run_pretrain(args):
     """Entry point of ``numpy-bert pretrain``; returns the exit code."""
     if args.threads and args.threads > 0:
         set_blas_threads(args.threads)
+    keep_freed_memory()  # no page faults for the arrays each step frees and allocates again
     pretrain(out=args.out, corpus=args.corpus, preset=args.preset, steps=args.steps, seed=args.seed,
              vocab=args.vocab, resume=args.resume, batch_size=args.batch_size, lr=args.lr,
              warmup_steps=args.warmup_steps, seq_len=args.seq_len, eval_every=args.eval_every,

@@ -118,8 +118,9 @@ def add_pretrain_arguments(parser):
     parser.add_argument("--optimizer", default="adamweightdecay", choices=["adamweightdecay", "adamw"],
                         help="BERT's AdamWeightDecay (default) or PyTorch's AdamW")
     parser.add_argument("--threads", type=int, default=1,
-                        help="BLAS threads for training (default 1: at these matrix sizes more threads gain "
-                             "little and lose a lot when the cores are shared; 0 = leave NumPy's setting)")
+                        help="BLAS threads for training (default 1: numpy_bert's own threads, "
+                             "NUMPY_BERT_NUM_THREADS, then run independent products side by side, which is "
+                             "faster at these matrix sizes; 0 = leave NumPy's setting)")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
 
 

@@ -287,10 +287,11 @@ def get_blas_threads():
 
 
 def _spread_products():
-    """Whether the linear layers should run their products on numpy_bert's threads: only
-    when BLAS itself runs on one thread (``numpy-bert pretrain``'s setting) and numpy_bert
-    has more than one. With several BLAS threads, BLAS splits each product itself, and
-    products side by side would compete for the same cores."""
+    """Whether numpy_bert spreads work over its own threads (the linear layers' products,
+    cross-entropy rows, long element-wise chains): only when BLAS itself runs on one
+    thread (``numpy-bert pretrain``'s setting) and numpy_bert has more than one. With
+    several BLAS threads, BLAS splits each product itself, its idle threads spin for a
+    while after each call, and more threads of ours would compete for the same cores."""
     return get_num_threads() > 1 and get_blas_threads() == 1
 
 

@@ -349,4 +349,5 @@ for row in range(3):
 # here? does B follow A?) from raw text. A minute of training gets a tiny model from noise to word
 # frequencies and a little beyond; next-sentence prediction needs much longer to rise clearly above
 # chance. `numpy-bert pretrain --preset tiny` trains a larger model for 10 minutes on the whole corpus
-# (the model shipped in `weights/numpy-bert-tiny/`), and bert-base trained for days on billions of words.
+# (the model shipped in `weights/numpy-bert-tiny/` had 30), and bert-base trained for days on billions
+# of words.

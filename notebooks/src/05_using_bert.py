@@ -12,7 +12,7 @@
 #
 # **Which model?** With bert-base-cased downloaded (`numpy-bert download bert-base-cased`) this notebook
 # uses it and reproduces the model card. Without it, it uses the small BERT that ships with numpy_bert
-# (`weights/numpy-bert-tiny/`, pretrained for 10 minutes on Python's docstrings) and says so below: the
+# (`weights/numpy-bert-tiny/`, pretrained for 30 minutes on Python's docstrings) and says so below: the
 # code is the same, the answers are those of a much smaller model that has read much less.
 
 # %%

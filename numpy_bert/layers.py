@@ -181,14 +181,16 @@ def _parallel(fn, items):
     the calling thread alone when there is 1 thread). The caller working too saves a
     thread hand-off per call, which costs tens of microseconds on a busy machine."""
     n = min(get_num_threads(), len(items))
-    if n <= 1:
+    if n <= 1 or threading.current_thread().name.startswith(_POOL_PREFIX):
+        # one thread, or already on a pool worker (waiting there for helpers queued behind
+        # this very worker could deadlock): the items in order on this thread
         for item in items:
             fn(item)
         return
     global _pool
     if _pool is None:
         _pool = concurrent.futures.ThreadPoolExecutor(max(1, get_num_threads() - 1),
-                                                      thread_name_prefix="numpy_bert")
+                                                      thread_name_prefix=_POOL_PREFIX)
     todo = iter(items)
     lock = threading.Lock()
 
@@ -211,6 +213,7 @@ def _parallel(fn, items):
 
 
 _DONE = object()
+_POOL_PREFIX = "numpy_bert_pool"
 
 
 # NumPy's BLAS (OpenBLAS) has threads of its own. How many decides how the products are

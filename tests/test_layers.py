@@ -6,6 +6,7 @@ code is checked against the textbook formula written out naively here.
 """
 
 import math
+import threading
 
 import numpy as np
 import pytest
@@ -787,3 +788,18 @@ def test_products_on_numpy_bert_threads_agree(rng, threads, blas_threads):
         for r1, r2, r3 in zip(g1, g2, g3):
             np.testing.assert_array_equal(r3, r2)              # same split for any count >= 2
             np.testing.assert_allclose(r1, r2, rtol=1e-5, atol=1e-5 * max(1.0, scale))
+
+
+def test_parallel_inside_parallel_does_not_deadlock(threads):
+    # a job spread over the pool that itself spreads work runs the inner items in place
+    threads(2)
+    seen = []
+
+    def outer(i):
+        L._parallel(lambda j: seen.append((i, j)), [0, 1, 2])
+
+    done = threading.Event()
+    worker = threading.Thread(target=lambda: (L._parallel(outer, [0, 1, 2, 3]), done.set()), daemon=True)
+    worker.start()
+    assert done.wait(timeout=20), "nested _parallel deadlocked"
+    assert sorted(seen) == [(i, j) for i in range(4) for j in range(3)]

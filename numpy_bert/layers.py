@@ -634,7 +634,7 @@ def _const(value, dtype, n):
     key = (float(value), np.dtype(dtype).str)
     block = _CONSTANTS.get(key)
     if block is None:
-        block = np.full(max(_BLOCK, _BIG_BLOCK), value, dtype)
+        block = np.full(_BIG_BLOCK, value, dtype)
         block.flags.writeable = False
         _CONSTANTS[key] = block
     return block[:n]
@@ -672,26 +672,25 @@ def _gelu_block(x, out, u, y, z, a, num, den):
     out *= 0.5
 
 
-def _gelu_f32_block(x, out, a, t, p, e):
-    # out = x Phi(x) = max(x, 0) - |x| Phi(-|x|): for x >= 0 it is x - x Phi(-x), for
-    # x < 0 it is -|x| Phi(-|x|); no cancellation in either tail.
-    n = x.size
+def _gelu_f32_common(x, a, t, p, e):
+    # a = min(|x|, 20) (keeps inf * 0 out; NaN stays), p = h = Phi(-a), e = exp(-a^2 / 2)
     np.abs(x, out=a)
-    np.minimum(a, _const(_GELU_TAIL_CLIP, x.dtype, n), out=a)  # keeps inf * 0 out; NaN stays
-    _half_erfc_block(a, t, p, e)                        # p = Phi(-|x|)
+    np.minimum(a, _const(_GELU_TAIL_CLIP, x.dtype, x.size), out=a)
+    _half_erfc_block(a, t, p, e)
+
+
+def _gelu_f32_output(x, out, a, p):
+    # out = x Phi(x) = max(x, 0) - |x| Phi(-|x|): for x >= 0 it is x - x Phi(-x), for
+    # x < 0 it is -|x| Phi(-|x|); no cancellation in either tail. Overwrites p.
     p *= a                                              # |x| Phi(-|x|)
-    np.maximum(x, _const(0.0, x.dtype, n), out=out)
+    np.maximum(x, _const(0.0, x.dtype, x.size), out=out)
     out -= p
 
 
-def _gelu_f32_fwd_grad_block(x, grad, out, a, t, p, e):
-    # out as _gelu_f32_block; grad = Phi(x) + x phi(x) from the same h = Phi(-|x|) and
-    # e = exp(-x^2 / 2): Phi(x) = h + (x >= 0) (1 - 2h), x phi(x) = sign(x) |x| phi(x)
-    n = x.size
-    np.abs(x, out=a)
-    np.minimum(a, _const(_GELU_TAIL_CLIP, x.dtype, n), out=a)  # keeps inf * 0 out; NaN stays
-    _half_erfc_block(a, t, p, e)                        # p = h, e = exp(-x^2 / 2)
-    np.greater_equal(x, _const(0.0, x.dtype, n), out=t)  # 1.0 where x >= 0, else 0.0
+def _gelu_f32_derivative(x, grad, a, t, p, e):
+    # grad = Phi(x) + x phi(x) from h = p and e: Phi(x) = h + (x >= 0) (1 - 2h),
+    # x phi(x) = sign(x) |x| phi(x). Overwrites t and e, keeps a and p.
+    np.greater_equal(x, _const(0.0, x.dtype, x.size), out=t)  # 1.0 where x >= 0, else 0.0
     np.multiply(p, -2.0, out=grad)
     grad += 1.0
     grad *= t
@@ -702,9 +701,18 @@ def _gelu_f32_fwd_grad_block(x, grad, out, a, t, p, e):
     t -= 1.0                                            # sign(x), +1 at 0
     t *= e
     grad += t                                           # + x phi(x)
-    p *= a                                              # |x| Phi(-|x|)
-    np.maximum(x, _const(0.0, x.dtype, n), out=out)
-    out -= p
+
+
+def _gelu_f32_block(x, out, a, t, p, e):
+    _gelu_f32_common(x, a, t, p, e)
+    _gelu_f32_output(x, out, a, p)
+
+
+def _gelu_f32_fwd_grad_block(x, grad, out, a, t, p, e):
+    # the output and the derivative from the same erfc and exp
+    _gelu_f32_common(x, a, t, p, e)
+    _gelu_f32_derivative(x, grad, a, t, p, e)
+    _gelu_f32_output(x, out, a, p)
 
 
 def gelu_forward(x, keep_grad=False):
@@ -751,22 +759,10 @@ def _gelu_grad_block(x, dout, dx, z, y, w, a, num, den):
     dx *= dout
 
 
-def _gelu_f32_grad_block(x, dout, dx, xc, a, t, p, e):
-    # dx = dout * (Phi(x) + x * phi(x)); with h = Phi(-|x|),
-    # Phi(x) = h for x < 0 and 1 - h for x >= 0, i.e. h + (x >= 0) (1 - 2h)
-    n = x.size
-    np.minimum(x, _const(_GELU_TAIL_CLIP, x.dtype, n), out=xc)
-    np.maximum(xc, _const(-_GELU_TAIL_CLIP, x.dtype, n), out=xc)  # keeps inf * 0 out
-    np.abs(xc, out=a)
-    _half_erfc_block(a, t, p, e)                        # p = h, e = exp(-x^2 / 2)
-    e *= xc
-    e *= _INV_SQRT_2PI                                  # x * phi(x)
-    np.greater_equal(xc, _const(0.0, x.dtype, n), out=a)  # 1.0 where x >= 0, else 0.0
-    np.multiply(p, -2.0, out=dx)
-    dx += 1.0
-    dx *= a                                             # (x >= 0) (1 - 2h)
-    dx += p                                             # Phi(x)
-    dx += e
+def _gelu_f32_grad_block(x, dout, dx, a, t, p, e):
+    # dx = dout * (Phi(x) + x * phi(x))
+    _gelu_f32_common(x, a, t, p, e)
+    _gelu_f32_derivative(x, dx, a, t, p, e)
     dx *= dout
 
 
@@ -779,7 +775,7 @@ def gelu_backward(dout, cache):
     _check_dout("gelu_backward", dout, x.shape)
     dx = np.empty(x.shape, x.dtype)
     if x.dtype == np.float32:
-        _elementwise_blocks(_gelu_f32_grad_block, x, dout, dx, n_scratch=5)
+        _elementwise_blocks(_gelu_f32_grad_block, x, dout, dx, n_scratch=4)
     else:
         _elementwise_blocks(_gelu_grad_block, x, dout, dx, n_scratch=6)
     return dx

@@ -25,6 +25,8 @@ import re
 
 import numpy as np
 
+from numpy_bert import layers
+
 # google-research/bert run_pretraining.py: exclude_from_weight_decay=["LayerNorm", "layer_norm", "bias"],
 # matched with re.search against the variable name. In HF names this selects every
 # "...LayerNorm.weight", "...LayerNorm.bias", "....bias" and "cls.predictions.bias".
@@ -94,6 +96,9 @@ def clip_by_global_norm(grads, max_norm=1.0):
     return norm
 
 
+_SPLIT_SIZE = 1 << 18  # parameters from this many elements are updated in two row blocks
+
+
 class AdamWeightDecay:
     """BERT's optimizer (google-research/bert ``AdamWeightDecayOptimizer``).
 
@@ -149,15 +154,17 @@ class AdamWeightDecay:
         if missing:
             raise ValueError(f"no gradient for {len(missing)} parameter(s), e.g. {sorted(missing)[0]!r}; "
                              f"pass the full grads dict from loss_and_grads")
+        for name, p in self.params.items():
+            if grads[name].shape != p.shape:
+                raise ValueError(f"gradient {name!r} has shape {grads[name].shape}, the parameter {p.shape}")
         self.step_count += 1
         t = self.step_count
-        if self.bias_correction:
-            bc1 = 1.0 - self.beta1 ** t
-            bc2 = 1.0 - self.beta2 ** t
-        for name, p in self.params.items():
-            g, m, v = grads[name], self.m[name], self.v[name]
-            if g.shape != p.shape:
-                raise ValueError(f"gradient {name!r} has shape {g.shape}, the parameter {p.shape}")
+        bc1 = 1.0 - self.beta1 ** t
+        bc2 = 1.0 - self.beta2 ** t
+
+        def update(item):  # one parameter, or a block of its rows: every element on its own
+            name, rows = item
+            p, g, m, v = self.params[name][rows], grads[name][rows], self.m[name][rows], self.v[name][rows]
             dt = p.dtype.type
             m *= dt(self.beta1)
             m += dt(1.0 - self.beta1) * g                       # m = beta1 m + (1 - beta1) g
@@ -166,15 +173,30 @@ class AdamWeightDecay:
             if self.bias_correction:
                 denom = np.sqrt(v / dt(bc2))
                 denom += dt(self.eps)
-                update = (m / dt(bc1)) / denom                  # m_hat / (sqrt(v_hat) + eps)
+                upd = (m / dt(bc1)) / denom                     # m_hat / (sqrt(v_hat) + eps)
             else:
                 denom = np.sqrt(v)
                 denom += dt(self.eps)
-                update = m / denom                              # m / (sqrt(v) + eps)
+                upd = m / denom                                 # m / (sqrt(v) + eps)
             if self.decay[name] and self.weight_decay:
-                update += dt(self.weight_decay) * p             # decoupled weight decay
-            update *= dt(lr)
-            p -= update                                         # p = p - lr * update
+                upd += dt(self.weight_decay) * p                # decoupled weight decay
+            upd *= dt(lr)
+            p -= upd                                            # p = p - lr * update
+
+        # the word embeddings are most of the work: large parameters go in two row blocks,
+        # spread over numpy_bert's threads when it spreads its work (layers._spread_products)
+        items = []
+        for name, p in self.params.items():
+            if p.size >= _SPLIT_SIZE and p.shape[0] >= 2:
+                half = p.shape[0] // 2
+                items += [(name, slice(0, half)), (name, slice(half, None))]
+            else:
+                items.append((name, Ellipsis))
+        if layers._spread_products():
+            layers._parallel(update, items)
+        else:
+            for item in items:
+                update(item)
 
     def state_dict(self):
         """The optimizer state as a flat dict of arrays (for ``save_safetensors``/``save_npz``).

@@ -1,9 +1,9 @@
-"""Micro-benchmark: numpy_bert.layers against PyTorch, layer by layer, at bert-base sizes.
+"""Micro-benchmark: numpy_bert.fast (the layers the model uses) against PyTorch, layer by layer, at bert-base sizes.
 
     python benchmarks/bench_layers.py [--repeat 7] [--threads 2] [--only gelu]
 
 float32, B=8, T=128 (H=768, I=3072, NH=12, V=28996). PyTorch and numpy_bert's own
-threads (layers.set_num_threads: independent matrix products) both get
+threads (numpy_bert.fast.set_num_threads: independent matrix products) both get
 ``--threads``; set OPENBLAS_NUM_THREADS to the same number for NumPy's BLAS before
 running. Each side runs ``--repeat`` times; the
 best time is reported, and the ratio numpy / torch (< 1 means numpy_bert is faster).
@@ -37,7 +37,7 @@ def main():
     import torch
     import torch.nn.functional as F
 
-    from numpy_bert import layers as L
+    from numpy_bert import fast as L
 
     torch.set_num_threads(args.threads)
     rng = np.random.default_rng(0)

@@ -24,14 +24,8 @@ import os
 
 from numpy import bool_ as np_bool
 
+from numpy_bert.layers import ACTIVATIONS  # the hidden_act names numpy_bert implements
 from numpy_bert.utils import atomic_write
-
-# Activations numpy_bert.layers implements, by their config.json names:
-#   "gelu"              x * Phi(x) with the exact erf (BERT's own)
-#   "gelu_new"          0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
-#   "gelu_pytorch_tanh" the same tanh formula (PyTorch's fused name for it)
-#   "relu"              max(x, 0)
-SUPPORTED_ACTIVATIONS = ("gelu", "gelu_new", "gelu_pytorch_tanh", "relu")
 
 # The fields numpy_bert reads, with BERT-base defaults (HF's BertConfig defaults).
 # Order = the order of BertConfig.__init__'s arguments.
@@ -118,9 +112,9 @@ class BertConfig:
         if not isinstance(self.hidden_act, str):
             raise TypeError(f"BertConfig.hidden_act must be a string naming the activation, "
                             f"got {self.hidden_act!r}")
-        if self.hidden_act not in SUPPORTED_ACTIVATIONS:
+        if self.hidden_act not in ACTIVATIONS:
             raise ValueError(f"BertConfig.hidden_act={self.hidden_act!r} is not supported; "
-                             f"use one of {', '.join(SUPPORTED_ACTIVATIONS)}")
+                             f"use one of {', '.join(ACTIVATIONS)}")
 
         for name in _PROB_FIELDS:
             value = getattr(self, name)

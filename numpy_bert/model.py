@@ -1,4 +1,9 @@
-"""BERT in NumPy: the model, forward and backward, composed from the layers in layers.py.
+"""BERT in NumPy: the model, forward and backward, composed from layer functions.
+
+The functions below take the namespace of layers they compose as their first argument:
+``numpy_bert.fast`` (the default of the model classes) or ``numpy_bert.layers``, the
+reference to read (``BertModel(config, layers="reference")``); both have the same
+functions and compute the same numbers within float rounding.
 
 Dimension key (used in every shape comment below):
     B   batch size                     T   tokens per sequence
@@ -33,8 +38,9 @@ import os
 
 import numpy as np
 
-from . import layers, weights
-from .config import BertConfig
+from numpy_bert import fast, weights
+from numpy_bert import layers as reference_layers
+from numpy_bert.config import BertConfig
 
 IGNORE_INDEX = -100   # label value that the MLM loss skips (HF / PyTorch convention)
 
@@ -149,7 +155,7 @@ def init_params(config, architecture, seed=0, dtype=np.float32):
 
 # ----------------------------------------------------------------------------- encoder
 
-def embeddings_forward(params, prefix, config, input_ids, token_type_ids, rng, training):
+def embeddings_forward(layers, params, prefix, config, input_ids, token_type_ids, rng, training):
     """e = dropout(LayerNorm(word[input_ids] + position[:T] + token_type[token_type_ids]))."""
     P = lambda name: params[prefix + "embeddings." + name]
     T = input_ids.shape[1]
@@ -162,31 +168,31 @@ def embeddings_forward(params, prefix, config, input_ids, token_type_ids, rng, t
     e, c_ln = layers.layer_norm_forward(e, P("LayerNorm.weight"), P("LayerNorm.bias"),
                                         config.layer_norm_eps)                      # (B, T, H)
     e, c_drop = layers.dropout_forward(e, config.hidden_dropout_prob, rng, training)  # (B, T, H)
-    return e, {"word": c_word, "type": c_type, "ln": c_ln, "drop": c_drop, "T": T}
+    return e, {"word_embeddings": c_word, "token_type_embeddings": c_type, "layer_norm": c_ln,
+               "dropout": c_drop, "T": T}
 
 
-def embeddings_backward(de, cache, grads, prefix):
+def embeddings_backward(layers, de, cache, grads, prefix):
     """Unwind embeddings_forward; accumulates into grads[prefix + "embeddings.*"]."""
     G = prefix + "embeddings."
-    de = layers.dropout_backward(de, cache["drop"])                                 # (B, T, H)
-    dsum, dw, db = layers.layer_norm_backward(de, cache["ln"])                      # (B, T, H)
+    de = layers.dropout_backward(de, cache["dropout"])                              # (B, T, H)
+    dsum, dw, db = layers.layer_norm_backward(de, cache["layer_norm"])              # (B, T, H)
     grads[G + "LayerNorm.weight"] += dw
     grads[G + "LayerNorm.bias"] += db
     # e = word + position + types: each term receives dsum unchanged
     grads[G + "position_embeddings.weight"][:cache["T"]] += dsum.sum(axis=0)        # (T, H)
-    grads[G + "token_type_embeddings.weight"] += layers.embedding_backward(dsum, cache["type"])
-    grads[G + "word_embeddings.weight"] += layers.embedding_backward(dsum, cache["word"])
+    grads[G + "token_type_embeddings.weight"] += layers.embedding_backward(dsum, cache["token_type_embeddings"])
+    grads[G + "word_embeddings.weight"] += layers.embedding_backward(dsum, cache["word_embeddings"])
 
 
-def encoder_layer_forward(params, prefix, config, x, mask, rng, training, keep_grad=False):
+def encoder_layer_forward(layers, params, prefix, config, x, mask, rng, training, keep_caches=False):
     """One post-LN transformer layer; prefix is e.g. "bert.encoder.layer.3.".
 
         a  = LayerNorm(x + dropout(attention.output.dense(self_attention(x))))
         x' = LayerNorm(a + dropout(output.dense(act(intermediate.dense(a)))))
 
     The cache holds only the sub-layers' caches, each keeping what its backward needs
-    (layers.py recomputes the dropped attention probabilities instead of storing them;
-    with ``keep_grad`` (a backward follows) float32 GELU keeps its derivative instead of
+    (``keep_caches``: a backward follows, so the fast GELU keeps its derivative instead of
     its input); the residual sums store nothing, since their backward just passes the
     gradient on. Intermediate results are dropped (``del``) as soon as they are used.
     """
@@ -209,53 +215,54 @@ def encoder_layer_forward(params, prefix, config, x, mask, rng, training, keep_g
     del h
     i, c_int = layers.linear_forward(a, P("intermediate.dense.weight"),
                                      P("intermediate.dense.bias"))                   # (B, T, I)
-    i, c_act = layers.activation_forward(i, config.hidden_act, keep_grad)           # (B, T, I)
+    i, c_act = layers.activation_forward(i, config.hidden_act, keep_caches)         # (B, T, I)
     o, c_out = layers.linear_forward(i, P("output.dense.weight"), P("output.dense.bias"))  # (B, T, H)
     del i
     o, c_d2 = layers.dropout_forward(o, p_hidden, rng, training)                    # (B, T, H)
     o += a                                                                          # residual
     y, c_ln2 = layers.layer_norm_forward(o, P("output.LayerNorm.weight"),
                                          P("output.LayerNorm.bias"), config.layer_norm_eps)  # (B, T, H)
-    cache = {"att": c_att, "ao": c_ao, "d1": c_d1, "ln1": c_ln1, "int": c_int, "act": c_act,
-             "out": c_out, "d2": c_d2, "ln2": c_ln2}
+    cache = {"self_attention": c_att, "attention_output": c_ao, "attention_dropout": c_d1,
+             "attention_layer_norm": c_ln1, "intermediate": c_int, "activation": c_act,
+             "output": c_out, "output_dropout": c_d2, "output_layer_norm": c_ln2}
     return y, cache
 
 
-def encoder_layer_backward(dy, cache, grads, prefix):
+def encoder_layer_backward(layers, dy, cache, grads, prefix):
     """Unwind encoder_layer_forward in exact reverse order; returns dx (B, T, H)."""
     def add(name, g):
         grads[prefix + name] += g
 
     # y = LayerNorm(o + a)
-    ds, dw, db = layers.layer_norm_backward(dy, cache["ln2"])                       # (B, T, H)
+    ds, dw, db = layers.layer_norm_backward(dy, cache["output_layer_norm"])         # (B, T, H)
     add("output.LayerNorm.weight", dw)
     add("output.LayerNorm.bias", db)
     # o += a: the residual passes ds to a unchanged; the branch gets ds too
-    do = layers.dropout_backward(ds, cache["d2"])                                   # (B, T, H)
+    do = layers.dropout_backward(ds, cache["output_dropout"])                       # (B, T, H)
     # o = output.dense(i)
-    di, dw, db = layers.linear_backward(do, cache["out"])                           # (B, T, I)
+    di, dw, db = layers.linear_backward(do, cache["output"])                        # (B, T, I)
     add("output.dense.weight", dw)
     add("output.dense.bias", db)
     del do
     # i = act(intermediate.dense(a))
-    di = layers.activation_backward(di, cache["act"])                               # (B, T, I)
-    da, dw, db = layers.linear_backward(di, cache["int"])                           # (B, T, H)
+    di = layers.activation_backward(di, cache["activation"])                        # (B, T, I)
+    da, dw, db = layers.linear_backward(di, cache["intermediate"])                  # (B, T, H)
     add("intermediate.dense.weight", dw)
     add("intermediate.dense.bias", db)
     del di
     da += ds                                                                        # residual
     # a = LayerNorm(h + x)
-    dh, dw, db = layers.layer_norm_backward(da, cache["ln1"])                       # (B, T, H)
+    dh, dw, db = layers.layer_norm_backward(da, cache["attention_layer_norm"])      # (B, T, H)
     add("attention.output.LayerNorm.weight", dw)
     add("attention.output.LayerNorm.bias", db)
     # h += x: x receives dh through the residual
-    dh_branch = layers.dropout_backward(dh, cache["d1"])                            # (B, T, H)
+    dh_branch = layers.dropout_backward(dh, cache["attention_dropout"])             # (B, T, H)
     # h = attention.output.dense(ctx)
-    dctx, dw, db = layers.linear_backward(dh_branch, cache["ao"])                   # (B, T, H)
+    dctx, dw, db = layers.linear_backward(dh_branch, cache["attention_output"])     # (B, T, H)
     add("attention.output.dense.weight", dw)
     add("attention.output.dense.bias", db)
     # ctx = self_attention(x)
-    dx, dqw, dqb, dkw, dkb, dvw, dvb = layers.self_attention_backward(dctx, cache["att"])  # (B, T, H)
+    dx, dqw, dqb, dkw, dkb, dvw, dvb = layers.self_attention_backward(dctx, cache["self_attention"])  # (B, T, H)
     add("attention.self.query.weight", dqw)
     add("attention.self.query.bias", dqb)
     add("attention.self.key.weight", dkw)
@@ -266,7 +273,7 @@ def encoder_layer_backward(dy, cache, grads, prefix):
     return dx
 
 
-def bert_forward(params, prefix, config, input_ids, token_type_ids, attention_mask, rng,
+def bert_forward(layers, params, prefix, config, input_ids, token_type_ids, attention_mask, rng,
                  training, keep_caches=False, output_hidden_states=False, output_attentions=False):
     """Embeddings + L encoder layers. Returns (sequence_output (B, T, H), extras, caches).
 
@@ -274,17 +281,17 @@ def bert_forward(params, prefix, config, input_ids, token_type_ids, attention_ma
     embeddings' cache, then one per layer) is None unless keep_caches.
     """
     mask = layers.additive_attention_mask(attention_mask, params[prefix + "embeddings.LayerNorm.weight"].dtype)  # (B, 1, 1, T)
-    x, c_emb = embeddings_forward(params, prefix, config, input_ids, token_type_ids, rng, training)
+    x, c_emb = embeddings_forward(layers, params, prefix, config, input_ids, token_type_ids, rng, training)
     caches = [c_emb] if keep_caches else None
     hidden_states = [x] if output_hidden_states else None
     attentions = [] if output_attentions else None
     for l in range(config.num_hidden_layers):
-        x, c_layer = encoder_layer_forward(params, f"{prefix}encoder.layer.{l}.", config, x,
+        x, c_layer = encoder_layer_forward(layers, params, f"{prefix}encoder.layer.{l}.", config, x,
                                            mask, rng, training, keep_caches)        # (B, T, H)
         if output_hidden_states:
             hidden_states.append(x)
         if output_attentions:
-            attentions.append(c_layer["att"]["probs"])                              # (B, NH, T, T)
+            attentions.append(c_layer["self_attention"]["probs"])                              # (B, NH, T, T)
         if keep_caches:
             caches.append(c_layer)
     extras = {}
@@ -295,14 +302,14 @@ def bert_forward(params, prefix, config, input_ids, token_type_ids, attention_ma
     return x, extras, caches
 
 
-def bert_backward(dx, caches, grads, prefix, config):
+def bert_backward(layers, dx, caches, grads, prefix, config):
     """Unwind bert_forward: layers L-1 .. 0, then the embeddings. Frees caches as it goes."""
     for l in reversed(range(config.num_hidden_layers)):
-        dx = encoder_layer_backward(dx, caches.pop(), grads, f"{prefix}encoder.layer.{l}.")  # (B, T, H)
-    embeddings_backward(dx, caches.pop(), grads, prefix)
+        dx = encoder_layer_backward(layers, dx, caches.pop(), grads, f"{prefix}encoder.layer.{l}.")  # (B, T, H)
+    embeddings_backward(layers, dx, caches.pop(), grads, prefix)
 
 
-def pooler_forward(params, prefix, sequence_output):
+def pooler_forward(layers, params, prefix, sequence_output):
     """pooled = tanh(pooler.dense(x[:, 0])): the [CLS] token's vector."""
     cls = sequence_output[:, 0]                                                     # (B, H)
     z, c_dense = layers.linear_forward(cls, params[prefix + "pooler.dense.weight"],
@@ -311,7 +318,7 @@ def pooler_forward(params, prefix, sequence_output):
     return pooled, {"dense": c_dense, "tanh": c_tanh}
 
 
-def pooler_backward(dpooled, cache, grads, prefix):
+def pooler_backward(layers, dpooled, cache, grads, prefix):
     """Returns d(x[:, 0]) (B, H)."""
     dz = layers.tanh_backward(dpooled, cache["tanh"])                               # (B, H)
     dcls, dw, db = layers.linear_backward(dz, cache["dense"])                       # (B, H)
@@ -322,40 +329,39 @@ def pooler_backward(dpooled, cache, grads, prefix):
 
 # ----------------------------------------------------------------------------- heads
 
-def mlm_head_forward(params, config, h, keep_grad=False):
+def mlm_head_forward(layers, params, config, h, keep_caches=False):
     """logits = LayerNorm(act(transform.dense(h))) @ word_embeddings.T + cls.predictions.bias.
 
     h is (..., H): the whole sequence output (B, T, H) for prediction_logits, or only the
-    M masked rows (M, H) in loss_and_grads. ``keep_grad``: a backward will follow (the
-    activation then keeps its derivative, see layers.gelu_forward).
+    M masked rows (M, H) in loss_and_grads. ``keep_caches``: a backward will follow.
     """
     P = lambda name: params["cls.predictions." + name]
     t, c_dense = layers.linear_forward(h, P("transform.dense.weight"), P("transform.dense.bias"))  # (..., H)
-    t, c_act = layers.activation_forward(t, config.hidden_act, keep_grad)           # (..., H)
+    t, c_act = layers.activation_forward(t, config.hidden_act, keep_caches)         # (..., H)
     t, c_ln = layers.layer_norm_forward(t, P("transform.LayerNorm.weight"),
                                         P("transform.LayerNorm.bias"), config.layer_norm_eps)  # (..., H)
     # the decoder is tied: its weight is the (V, H) word embedding matrix
     logits, c_dec = layers.linear_forward(t, params["bert.embeddings.word_embeddings.weight"],
                                           P("bias"))                                # (..., V)
-    return logits, {"dense": c_dense, "act": c_act, "ln": c_ln, "dec": c_dec}
+    return logits, {"transform_dense": c_dense, "activation": c_act, "layer_norm": c_ln, "decoder": c_dec}
 
 
-def mlm_head_backward(dlogits, cache, grads):
+def mlm_head_backward(layers, dlogits, cache, grads):
     """Returns dh; the decoder's weight gradient adds into the word embeddings (tied)."""
-    dt, dw, db = layers.linear_backward(dlogits, cache["dec"])                      # (M, H)
+    dt, dw, db = layers.linear_backward(dlogits, cache["decoder"])                  # (M, H)
     grads["bert.embeddings.word_embeddings.weight"] += dw                           # (V, H)
     grads["cls.predictions.bias"] += db                                             # (V,)
-    dt, dw, db = layers.layer_norm_backward(dt, cache["ln"])                        # (M, H)
+    dt, dw, db = layers.layer_norm_backward(dt, cache["layer_norm"])                # (M, H)
     grads["cls.predictions.transform.LayerNorm.weight"] += dw
     grads["cls.predictions.transform.LayerNorm.bias"] += db
-    dt = layers.activation_backward(dt, cache["act"])                               # (M, H)
-    dh, dw, db = layers.linear_backward(dt, cache["dense"])                         # (M, H)
+    dt = layers.activation_backward(dt, cache["activation"])                        # (M, H)
+    dh, dw, db = layers.linear_backward(dt, cache["transform_dense"])               # (M, H)
     grads["cls.predictions.transform.dense.weight"] += dw
     grads["cls.predictions.transform.dense.bias"] += db
     return dh
 
 
-def nsp_head_forward(params, pooled):
+def nsp_head_forward(layers, params, pooled):
     """seq_relationship_logits = cls.seq_relationship(pooled): 0 = IsNext, 1 = NotNext."""
     return layers.linear_forward(pooled, params["cls.seq_relationship.weight"],
                                  params["cls.seq_relationship.bias"])                # (B, 2)
@@ -363,38 +369,64 @@ def nsp_head_forward(params, pooled):
 
 # ----------------------------------------------------------------------------- models
 
+# The layer namespaces a model can compose: the same functions, the same numbers within
+# float rounding (tests/test_fast.py, tests/test_model.py).
+LAYERS = {"fast": fast, "reference": reference_layers}
+
+
+def resolve_layers(layers):
+    """"fast" (numpy_bert.fast, the default), "reference" (numpy_bert.layers, the code
+    to read) or a namespace of your own with the same functions (a module, say, where a
+    student wrote them): returned as the namespace the model calls."""
+    if isinstance(layers, str):
+        if layers not in LAYERS:
+            raise ValueError(f"layers must be one of {sorted(LAYERS)} or a namespace of layer "
+                             f"functions, got {layers!r}")
+        return LAYERS[layers]
+    missing = [name for name in reference_layers.__all__ if not hasattr(layers, name)]
+    if missing:
+        raise TypeError(f"layers {layers!r} lacks {', '.join(missing[:4])}"
+                        f"{' ...' if len(missing) > 4 else ''}; give it every function of "
+                        f"numpy_bert.layers, or pass 'fast' or 'reference'")
+    return layers
+
+
 class BertModel:
     """The BERT encoder: embeddings, L post-LN layers and the [CLS] pooler (no heads).
 
     Parameter names have no prefix ("embeddings.word_embeddings.weight"), as in HF's
-    ``BertModel.named_parameters()``.
+    ``BertModel.named_parameters()``. ``layers`` picks the layer functions the model
+    composes: "fast" (the default) or "reference" (numpy_bert.layers, plain NumPy; see
+    resolve_layers); ``model.layers`` is that namespace.
     """
 
     architecture = "BertModel"
     _prefix = ""
 
-    def __init__(self, config, seed=0, dtype=np.float32):
+    def __init__(self, config, seed=0, dtype=np.float32, layers="fast"):
         if not isinstance(config, BertConfig):
             raise TypeError(f"config must be a numpy_bert.BertConfig, got {type(config).__name__}")
         dtype = _check_dtype(dtype)
-        self._setup(config, init_params(config, self.architecture, seed, dtype), seed)
+        self._setup(config, init_params(config, self.architecture, seed, dtype), seed, layers)
 
-    def _setup(self, config, params, seed):
+    def _setup(self, config, params, seed, layers):
         self.config = config
+        self.layers = resolve_layers(layers)
         self.params = params
         self.dtype = next(iter(params.values())).dtype
         self.rng = np.random.default_rng([seed, 1])   # dropout's Generator (init used [seed])
         self.training = False
 
     @classmethod
-    def from_pretrained(cls, model_dir, dtype=np.float32, seed=0):
-        """Load ``<model_dir>/config.json`` and its weights (model.safetensors or model.npz)."""
+    def from_pretrained(cls, model_dir, dtype=np.float32, seed=0, layers="fast"):
+        """Load ``<model_dir>/config.json`` and its weights (model.safetensors or model.npz);
+        ``layers`` as in the constructor."""
         dtype = _check_dtype(dtype)
         config = BertConfig.from_pretrained(model_dir)
         params = weights.load_state_dict(model_dir, config, architecture=cls.architecture,
                                          dtype=dtype)
         model = cls.__new__(cls)
-        model._setup(config, params, seed)
+        model._setup(config, params, seed, layers)
         return model
 
     def save_pretrained(self, model_dir):
@@ -421,7 +453,7 @@ class BertModel:
     def _encode(self, input_ids, token_type_ids, attention_mask, keep_caches=False,
                 output_hidden_states=False, output_attentions=False):
         ids, types, mask = _check_inputs(self.config, input_ids, token_type_ids, attention_mask)
-        x, extras, caches = bert_forward(self.params, self._prefix, self.config, ids, types, mask,
+        x, extras, caches = bert_forward(self.layers, self.params, self._prefix, self.config, ids, types, mask,
                                          self.rng, self.training, keep_caches,
                                          output_hidden_states, output_attentions)
         return x, extras, caches, ids
@@ -432,7 +464,7 @@ class BertModel:
         ["attentions"]}. attention_mask: 1 for real tokens, 0 for padding."""
         x, extras, _, _ = self._encode(input_ids, token_type_ids, attention_mask, False,
                                        output_hidden_states, output_attentions)
-        pooled, _ = pooler_forward(self.params, self._prefix, x)
+        pooled, _ = pooler_forward(self.layers, self.params, self._prefix, x)
         return {"last_hidden_state": x, "pooler_output": pooled, **extras}
 
 
@@ -452,9 +484,9 @@ class BertForPreTraining(BertModel):
         "last_hidden_state" (B, T, H), "pooler_output" (B, H), ["hidden_states"], ["attentions"]}."""
         x, extras, _, _ = self._encode(input_ids, token_type_ids, attention_mask, False,
                                        output_hidden_states, output_attentions)
-        pooled, _ = pooler_forward(self.params, self._prefix, x)                    # (B, H)
-        logits, _ = mlm_head_forward(self.params, self.config, x)                   # (B, T, V)
-        nsp, _ = nsp_head_forward(self.params, pooled)                              # (B, 2)
+        pooled, _ = pooler_forward(self.layers, self.params, self._prefix, x)       # (B, H)
+        logits, _ = mlm_head_forward(self.layers, self.params, self.config, x)      # (B, T, V)
+        nsp, _ = nsp_head_forward(self.layers, self.params, pooled)                 # (B, 2)
         return {"prediction_logits": logits, "seq_relationship_logits": nsp,
                 "last_hidden_state": x, "pooler_output": pooled, **extras}
 
@@ -480,13 +512,13 @@ class BertForPreTraining(BertModel):
         ids, types, mask = _check_inputs(self.config, input_ids, token_type_ids, attention_mask)
         B, T = ids.shape
         labels, next_sentence_label = _check_labels(self.config, labels, next_sentence_label, B, T)
-        params, config, H = self.params, self.config, self.config.hidden_size
+        layers, params, config, H = self.layers, self.params, self.config, self.config.hidden_size
 
         # ---- forward, keeping each layer's cache
-        x, _, caches = bert_forward(params, "bert.", config, ids, types, mask, self.rng,
+        x, _, caches = bert_forward(layers, params, "bert.", config, ids, types, mask, self.rng,
                                     self.training, keep_caches=True)                # (B, T, H)
-        pooled, c_pool = pooler_forward(params, "bert.", x)                         # (B, H)
-        nsp_logits, c_nsp = nsp_head_forward(params, pooled)                        # (B, 2)
+        pooled, c_pool = pooler_forward(layers, params, "bert.", x)                 # (B, H)
+        nsp_logits, c_nsp = nsp_head_forward(layers, params, pooled)                # (B, 2)
 
         loss, mlm_loss, nsp_loss, mlm_logits = 0.0, None, None, None
         if labels is not None:
@@ -494,7 +526,7 @@ class BertForPreTraining(BertModel):
             rows = np.flatnonzero(flat_labels != IGNORE_INDEX)                      # (M,) row-major
             x_masked = x.reshape(B * T, H)[rows]                                    # (M, H)
             if rows.size:
-                mlm_logits, c_mlm = mlm_head_forward(params, config, x_masked, True)  # (M, V)
+                mlm_logits, c_mlm = mlm_head_forward(layers, params, config, x_masked, True)  # (M, V)
                 mlm_loss, c_ce = layers.cross_entropy_forward(mlm_logits, flat_labels[rows])
                 mlm_loss = float(mlm_loss)
             else:   # nothing to predict: defined as 0 (see docstring)
@@ -511,7 +543,7 @@ class BertForPreTraining(BertModel):
         dx = np.zeros_like(x)                                                       # (B, T, H)
         if labels is not None and rows.size:
             dlogits = layers.cross_entropy_backward(1.0, c_ce)                      # (M, V)
-            dx_masked = mlm_head_backward(dlogits, c_mlm, grads)                    # (M, H)
+            dx_masked = mlm_head_backward(layers, dlogits, c_mlm, grads)            # (M, H)
             del dlogits, c_mlm
             # x_masked = x.reshape(B*T, H)[rows]: scatter back (rows are distinct)
             dx.reshape(B * T, H)[rows] += dx_masked
@@ -520,9 +552,9 @@ class BertForPreTraining(BertModel):
             dpooled, dw, db = layers.linear_backward(dnsp, c_nsp)                   # (B, H)
             grads["cls.seq_relationship.weight"] += dw
             grads["cls.seq_relationship.bias"] += db
-            dx[:, 0] += pooler_backward(dpooled, c_pool, grads, "bert.")            # (B, H)
+            dx[:, 0] += pooler_backward(layers, dpooled, c_pool, grads, "bert.")    # (B, H)
         del x, c_pool
-        bert_backward(dx, caches, grads, "bert.", config)
+        bert_backward(layers, dx, caches, grads, "bert.", config)
 
         if not return_details:
             return loss, grads

@@ -25,7 +25,7 @@ import re
 
 import numpy as np
 
-from numpy_bert import layers
+from numpy_bert.fast import threads
 
 # google-research/bert run_pretraining.py: exclude_from_weight_decay=["LayerNorm", "layer_norm", "bias"],
 # matched with re.search against the variable name. In HF names this selects every
@@ -184,7 +184,7 @@ class AdamWeightDecay:
             p -= upd                                            # p = p - lr * update
 
         # the word embeddings are most of the work: large parameters go in two row blocks,
-        # spread over numpy_bert's threads when it spreads its work (layers._spread_products)
+        # spread over numpy_bert's threads when it spreads its work (threads.spread_products)
         items = []
         for name, p in self.params.items():
             if p.size >= _SPLIT_SIZE and p.shape[0] >= 2:
@@ -192,8 +192,8 @@ class AdamWeightDecay:
                 items += [(name, slice(0, half)), (name, slice(half, None))]
             else:
                 items.append((name, Ellipsis))
-        if layers._spread_products():
-            layers._parallel(update, items)
+        if threads.spread_products():
+            threads.parallel(update, items)
         else:
             for item in items:
                 update(item)

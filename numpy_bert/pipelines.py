@@ -151,7 +151,7 @@ class FillMaskPipeline(Pipeline):
         """
         out = BertModel.__call__(self.model, *self._inputs(ids))  # encoder + pooler only
         hidden = out["last_hidden_state"][0, masked]  # (M, H)
-        logits, _ = mlm_head_forward(self.model.params, self.model.config, hidden)  # (M, V)
+        logits, _ = mlm_head_forward(self.model.layers, self.model.params, self.model.config, hidden)  # (M, V)
         return logits
 
     def _fill_one(self, text, top_k, target_ids):

@@ -43,7 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
-from numpy_bert.layers import set_blas_threads  # noqa: F401  (numpy-bert pretrain sets 1)
+from numpy_bert.fast import set_blas_threads  # noqa: F401  (numpy-bert pretrain sets 1)
 from numpy_bert.optim import clip_by_global_norm, learning_rate, make_optimizer
 from numpy_bert.utils import atomic_write, keep_freed_memory
 

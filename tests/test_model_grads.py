@@ -86,15 +86,15 @@ def test_gathered_mlm_head_equals_full_head(case):
 
     # the full head on all B*T positions, cross-entropy with ignore_index over (B*T, V)
     full = {name: np.zeros_like(p) for name, p in params.items()}
-    x, _, caches = model_module.bert_forward(params, "bert.", config, data["input_ids"],
+    x, _, caches = model_module.bert_forward(model.layers, params, "bert.", config, data["input_ids"],
                                              data["token_type_ids"], data["attention_mask"],
                                              model.rng, False, keep_caches=True)
     B, T, H = x.shape
-    logits, c_head = model_module.mlm_head_forward(params, config, x)          # (B, T, V)
+    logits, c_head = model_module.mlm_head_forward(model.layers, params, config, x)  # (B, T, V)
     full_loss, c_ce = layers.cross_entropy_forward(logits.reshape(B * T, -1), data["labels"].reshape(-1))
     dlogits = layers.cross_entropy_backward(1.0, c_ce).reshape(logits.shape)   # (B, T, V)
-    dx = model_module.mlm_head_backward(dlogits, c_head, full)                 # (B, T, H)
-    model_module.bert_backward(dx, caches, full, "bert.", config)
+    dx = model_module.mlm_head_backward(model.layers, dlogits, c_head, full)   # (B, T, H)
+    model_module.bert_backward(model.layers, dx, caches, full, "bert.", config)
 
     assert abs(loss - float(full_loss)) <= 1e-13
     for name in params:

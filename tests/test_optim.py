@@ -10,7 +10,8 @@ import json
 import numpy as np
 import pytest
 
-from numpy_bert import layers, optim
+from numpy_bert import optim
+from numpy_bert.fast import threads
 from numpy_bert.optim import (AdamW, AdamWeightDecay, clip_by_global_norm, global_norm, learning_rate,
                               make_optimizer, use_weight_decay)
 from tests.conftest import FIXTURES
@@ -241,29 +242,30 @@ def test_twenty_steps_match_pytorch(name):
     assert moved > 0.01  # the run really trained
 
 
-@pytest.mark.skipif(layers.get_blas_threads() is None, reason="NumPy's BLAS is not OpenBLAS")
+@pytest.mark.skipif(threads.get_blas_threads() is None, reason="NumPy's BLAS is not OpenBLAS")
 def test_update_in_row_blocks_on_threads_equals_one_thread():
     # with one BLAS thread and several numpy_bert threads, large parameters are updated in
-    # two row blocks side by side: element by element the same arithmetic, so bit-identical
+    # two row blocks side by side: element by element the same correctly rounded IEEE
+    # operations (no sums, no BLAS), so bit-identical
     rng = np.random.default_rng(3)
     shapes = {"big.weight": (700, 400), "LayerNorm.weight": (400,), "small.bias": (7,)}
     start = {k: rng.standard_normal(s).astype(np.float32) for k, s in shapes.items()}
     grads = [{k: rng.standard_normal(s).astype(np.float32) for k, s in shapes.items()} for _ in range(3)]
-    blas_before, threads_before = layers.get_blas_threads(), layers.get_num_threads()
+    blas_before, threads_before = threads.get_blas_threads(), threads.get_num_threads()
     results = []
     try:
-        layers.set_blas_threads(1)
+        threads.set_blas_threads(1)
         for n in (1, 2):
-            layers.set_num_threads(n)
-            assert layers._spread_products() == (n == 2)
+            threads.set_num_threads(n)
+            assert threads.spread_products() == (n == 2)
             params = {k: v.copy() for k, v in start.items()}
             opt = AdamWeightDecay(params)
             for g in grads:
                 opt.step({k: v.copy() for k, v in g.items()}, lr=1e-2)
             results.append(params)
     finally:
-        layers.set_blas_threads(blas_before)
-        layers.set_num_threads(threads_before)
+        threads.set_blas_threads(blas_before)
+        threads.set_num_threads(threads_before)
     assert params["big.weight"].size >= optim._SPLIT_SIZE
     for k in shapes:
         np.testing.assert_array_equal(results[0][k], results[1][k])

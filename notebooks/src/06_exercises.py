@@ -60,7 +60,7 @@ def check(name, forward, student_backward, args, arg_names):
 # $$y = x\,\Phi(x), \qquad \Phi(x) = \tfrac12\Big(1 + \operatorname{erf}\big(x/\sqrt2\big)\Big)$$
 #
 # Write `gelu_backward(dout, x)` returning `dx` (same shape as `x`). Hints: what is the derivative of
-# the normal CDF $\Phi$? NumPy has no `erf`, use `layers.erf`.
+# the normal CDF $\Phi$? NumPy has no `erf`, use `numpy_bert.special.erf`.
 
 # %% tags=["exercise"]
 def gelu_backward(dout, x):

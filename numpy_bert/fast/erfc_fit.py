@@ -1,4 +1,4 @@
-"""Where the float32 GELU's erfc coefficients come from (numpy_bert.layers._ERFCX_POLY).
+"""Where the float32 GELU's erfc coefficients come from (numpy_bert.fast.gelu.ERFCX_POLY).
 
 The float32 GELU needs ``erfc(z)`` for ``z = |x| / sqrt 2 >= 0`` with a small *relative*
 error (the negative tail of GELU is ``-|x| erfc(z) / 2``, tiny numbers that should still
@@ -12,7 +12,7 @@ coefficients minimise the largest relative error on [0, z_max] (Lawson's iterati
 re-weighted least squares, a standard route to a minimax fit), against ``math.erfc`` in
 float64. Re-run with::
 
-    python -m numpy_bert.erfc_fit            # prints the coefficients and the error
+    python -m numpy_bert.fast.erfc_fit            # prints the coefficients and the error
 
 The NumPy cost is what decides the form: every coefficient costs two passes over the
 array (Horner: ``p += c; p *= t``), and ``exp`` is the one expensive pass. Degree 8
@@ -59,7 +59,7 @@ def fit(degree=DEGREE, p=P, iterations=200):
 def erfcx_poly(z, coefficients=None, p=P):
     """Evaluate the fitted erfcx at ``z`` in float64 (for checks)."""
     if coefficients is None:
-        from numpy_bert.layers import _ERFCX_POLY as coefficients
+        from numpy_bert.fast.gelu import ERFCX_POLY as coefficients
     t = 1.0 / (1.0 + p * np.asarray(z, np.float64))
     return np.polynomial.polynomial.polyval(t, np.asarray(coefficients, np.float64))
 

@@ -1,0 +1,445 @@
+"""numpy_bert.fast against numpy_bert.layers: every fast function computes what its
+reference computes, forward and every gradient, in float32 and float64, at odd shapes,
+with 1 to 3 of numpy_bert's threads and BLAS on its own threads or on one.
+
+Fast and reference code round differently (other call shapes for BLAS, in-place chains,
+a fitted erfc in float32), so they are compared within a tolerance that follows from the
+dtype and the length of the sums involved, relative to the scale of the result:
+
+    max |fast - reference| <= 64 * eps(dtype) * sqrt(k) * max |reference|
+
+never bit for bit. Then the kernels' own claims: erf's and the float32 GELU's accuracy
+against Python's math module, the erfc fit, the thread pool.
+"""
+
+import math
+import threading
+
+import numpy as np
+import pytest
+
+from numpy_bert import BertConfig, BertForPreTraining, fast
+from numpy_bert import layers as ref
+from numpy_bert.fast import elementwise, erfc_fit, gelu, matmul, threads
+
+NH = 3
+
+
+def assert_close(got, want, k=1, scale=None, what=""):
+    """|got - want| within 64 eps sqrt(k) of the scale (want's largest entry by default)."""
+    got, want = np.asarray(got), np.asarray(want)
+    assert got.shape == want.shape and got.dtype == want.dtype, (what, got.shape, want.shape, got.dtype)
+    if scale is None:
+        scale = float(np.abs(want).max()) if want.size else 0.0
+    tol = 64 * np.finfo(want.dtype).eps * math.sqrt(k) * max(scale, np.finfo(want.dtype).tiny)
+    err = float(np.abs(got.astype(np.float64) - want.astype(np.float64)).max()) if want.size else 0.0
+    assert err <= tol, f"{what}: max |fast - reference| = {err:.3g} > {tol:.3g} (scale {scale:.3g})"
+
+
+THREAD_SETTINGS = [(1, None), (2, None), (3, None), (1, 1), (2, 1), (3, 1)]
+
+
+@pytest.fixture(params=THREAD_SETTINGS, ids=[f"threads{n}-blas{b or 'default'}" for n, b in THREAD_SETTINGS])
+def thread_setting(request):
+    """numpy_bert's thread count and BLAS's (None: as NumPy set it), restored afterwards."""
+    n, blas = request.param
+    before, blas_before = threads.get_num_threads(), threads.get_blas_threads()
+    if blas is not None and blas_before is None:
+        pytest.skip("NumPy's BLAS is not OpenBLAS: its thread count cannot be set")
+    threads.set_num_threads(n)
+    if blas is not None:
+        threads.set_blas_threads(blas)
+    yield n, blas
+    threads.set_num_threads(before)
+    if blas is not None:
+        threads.set_blas_threads(blas_before)
+
+
+DTYPES = [np.float32, np.float64]
+
+
+def randn(rng, dtype, *shape, scale=1.0):
+    return (rng.standard_normal(shape) * scale).astype(dtype)
+
+
+def check_pair(name, args, dout_scale=1.0, k=1, rng=None, forward_kwargs=None, group_scale=False):
+    """Run ``name``_forward/_backward of both namespaces on ``args``, compare the outputs
+    and, with one random upstream gradient, every gradient."""
+    forward_kwargs = forward_kwargs or {}
+    out_f, cache_f = getattr(fast, name + "_forward")(*args, **forward_kwargs)
+    out_r, cache_r = getattr(ref, name + "_forward")(*args, **forward_kwargs)
+    assert_close(out_f, out_r, k, what=f"{name} forward")
+    dout = (rng.standard_normal(out_r.shape) * dout_scale).astype(out_r.dtype)
+    grads_f = getattr(fast, name + "_backward")(dout.copy(), cache_f)
+    grads_r = getattr(ref, name + "_backward")(dout.copy(), cache_r)
+    grads_f = grads_f if isinstance(grads_f, tuple) else (grads_f,)
+    grads_r = grads_r if isinstance(grads_r, tuple) else (grads_r,)
+    scale = max(float(np.abs(g).max()) for g in grads_r if g is not None) if group_scale else None
+    for i, (gf, gr) in enumerate(zip(grads_f, grads_r)):
+        if gr is None:
+            assert gf is None
+            continue
+        assert_close(gf, gr, k, scale=scale, what=f"{name} backward, gradient {i}")
+    return out_f, out_r
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_linear(dtype, thread_setting):
+    rng = np.random.default_rng(0)
+    x, w, b = randn(rng, dtype, 3, 701, 97), randn(rng, dtype, 203, 97), randn(rng, dtype, 203)
+    check_pair("linear", [x, w, b], k=3 * 701, rng=rng)       # dW sums over all 2103 rows
+    check_pair("linear", [x[0, :5], w, None], k=97, rng=rng)   # small, no bias
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", ["gelu", "gelu_tanh", "relu", "tanh"])
+def test_elementwise_activations(name, dtype, thread_setting):
+    rng = np.random.default_rng(1)
+    x = randn(rng, dtype, 5, 701, 301, scale=3.0)          # > 4 big blocks: split over threads
+    x.flat[:7] = [0.0, -0.0, 8.5, -8.5, 25.0, -25.0, 1e-20]
+    check_pair(name, [x], rng=rng)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("hidden_act", sorted(ref.ACTIVATIONS))
+def test_activation_dispatch_and_kept_derivative(hidden_act, dtype, thread_setting):
+    rng = np.random.default_rng(2)
+    x = randn(rng, dtype, 3, 7, 37, scale=3.0)
+    for keep_caches in (False, True):
+        check_pair("activation", [x, hidden_act], rng=rng, forward_kwargs={"keep_caches": keep_caches})
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_layer_norm(dtype, thread_setting):
+    rng = np.random.default_rng(3)
+    x = randn(rng, dtype, 3, 131, 97, scale=3.0) + dtype(2.0)
+    w, b = randn(rng, dtype, 97), randn(rng, dtype, 97)
+    check_pair("layer_norm", [x, w, b, 1e-12], k=3 * 131, rng=rng)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_softmax(dtype, thread_setting):
+    rng = np.random.default_rng(4)
+    check_pair("softmax", [randn(rng, dtype, 3, 5, 7, 131, scale=4.0)], k=131, rng=rng)
+    check_pair("softmax", [randn(rng, dtype, 3, 7, 11)], k=7, rng=rng, forward_kwargs={"axis": 1})
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_embedding(dtype, thread_setting):
+    rng = np.random.default_rng(5)
+    ids = rng.integers(0, 97, size=(3, 131))
+    ids[1, 100:] = 0
+    w = randn(rng, dtype, 97, 13)
+    out_f, cache_f = fast.embedding_forward(ids, w, padding_idx=0)
+    out_r, cache_r = ref.embedding_forward(ids, w, padding_idx=0)
+    np.testing.assert_array_equal(out_f, out_r)             # a lookup: no arithmetic
+    dout = randn(rng, dtype, 3, 131, 13)
+    assert_close(fast.embedding_backward(dout, cache_f), ref.embedding_backward(dout, cache_r), k=3 * 131)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(4, 6, 8), (3, 7, 11), (1, 1)])   # even, odd, a lone pair
+def test_dropout_same_mask_and_generator_state(shape, dtype):
+    x = randn(np.random.default_rng(6), dtype, *shape) + dtype(3.0)
+    for p in (0.1, 0.5, 1.0):
+        rng_f, rng_r = np.random.default_rng(7), np.random.default_rng(7)
+        for _ in range(3):                                  # after odd draws the state holds a half
+            out_f, cache_f = fast.dropout_forward(x, p, rng_f, True)
+            out_r, cache_r = ref.dropout_forward(x, p, rng_r, True)
+            np.testing.assert_array_equal(cache_f[0], cache_r[0])
+            assert_close(out_f, out_r)
+            state_f, state_r = rng_f.bit_generator.state, rng_r.bit_generator.state
+            assert state_f["state"] == state_r["state"] and state_f["has_uint32"] == state_r["has_uint32"]
+            if state_r["has_uint32"]:                       # else the stale half is never read
+                assert state_f["uinteger"] == state_r["uinteger"]
+        assert_close(fast.dropout_backward(x, cache_f), ref.dropout_backward(x, cache_r))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("masked,dropout", [(False, False), (True, False), (True, True)])
+def test_self_attention(masked, dropout, dtype, thread_setting):
+    rng = np.random.default_rng(8)
+    B, T, H = 4, 71, 48
+    x = randn(rng, dtype, B, T, H)
+    ws = []
+    for _ in range(3):
+        ws += [randn(rng, dtype, H, H, scale=0.4), randn(rng, dtype, H)]
+    attention_mask = np.ones((B, T), np.int64)
+    attention_mask[1, 50:] = 0
+    mask = ref.additive_attention_mask(attention_mask, dtype) if masked else None
+    args = [x, *ws, mask, NH]
+    kwargs = {"dropout_p": 0.2, "rng": np.random.default_rng(9), "training": True} if dropout else {}
+    ctx_f, cache_f = fast.self_attention_forward(*args, **kwargs)
+    if dropout:
+        kwargs["rng"] = np.random.default_rng(9)
+    ctx_r, cache_r = ref.self_attention_forward(*args, **kwargs)
+    assert_close(ctx_f, ctx_r, k=T, what="context")
+    assert_close(cache_f["probs"], cache_r["probs"], k=T, what="probs")
+    dctx = randn(rng, dtype, B, T, H)
+    grads_f = fast.self_attention_backward(dctx, cache_f)
+    grads_r = ref.self_attention_backward(dctx, cache_r)
+    # relative to the gradients' scale: the key bias's gradient is 0 in exact arithmetic
+    # (softmax is unchanged by adding a constant to every score), rounding noise here
+    scale = max(float(np.abs(g).max()) for g in grads_r)
+    for name, gf, gr in zip(["x", "q_weight", "q_bias", "k_weight", "k_bias", "v_weight", "v_bias"],
+                            grads_f, grads_r):
+        assert_close(gf, gr, k=B * T, scale=scale, what=f"attention d{name}")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_cross_entropy(dtype, thread_setting):
+    rng = np.random.default_rng(10)
+    logits = randn(rng, dtype, 301, 2003, scale=3.0)
+    labels = rng.integers(0, 2003, 301)
+    labels[::7] = -100
+    loss_f, cache_f = fast.cross_entropy_forward(logits, labels)
+    loss_r, cache_r = ref.cross_entropy_forward(logits, labels)
+    assert loss_f.dtype == loss_r.dtype == dtype
+    assert_close(loss_f, loss_r, k=2003 * 301)
+    for dloss in (1.0, 2.5):
+        assert_close(fast.cross_entropy_backward(dloss, cache_f), ref.cross_entropy_backward(dloss, cache_r),
+                     k=2003)
+    every = np.arange(301) % 2003                           # no ignored row
+    assert_close(fast.cross_entropy_forward(logits, every)[0], ref.cross_entropy_forward(logits, every)[0],
+                 k=2003 * 301)
+    none = np.full(301, -100)                               # every row ignored: 0, no NaN
+    loss0, cache0 = fast.cross_entropy_forward(logits, none)
+    assert loss0 == 0.0 and loss0.dtype == dtype
+    assert not fast.cross_entropy_backward(1.0, cache0).any()
+    with pytest.raises(ValueError, match=r"label 2003 at position 0 is outside \[0, 2003\)"):
+        fast.cross_entropy_forward(logits, np.r_[2003, labels[1:]])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_erf(dtype, thread_setting):
+    from numpy_bert.special import erf
+
+    x = randn(np.random.default_rng(11), dtype, 3, 70_001, scale=3.0)
+    assert_close(fast.erf(x), erf(x))
+
+
+def test_every_reference_name_has_a_fast_one():
+    for name in ref.__all__:
+        assert callable(getattr(fast, name)) or name == "ACTIVATIONS", name
+    assert fast.ACTIVATIONS is ref.ACTIVATIONS
+
+
+# ---------------------------------------------------------------------------------------
+# the whole model: the two namespaces agree
+# ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("training", [False, True])
+def test_model_outputs_and_gradients_agree_between_namespaces(dtype, training):
+    config = BertConfig(vocab_size=99, hidden_size=48, num_hidden_layers=2, num_attention_heads=3,
+                        intermediate_size=37, max_position_embeddings=64)
+    models = {name: BertForPreTraining(config, seed=3, dtype=dtype, layers=name) for name in ("fast", "reference")}
+    assert models["fast"].layers is fast and models["reference"].layers is ref
+    rng = np.random.default_rng(12)
+    ids = rng.integers(1, 99, size=(3, 13))
+    attention_mask = np.ones_like(ids)
+    attention_mask[2, 9:] = 0
+    labels = np.full_like(ids, -100)
+    labels[:, [2, 5]] = ids[:, [2, 5]]
+    outputs, results = {}, {}
+    for name, model in models.items():
+        model.train() if training else model.eval()
+        outputs[name] = model(ids, attention_mask=attention_mask, output_hidden_states=True,
+                              output_attentions=True)
+        results[name] = model.loss_and_grads(ids, attention_mask=attention_mask, labels=labels,
+                                             next_sentence_label=np.array([0, 1, 1]))
+    for key in ("prediction_logits", "seq_relationship_logits", "last_hidden_state", "pooler_output"):
+        assert_close(outputs["fast"][key], outputs["reference"][key], k=48, what=key)
+    for a, b in zip(outputs["fast"]["attentions"], outputs["reference"]["attentions"]):
+        assert_close(a, b, k=48, what="attentions")
+    (loss_f, grads_f), (loss_r, grads_r) = results["fast"], results["reference"]
+    assert loss_f == pytest.approx(loss_r, rel=64 * float(np.finfo(dtype).eps) * 48)
+    assert grads_f.keys() == grads_r.keys()
+    scale = max(float(np.abs(g).max()) for g in grads_r.values())
+    for name in grads_r:
+        assert_close(grads_f[name], grads_r[name], k=3 * 13 * 48, scale=scale, what=name)
+
+
+def test_model_layers_argument():
+    config = BertConfig(vocab_size=20, hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=9)
+    assert BertForPreTraining(config).layers is fast                     # the default
+    with pytest.raises(ValueError, match="layers must be one of"):
+        BertForPreTraining(config, layers="quick")
+
+    class Incomplete:
+        linear_forward = staticmethod(ref.linear_forward)
+
+    with pytest.raises(TypeError, match="lacks"):
+        BertForPreTraining(config, layers=Incomplete())
+
+
+# ---------------------------------------------------------------------------------------
+# the kernels' own claims
+# ---------------------------------------------------------------------------------------
+
+def _math_erf(x):
+    return np.array([math.erf(float(v)) for v in np.ravel(x)]).reshape(np.shape(x))
+
+
+def test_fast_erf_accuracy_in_float64_and_float32():
+    x = np.concatenate([np.linspace(-10.0, 10.0, 100_001), [0.46875, 4.0, 6.0, -4.0, 30.0]])
+    want = _math_erf(x)
+    rel = np.abs(fast.erf(x) - want) / np.maximum(np.abs(want), np.finfo(float).tiny)
+    assert rel.max() <= 1e-15
+    x32 = x.astype(np.float32)
+    got32 = fast.erf(x32)
+    assert got32.dtype == np.float32
+    assert np.abs(got32 - _math_erf(x32.astype(np.float64))).max() <= 2e-7    # about 1.5 ulp of 1
+    special = fast.erf(np.array([np.inf, -np.inf, np.nan, 0.0, -0.0]))
+    assert special[0] == 1 and special[1] == -1 and np.isnan(special[2]) and np.signbit(special[4])
+
+
+def test_fast_erf_spans_several_blocks():
+    x = np.random.default_rng(0).standard_normal(3 * elementwise.BLOCK + 17) * 3
+    np.testing.assert_allclose(fast.erf(x), _math_erf(x), rtol=1e-15, atol=0)
+
+
+def test_float32_gelu_fast_form_is_accurate():
+    # max(x, 0) - 0.5 |x| erfc(|x| / sqrt 2) with the fitted erfc, against math.erfc in
+    # float64; relative to the value, also in the negative tail, where the reference's
+    # float32 1 + erf cancels
+    x = np.concatenate([np.linspace(-12, 12, 100_001), np.geomspace(1e-30, 1, 500),
+                        -np.geomspace(1e-30, 1, 500)]).astype(np.float32)
+    xd = x.astype(np.float64)
+    erfc = np.array([math.erfc(abs(v) / math.sqrt(2)) for v in xd])
+    want = np.maximum(xd, 0) - 0.5 * np.abs(xd) * erfc
+    out, cache = fast.gelu_forward(x)
+    assert out.dtype == np.float32
+    assert np.all(np.abs(out - want) <= 5e-6 * np.abs(want))
+    Phi = np.where(xd >= 0, 1 - 0.5 * erfc, 0.5 * erfc)
+    dwant = Phi + xd * np.exp(-xd * xd / 2) / math.sqrt(2 * math.pi)
+    for cache in (cache, fast.gelu_forward(x, keep_derivative=True)[1]):
+        dx = fast.gelu_backward(np.ones_like(x), cache)
+        assert dx.dtype == np.float32
+        assert np.all(np.abs(dx - dwant) <= 3e-7 + 1e-6 * np.abs(dwant))
+    special = np.array([np.inf, -np.inf, np.nan, 1e30, -1e30], np.float32)
+    out, cache = fast.gelu_forward(special)
+    np.testing.assert_array_equal(out, np.array([np.inf, 0.0, np.nan, 1e30, 0.0], np.float32))
+    np.testing.assert_array_equal(fast.gelu_backward(np.ones(5, np.float32), cache), [1, 0, np.nan, 1, 0])
+
+
+def test_gelu_kept_derivative_equals_recomputed():
+    rng = np.random.default_rng(13)
+    x = np.concatenate([rng.standard_normal(50_000) * 4, np.linspace(-25, 25, 20_001)]).astype(np.float32)
+    dout = rng.standard_normal(x.shape).astype(np.float32)
+    out_plain, cache_plain = fast.gelu_forward(x)
+    out_kept, cache_kept = fast.gelu_forward(x, keep_derivative=True)
+    assert cache_kept[0] is None and cache_kept[1].shape == x.shape        # x itself is not kept
+    assert_close(out_kept, out_plain)
+    assert_close(fast.gelu_backward(dout, cache_kept), fast.gelu_backward(dout, cache_plain))
+    # the model's training forward keeps it for exact GELU only
+    assert fast.activation_forward(x, "gelu", keep_caches=True)[1][1][0] is None
+    assert fast.activation_forward(x, "gelu_new", keep_caches=True)[1][1] is x
+
+
+def test_float32_gelu_erfc_fit_is_what_it_claims():
+    # the stored polynomial: relative error below 1e-7 against math.erfc on a grid the fit
+    # did not use, over the whole range the float32 GELU evaluates (|x| <= 20)
+    z = np.random.default_rng(5).uniform(0, erfc_fit.Z_MAX, 20_000)
+    rel = np.abs(erfc_fit.erfcx_poly(z) / erfc_fit.erfcx_reference(z) - 1)
+    assert rel.max() < 1e-7
+    # and the fit, re-run, gives those coefficients (the constants in fast.gelu come from it)
+    coefficients, max_error = erfc_fit.fit(iterations=60)
+    assert max_error < 1e-7
+    np.testing.assert_allclose(coefficients, gelu.ERFCX_POLY, rtol=1e-3, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_batched_matmul_in_slices_equals_matmul(dtype, thread_setting):
+    rng = np.random.default_rng(14)
+    a = randn(rng, dtype, 2, 3, 131, 64)                    # 131 rows: uneven slices
+    b = randn(rng, dtype, 2, 3, 64, 129)
+    want = np.matmul(a, b)
+    out = np.empty_like(want)
+    assert matmul.batched_matmul(a, b, out) is out
+    assert_close(out, want, k=64)
+    # transposed operands and an output that is a view, as in the attention
+    out_t = np.empty((2, 131, 3, 129), dtype).transpose(0, 2, 1, 3)
+    matmul.batched_matmul(a, b.transpose(0, 1, 3, 2).copy().transpose(0, 1, 3, 2), out_t)
+    assert_close(out_t, want, k=64)
+    x, w, bias = randn(rng, dtype, 1001, 96), randn(rng, dtype, 96, 203), randn(rng, dtype, 203)
+    assert_close(matmul.matmul_row_blocks(x, w, bias), x @ w + bias, k=96)
+    p1, p2 = matmul.matmuls_concurrently((x, w), (x.T, x))
+    assert_close(p1, x @ w, k=96)
+    assert_close(p2, x.T @ x, k=1001)
+
+
+def test_default_thread_count_follows_the_environment(monkeypatch):
+    monkeypatch.setenv("NUMPY_BERT_NUM_THREADS", "3")
+    assert threads.default_num_threads() == 3
+    monkeypatch.delenv("NUMPY_BERT_NUM_THREADS")
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "2")
+    assert threads.default_num_threads() == 2
+    with pytest.raises(ValueError, match="at least 1 thread"):
+        threads.set_num_threads(0)
+    with pytest.raises(ValueError, match="at least 1 thread"):
+        threads.set_blas_threads(0)
+
+
+@pytest.mark.skipif(threads.get_blas_threads() is None, reason="NumPy's BLAS is not OpenBLAS")
+def test_blas_thread_control(thread_setting):
+    n, blas = thread_setting
+    if blas is not None:
+        assert threads.get_blas_threads() == blas
+    assert threads.spread_products() == (n > 1 and threads.get_blas_threads() == 1)
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork")
+def test_threads_work_in_a_forked_child():
+    import multiprocessing
+
+    before = threads.get_num_threads()
+    threads.set_num_threads(2)
+    try:
+        x = np.linspace(-3, 3, 600_000)
+        threads.parallel(lambda i: None, [0, 1, 2])         # the pool now exists in this process
+        want = fast.erf(x)
+        with multiprocessing.get_context("fork").Pool(1) as pool:
+            got = pool.apply_async(fast.erf, (x,)).get(timeout=60)
+        assert_close(got, want)
+    finally:
+        threads.set_num_threads(before)
+
+
+def test_parallel_runs_every_item_and_re_raises():
+    before = threads.get_num_threads()
+    threads.set_num_threads(3)
+    try:
+        seen = []
+        threads.parallel(seen.append, list(range(50)))
+        assert sorted(seen) == list(range(50))
+
+        def fail(i):
+            if i == 7:
+                raise RuntimeError("item 7")
+
+        with pytest.raises(RuntimeError, match="item 7"):
+            threads.parallel(fail, list(range(20)))
+    finally:
+        threads.set_num_threads(before)
+
+
+def test_parallel_inside_parallel_does_not_deadlock():
+    # a job spread over the pool that itself spreads work runs the inner items in place
+    before = threads.get_num_threads()
+    threads.set_num_threads(2)
+    seen = []
+
+    def outer(i):
+        threads.parallel(lambda j: seen.append((i, j)), [0, 1, 2])
+
+    try:
+        done = threading.Event()
+        worker = threading.Thread(target=lambda: (threads.parallel(outer, [0, 1, 2, 3]), done.set()),
+                                  daemon=True)
+        worker.start()
+        assert done.wait(timeout=20), "nested parallel deadlocked"
+        assert sorted(seen) == [(i, j) for i in range(4) for j in range(3)]
+    finally:
+        threads.set_num_threads(before)

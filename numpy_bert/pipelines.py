@@ -20,8 +20,6 @@ fixture in tests/fixtures/pipeline/ checks it):
 Dimension key: B batch, T tokens, H hidden, V vocab, M masked positions.
 """
 
-import json
-import sys
 import warnings
 
 import numpy as np
@@ -277,91 +275,3 @@ def pipeline(task, model=None, tokenizer=None, dtype=np.float32):
     if name != "feature-extraction" and not isinstance(model, BertForPreTraining):
         raise ValueError(f"the {name} pipeline needs a BertForPreTraining (with its MLM and NSP heads)")
     return TASKS[name](model, tokenizer, message=message)
-
-
-# --------------------------------------------------------------------------- CLI
-
-
-def _add_model_argument(parser):
-    parser.add_argument("--model", default=None,
-                        help="a directory in HuggingFace layout or a name (bert-base-cased, numpy-bert-tiny); "
-                        "default: bert-base-cased if downloaded, else the small model shipped in weights/")
-
-
-def add_fill_mask_arguments(parser):
-    parser.add_argument("text", help="text with one or more [MASK] tokens")
-    _add_model_argument(parser)
-    parser.add_argument("--top-k", type=int, default=5, help="number of predictions per [MASK] (default 5)")
-    parser.add_argument("--targets", nargs="+", default=None, help="only score these words")
-    parser.add_argument("--json", action="store_true", help="print exactly what the Python pipeline returns, as JSON")
-
-
-def _print_table(rows, out):
-    width = max([len(r["token_str"]) for r in rows] + [9])
-    print(f"  {'score':>7}  {'token':>6}  {'token_str':<{width}}  sequence", file=out)
-    for r in rows:
-        print(f"  {r['score']:7.4f}  {r['token']:6d}  {r['token_str']:<{width}}  {r['sequence']}", file=out)
-
-
-def run_fill_mask(args):
-    unmasker = pipeline("fill-mask", model=args.model)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        result = unmasker(args.text, top_k=args.top_k, targets=args.targets)
-    for w in caught:
-        print(f"warning: {w.message}", file=sys.stderr)
-    if args.json:
-        print(unmasker.message, file=sys.stderr)
-        print(json.dumps(result, ensure_ascii=False))
-        return 0
-    print(unmasker.message)
-    if result and isinstance(result[0], dict):
-        _print_table(result, sys.stdout)
-    else:
-        for i, rows in enumerate(result, 1):
-            print(f"[MASK] {i} of {len(result)}:")
-            _print_table(rows, sys.stdout)
-    return 0
-
-
-def add_embed_arguments(parser):
-    parser.add_argument("text", help="the text to embed")
-    _add_model_argument(parser)
-    parser.add_argument("--json", action="store_true",
-                        help="print the full (1, T, H) last hidden state as JSON (what the pipeline returns)")
-
-
-def run_embed(args):
-    extractor = pipeline("feature-extraction", model=args.model)
-    features = extractor(args.text, return_tensors=True)  # (1, T, H)
-    if args.json:
-        print(extractor.message, file=sys.stderr)
-        print(json.dumps(features.tolist()))
-        return 0
-    print(extractor.message)
-    tokens = extractor.tokenizer.convert_ids_to_tokens(extractor.tokenizer.encode(args.text))
-    _, T, H = features.shape
-    print(f"last hidden state: shape (1, {T}, {H}); first 4 of {H} values per token:")
-    width = max(len(t) for t in tokens)
-    for t, row in zip(tokens, features[0]):
-        print(f"  {t:<{width}}  " + "  ".join(f"{v:+.4f}" for v in row[:4]) + "  ...")
-    return 0
-
-
-def add_nsp_arguments(parser):
-    parser.add_argument("a", help="sentence A")
-    parser.add_argument("b", help="sentence B: does it follow A?")
-    _add_model_argument(parser)
-    parser.add_argument("--json", action="store_true", help="print the pipeline's dict as JSON")
-
-
-def run_nsp(args):
-    nsp = pipeline("next-sentence", model=args.model)
-    result = nsp(args.a, args.b)
-    if args.json:
-        print(nsp.message, file=sys.stderr)
-        print(json.dumps(result))
-        return 0
-    print(nsp.message)
-    print(f"P(IsNext) = {result['is_next']:.4f}: {result['label']}")
-    return 0

@@ -26,6 +26,7 @@ import numpy as np
 
 from numpy_bert.hub import resolve_model
 from numpy_bert.model import BertForPreTraining, BertModel, mlm_head_forward
+from numpy_bert.tokenization import BertTokenizer, _check_text
 
 
 class Pipeline:
@@ -42,13 +43,6 @@ class Pipeline:
         self.tokenizer = tokenizer
         self.message = message
         self.max_length = int(model.config.max_position_embeddings)
-
-    def _check_text(self, text, what="text"):
-        if not isinstance(text, str):
-            raise TypeError(f"the {what} must be a string, got {type(text).__name__}")
-        if not text.strip():
-            raise ValueError(f"the {what} is empty; give some words" + (
-                f" with a {self.tokenizer.mask_token}" if self.task == "fill-mask" else ""))
 
     def _encode(self, text, text_pair=None):
         """Token ids with [CLS] ... [SEP] (... [SEP]); refuse what the model cannot take."""
@@ -153,8 +147,8 @@ class FillMaskPipeline(Pipeline):
         return logits
 
     def _fill_one(self, text, top_k, target_ids):
-        self._check_text(text)
         mask = self.tokenizer.mask_token
+        _check_text(text, empty_hint=f"give some words with a {mask}")
         ids = self._encode(text)
         input_ids = np.asarray(ids)
         masked = np.flatnonzero(input_ids == self.tokenizer.mask_token_id)  # (M,)
@@ -201,7 +195,7 @@ class FeatureExtractionPipeline(Pipeline):
         return self._features(inputs, return_tensors)
 
     def _features(self, text, return_tensors):
-        self._check_text(text)
+        _check_text(text, empty_hint="give some words")
         hidden = self._forward(self._encode(text))["last_hidden_state"]  # (1, T, H)
         return hidden if return_tensors else hidden.tolist()
 
@@ -231,8 +225,8 @@ class NextSentencePipeline(Pipeline):
     def _predict(self, a, b):
         if b is None:
             raise ValueError("next-sentence needs two sentences: A and B (does B follow A?)")
-        self._check_text(a, "sentence A")
-        self._check_text(b, "sentence B")
+        _check_text(a, "sentence A", empty_hint="give some words")
+        _check_text(b, "sentence B", empty_hint="give some words")
         ids = self._encode(a, text_pair=b)
         first_sep = ids.index(self.tokenizer.sep_token_id)
         token_type_ids = [0] * (first_sep + 1) + [1] * (len(ids) - first_sep - 1)
@@ -261,8 +255,6 @@ def pipeline(task, model=None, tokenizer=None, dtype=np.float32):
     name = ALIASES.get(task, task)
     if name not in TASKS:
         raise ValueError(f"unknown task {task!r}; choose one of: {', '.join(TASKS)}")
-    from numpy_bert.tokenization import BertTokenizer
-
     if model is None or isinstance(model, (str, bytes)) or hasattr(model, "__fspath__"):
         path, message = resolve_model(model)
         tokenizer = tokenizer if tokenizer is not None else BertTokenizer.from_pretrained(path)

@@ -333,10 +333,17 @@ class WordpieceTokenizer:
         return [piece for word in text.split() for piece, _, _ in self.split_word(word)]
 
 
-def _check_text(text, what="text"):
+def _check_text(text, what="text", empty_hint=None):
+    """Raise TypeError unless ``text`` is a str (the tokenizer and the pipelines check with this).
+
+    With ``empty_hint``, blank text is refused too: ValueError "the {what} is empty;
+    {empty_hint}". Without it blank text is fine (the tokenizer encodes "" as [CLS] [SEP]).
+    """
     if not isinstance(text, str):
         raise TypeError(f"{what} must be a str, got {type(text).__name__}: "
-                        "pass one string, or a list of strings to the tokenizer call")
+                        "pass one string, or a list of strings")
+    if empty_hint is not None and not text.strip():
+        raise ValueError(f"the {what} is empty; {empty_hint}")
 
 
 class VocabFileNotFoundError(FileNotFoundError, ValueError):

@@ -25,6 +25,7 @@ import warnings
 import numpy as np
 
 from numpy_bert.hub import resolve_model
+from numpy_bert.layers import softmax_forward
 from numpy_bert.model import BertForPreTraining, BertModel, mlm_head_forward
 from numpy_bert.tokenization import BertTokenizer, _check_text
 
@@ -66,13 +67,6 @@ class Pipeline:
 
     def _forward(self, ids, token_type_ids=None):
         return self.model(*self._inputs(ids, token_type_ids))
-
-
-def _softmax(logits):
-    """softmax(x)_i = exp(x_i - max x) / sum_j exp(x_j - max x), along the last axis."""
-    shifted = logits - logits.max(axis=-1, keepdims=True)
-    e = np.exp(shifted)
-    return e / e.sum(axis=-1, keepdims=True)
 
 
 def _top_k(values, k):
@@ -156,7 +150,7 @@ class FillMaskPipeline(Pipeline):
             shown = text if len(text) <= 60 else text[:57] + "..."
             raise ValueError(f"no {mask} token in the text {shown!r}: write {mask} where a word should be predicted")
         logits = self._mlm_logits(ids, masked)  # (M, V)
-        probs = _softmax(logits)  # (M, V), in the model's dtype (as HF)
+        probs, _ = softmax_forward(logits)  # (M, V), in the model's dtype (as HF)
         if target_ids is not None:
             probs = probs[:, target_ids]  # (M, n_targets)
             top_k = min(top_k, len(target_ids))
@@ -231,7 +225,7 @@ class NextSentencePipeline(Pipeline):
         first_sep = ids.index(self.tokenizer.sep_token_id)
         token_type_ids = [0] * (first_sep + 1) + [1] * (len(ids) - first_sep - 1)
         logits = self._forward(ids, token_type_ids)["seq_relationship_logits"][0]  # (2,)
-        probs = _softmax(logits.astype(np.float64))
+        probs, _ = softmax_forward(logits.astype(np.float64))  # (2,)
         label = int(np.argmax(probs))
         return {"label": self.labels[label], "score": float(probs[label]), "is_next": float(probs[0])}
 

@@ -605,7 +605,7 @@ class BertTokenizer:
         ``padding``: False (none), True or "longest" (to the longest in the batch),
         "max_length" (to ``max_length``). ``truncation``: False, True or
         "longest_first" (take tokens from the longer sequence; when both are too long
-        they end up sharing ``max_length`` equally, the second getting the odd one),
+        they end up sharing ``max_length`` equally, the longer, B on a tie, getting the odd one),
         "only_first", "only_second"; None means "longest_first" when ``max_length`` is
         given without padding, as in HF. Special tokens count towards ``max_length``.
         ``return_tensors="np"`` returns int64 arrays of shape (B, T) (B = 1 for one text);
@@ -660,8 +660,8 @@ class BertTokenizer:
                 ids_b, off_b = self._encode_text(pairs[i], return_offsets_mapping)
             if truncation and max_length is not None:
                 budget = max_length - n_special
-                keep_a, keep_b = _truncated_lengths(len(ids_a), None if ids_b is None else len(ids_b),
-                                                    budget, truncation)
+                keep_a, keep_b = _lengths_after_truncation_strategy(
+                    len(ids_a), None if ids_b is None else len(ids_b), budget, truncation)
                 ids_a = ids_a[:keep_a]
                 off_a = off_a[:keep_a] if off_a is not None else None
                 if ids_b is not None:
@@ -871,8 +871,16 @@ def _truncation_strategy(truncation, max_length, padding):
                      f"got {truncation!r}")
 
 
-def _truncated_lengths(n_a, n_b, budget, strategy):
-    """How many tokens of A (and B) to keep so that they fit in ``budget`` (Rust tokenizers' rule)."""
+def _lengths_after_truncation_strategy(n_a, n_b, budget, strategy):
+    """How many tokens of A (and B) to keep so that they fit in ``budget``, by HuggingFace's
+    truncation strategies as the Rust tokenizers library applies them -> (keep_a, keep_b).
+
+    "longest_first": the shorter sequence stays whole if it fits in half the budget, else both
+    get half (the longer one, B on a tie, the odd token): (10, 8) in 7 -> (4, 3);
+    "only_first" / "only_second": only that one is cut.
+    ``n_b`` is None for a single text (and so is ``keep_b``). Not google's
+    ``truncate_seq_pair`` rule of the pretraining data (``data._truncate_seq_pair_lengths``).
+    """
     total = n_a + (n_b or 0)
     if total <= budget:
         return n_a, n_b

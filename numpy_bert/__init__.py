@@ -13,7 +13,7 @@ _EXPORTS = {
     "BertTokenizer": "tokenization",
     "BasicTokenizer": "tokenization",
     "WordpieceTokenizer": "tokenization",
-    "train_wordpiece": "tokenization",
+    "train_wordpiece": "vocab_trainer",
     "BertConfig": "config",
     "BertModel": "model",
     "BertForPreTraining": "model",

@@ -177,9 +177,11 @@ def tokenize_documents(documents, tokenizer=None):
 # 2. Sentence pairs for next sentence prediction
 
 
-def _truncated_lengths(len_a, len_b, max_num_tokens):
-    """Final lengths after google's loop "remove one token from the longer segment
-    (from B on a tie) until the pair fits", computed without the loop."""
+def _truncate_seq_pair_lengths(len_a, len_b, max_num_tokens):
+    """Final lengths under google-research/bert's ``truncate_seq_pair`` rule, the loop
+    "remove one token from the longer segment (from B on a tie) until the pair fits",
+    computed without the loop. Not HuggingFace's truncation strategies of the tokenizer
+    (``tokenization._lengths_after_truncation_strategy``)."""
     excess = len_a + len_b - max_num_tokens
     if excess <= 0:
         return len_a, len_b
@@ -203,7 +205,7 @@ def truncate_seq_pair(tokens_a, tokens_b, max_num_tokens, rng):
     a segment loses from its front is therefore Binomial(removed, 1/2), drawn here
     in one call. Returns ``(tokens_a, tokens_b, (cut_a_front, cut_b_front))``.
     """
-    len_a, len_b = _truncated_lengths(len(tokens_a), len(tokens_b), max_num_tokens)
+    len_a, len_b = _truncate_seq_pair_lengths(len(tokens_a), len(tokens_b), max_num_tokens)
     cuts = []
     out = []
     for tokens, keep in ((tokens_a, len_a), (tokens_b, len_b)):

@@ -37,8 +37,7 @@ import numpy as np
 from numpy_bert import layers
 
 __all__ = ["GradResult", "relative_error", "numerical_gradient", "check_layer",
-           "layer_checks", "run_layer_checks", "format_report",
-           "add_gradcheck_arguments", "run_gradcheck"]
+           "layer_checks", "run_layer_checks", "format_report"]
 
 
 @dataclass
@@ -280,29 +279,3 @@ def format_report(results):
                  f"(rel error <= {', '.join(f'{t:g}' for t in tols)}); "
                  + ("all good." if not failed else f"{failed} FAILED."))
     return "\n".join(lines)
-
-
-def add_gradcheck_arguments(parser):
-    parser.add_argument("--layer", default=None,
-                        help="only the layers whose name contains this text (e.g. attention)")
-    parser.add_argument("--tol", type=float, default=1e-7,
-                        help="largest relative error that passes (default 1e-7)")
-    parser.add_argument("--entries", type=int, default=40,
-                        help="entries checked per tensor; larger tensors are sampled (default 40)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed for inputs and dout")
-
-
-def run_gradcheck(args):
-    if args.entries < 1:
-        raise ValueError(f"--entries must be at least 1, got {args.entries}")
-    if not args.tol > 0:
-        raise ValueError(f"--tol must be positive, got {args.tol}")
-    results = run_layer_checks(seed=args.seed, tol=args.tol, max_entries=args.entries,
-                               only=args.layer)
-    if not results:
-        names = ", ".join(c[0] for c in layer_checks(args.seed))
-        raise ValueError(f"no layer matches --layer {args.layer!r}; layers: {names}")
-    print("Gradient check: hand-written backward vs centred finite differences (float64,")
-    print("B=2 T=5 H=12 NH=3 I=7 V=11, random upstream gradient, padded second sequence)\n")
-    print(format_report(results))
-    return 0 if all(r.passed for r in results) else 1

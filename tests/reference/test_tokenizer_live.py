@@ -12,7 +12,8 @@ import shutil
 
 import pytest
 
-from numpy_bert.tokenization import BertTokenizer, train_wordpiece, write_vocab
+from numpy_bert.tokenization import BertTokenizer, write_vocab
+from numpy_bert.vocab_trainer import train_wordpiece
 from tests.conftest import FIXTURES
 
 transformers = pytest.importorskip("transformers")

@@ -230,45 +230,38 @@ def encoder_layer_forward(layers, params, prefix, config, x, mask, rng, training
 
 def encoder_layer_backward(layers, dy, cache, grads, prefix):
     """Unwind encoder_layer_forward in exact reverse order; returns dx (B, T, H)."""
-    def add(name, g):
-        grads[prefix + name] += g
+    def add(module, dweight, dbias):                # e.g. "output.dense": its .weight and .bias
+        grads[prefix + module + ".weight"] += dweight
+        grads[prefix + module + ".bias"] += dbias
 
     # y = LayerNorm(o + a)
     ds, dw, db = layers.layer_norm_backward(dy, cache["output_layer_norm"])         # (B, T, H)
-    add("output.LayerNorm.weight", dw)
-    add("output.LayerNorm.bias", db)
+    add("output.LayerNorm", dw, db)
     # o += a: the residual passes ds to a unchanged; the branch gets ds too
     do = layers.dropout_backward(ds, cache["output_dropout"])                       # (B, T, H)
     # o = output.dense(i)
     di, dw, db = layers.linear_backward(do, cache["output"])                        # (B, T, I)
-    add("output.dense.weight", dw)
-    add("output.dense.bias", db)
+    add("output.dense", dw, db)
     del do
     # i = act(intermediate.dense(a))
     di = layers.activation_backward(di, cache["activation"])                        # (B, T, I)
     da, dw, db = layers.linear_backward(di, cache["intermediate"])                  # (B, T, H)
-    add("intermediate.dense.weight", dw)
-    add("intermediate.dense.bias", db)
+    add("intermediate.dense", dw, db)
     del di
     da += ds                                                                        # residual
     # a = LayerNorm(h + x)
     dh, dw, db = layers.layer_norm_backward(da, cache["attention_layer_norm"])      # (B, T, H)
-    add("attention.output.LayerNorm.weight", dw)
-    add("attention.output.LayerNorm.bias", db)
+    add("attention.output.LayerNorm", dw, db)
     # h += x: x receives dh through the residual
     dh_branch = layers.dropout_backward(dh, cache["attention_dropout"])             # (B, T, H)
     # h = attention.output.dense(ctx)
     dctx, dw, db = layers.linear_backward(dh_branch, cache["attention_output"])     # (B, T, H)
-    add("attention.output.dense.weight", dw)
-    add("attention.output.dense.bias", db)
+    add("attention.output.dense", dw, db)
     # ctx = self_attention(x)
     dx, dqw, dqb, dkw, dkb, dvw, dvb = layers.self_attention_backward(dctx, cache["self_attention"])  # (B, T, H)
-    add("attention.self.query.weight", dqw)
-    add("attention.self.query.bias", dqb)
-    add("attention.self.key.weight", dkw)
-    add("attention.self.key.bias", dkb)
-    add("attention.self.value.weight", dvw)
-    add("attention.self.value.bias", dvb)
+    add("attention.self.query", dqw, dqb)
+    add("attention.self.key", dkw, dkb)
+    add("attention.self.value", dvw, dvb)
     dx += dh                                                                        # residual
     return dx
 

@@ -1,12 +1,12 @@
 """The ``numpy-bert`` command line.
 
-Every sub-command lives next to the code it drives: for the command
-``fill-mask`` the module named in ``COMMANDS`` defines
+For the command ``fill-mask`` the module named in ``COMMANDS`` defines
 
     add_fill_mask_arguments(parser)   # adds its options to an argparse parser
     run_fill_mask(args) -> int        # does the work, returns the exit code
 
-and this file only wires them together. Bad input raises ``ValueError``,
+and this file wires them together (for ``pretrain`` that module is this one:
+its section is at the end). Bad input raises ``ValueError``,
 ``TypeError`` or ``OSError`` with a message meant for a person; ``main`` prints
 that message and exits non-zero instead of showing a traceback (set
 ``NUMPY_BERT_DEBUG=1`` to see the traceback anyway).
@@ -33,7 +33,7 @@ COMMANDS = [
      "numpy-bert download bert-base-cased"),
     ("gradcheck", "numpy_bert.gradcheck", "check every layer's backward against finite differences",
      "numpy-bert gradcheck"),
-    ("pretrain", "numpy_bert.train", "pretrain a small BERT with MLM + NSP",
+    ("pretrain", "numpy_bert.cli", "pretrain a small BERT with MLM + NSP",
      "numpy-bert pretrain --out runs/tiny --preset tiny --steps 2000"),
 ]
 
@@ -88,6 +88,66 @@ def main(argv=None):
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"numpy-bert {args.command}: error: {message}", file=sys.stderr)
         return 1
+
+
+# ---------------------------------------------------------------------------------------
+# numpy-bert pretrain: options and entry point (the run itself is numpy_bert.train.pretrain)
+# ---------------------------------------------------------------------------------------
+
+def add_pretrain_arguments(parser):
+    """Options of ``numpy-bert pretrain``."""
+    from numpy_bert.train import CALIBRATION_STEPS, PRESETS
+
+    parser.add_argument("--corpus", metavar="FILE",
+                        help="text file: one sentence per line, a blank line between documents "
+                             "(default: the built-in corpus of Python/NumPy/matplotlib docstrings)")
+    parser.add_argument("--out", required=True, metavar="DIR",
+                        help="run directory: metrics.jsonl, curves.png, checkpoint/")
+    parser.add_argument("--preset", default="tiny", choices=sorted(PRESETS),
+                        help="model size and training settings (default tiny; micro is for tests)")
+    parser.add_argument("--steps", type=int,
+                        help="number of optimizer steps (default: the preset's; without --steps the "
+                             "preset's time budget applies too)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of every random choice (default 0)")
+    parser.add_argument("--vocab", metavar="FILE",
+                        help="vocab.txt to use (default: train a WordPiece vocab on the corpus)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run in --out from its checkpoint, bit for bit")
+    parser.add_argument("--batch-size", type=int, help="sentence pairs per step")
+    parser.add_argument("--lr", type=float, help="peak learning rate")
+    parser.add_argument("--warmup-steps", type=int, help="linear warmup steps")
+    parser.add_argument("--seq-len", type=int, help="tokens per sequence (max_seq_length)")
+    parser.add_argument("--eval-every", type=int, help="evaluate on held-out documents every N steps")
+    parser.add_argument("--save-every", type=int, help="write the checkpoint every N steps")
+    parser.add_argument("--log-every", type=int, help="progress line + metrics.jsonl record every N steps")
+    parser.add_argument("--time-budget", type=float, metavar="MINUTES",
+                        help="wall-clock budget in minutes, vocab and data included: from step "
+                             f"{CALIBRATION_STEPS} on, the step count (and so the learning-rate decay) is set "
+                             "to what fits, re-estimated at every log line (0 = no budget)")
+    parser.add_argument("--optimizer", default="adamweightdecay", choices=["adamweightdecay", "adamw"],
+                        help="BERT's AdamWeightDecay (default) or PyTorch's AdamW")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="BLAS threads for training (default 1: numpy_bert's own threads, "
+                             "NUMPY_BERT_NUM_THREADS, then run independent products side by side, which is "
+                             "faster at these matrix sizes; 0 = leave NumPy's setting)")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines")
+
+
+def run_pretrain(args):
+    """Entry point of ``numpy-bert pretrain``; returns the exit code."""
+    from numpy_bert.layers import set_blas_threads
+    from numpy_bert.train import pretrain
+    from numpy_bert.utils import keep_freed_memory
+
+    if args.threads and args.threads > 0:
+        set_blas_threads(args.threads)
+    keep_freed_memory()  # no page faults for the arrays each step frees and allocates again
+    pretrain(out=args.out, corpus=args.corpus, preset=args.preset, steps=args.steps, seed=args.seed,
+             vocab=args.vocab, resume=args.resume, batch_size=args.batch_size, lr=args.lr,
+             warmup_steps=args.warmup_steps, seq_len=args.seq_len, eval_every=args.eval_every,
+             save_every=args.save_every, log_every=args.log_every, time_budget=args.time_budget,
+             optimizer=args.optimizer, quiet=args.quiet)
+    return 0
 
 
 if __name__ == "__main__":

@@ -1,5 +1,7 @@
 """Pretrain a small BERT with masked LM + next sentence prediction: ``numpy-bert pretrain``.
 
+``pretrain()`` is the run; the command's options are in ``numpy_bert.cli``.
+
 The loop, one step (BERT's recipe, google-research/bert run_pretraining.py):
 
     batch = next 'B' sentence pairs of this epoch, masked anew (dynamic masking)
@@ -37,15 +39,13 @@ import json
 import math
 import os
 import shutil
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from numpy_bert.layers import set_blas_threads  # noqa: F401  (numpy-bert pretrain sets 1)
 from numpy_bert.optim import clip_by_global_norm, learning_rate, make_optimizer
-from numpy_bert.utils import atomic_write, keep_freed_memory
+from numpy_bert.utils import atomic_write
 
 # ---------------------------------------------------------------------------------------
 # presets
@@ -82,60 +82,6 @@ CALIBRATION_STEPS = 20  # with a time budget, the step count is first estimated 
 
 class TrainingDiverged(ValueError):
     """The loss or the gradients became NaN or infinite; nothing was updated or saved."""
-
-
-# ---------------------------------------------------------------------------------------
-# the command line
-# ---------------------------------------------------------------------------------------
-
-def add_pretrain_arguments(parser):
-    """Options of ``numpy-bert pretrain``."""
-    parser.add_argument("--corpus", metavar="FILE",
-                        help="text file: one sentence per line, a blank line between documents "
-                             "(default: the built-in corpus of Python/NumPy/matplotlib docstrings)")
-    parser.add_argument("--out", required=True, metavar="DIR",
-                        help="run directory: metrics.jsonl, curves.png, checkpoint/")
-    parser.add_argument("--preset", default="tiny", choices=sorted(PRESETS),
-                        help="model size and training settings (default tiny; micro is for tests)")
-    parser.add_argument("--steps", type=int,
-                        help="number of optimizer steps (default: the preset's; without --steps the "
-                             "preset's time budget applies too)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of every random choice (default 0)")
-    parser.add_argument("--vocab", metavar="FILE",
-                        help="vocab.txt to use (default: train a WordPiece vocab on the corpus)")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue the run in --out from its checkpoint, bit for bit")
-    parser.add_argument("--batch-size", type=int, help="sentence pairs per step")
-    parser.add_argument("--lr", type=float, help="peak learning rate")
-    parser.add_argument("--warmup-steps", type=int, help="linear warmup steps")
-    parser.add_argument("--seq-len", type=int, help="tokens per sequence (max_seq_length)")
-    parser.add_argument("--eval-every", type=int, help="evaluate on held-out documents every N steps")
-    parser.add_argument("--save-every", type=int, help="write the checkpoint every N steps")
-    parser.add_argument("--log-every", type=int, help="progress line + metrics.jsonl record every N steps")
-    parser.add_argument("--time-budget", type=float, metavar="MINUTES",
-                        help="wall-clock budget in minutes, vocab and data included: from step "
-                             f"{CALIBRATION_STEPS} on, the step count (and so the learning-rate decay) is set "
-                             "to what fits, re-estimated at every log line (0 = no budget)")
-    parser.add_argument("--optimizer", default="adamweightdecay", choices=["adamweightdecay", "adamw"],
-                        help="BERT's AdamWeightDecay (default) or PyTorch's AdamW")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="BLAS threads for training (default 1: numpy_bert's own threads, "
-                             "NUMPY_BERT_NUM_THREADS, then run independent products side by side, which is "
-                             "faster at these matrix sizes; 0 = leave NumPy's setting)")
-    parser.add_argument("--quiet", action="store_true", help="no progress lines")
-
-
-def run_pretrain(args):
-    """Entry point of ``numpy-bert pretrain``; returns the exit code."""
-    if args.threads and args.threads > 0:
-        set_blas_threads(args.threads)
-    keep_freed_memory()  # no page faults for the arrays each step frees and allocates again
-    pretrain(out=args.out, corpus=args.corpus, preset=args.preset, steps=args.steps, seed=args.seed,
-             vocab=args.vocab, resume=args.resume, batch_size=args.batch_size, lr=args.lr,
-             warmup_steps=args.warmup_steps, seq_len=args.seq_len, eval_every=args.eval_every,
-             save_every=args.save_every, log_every=args.log_every, time_budget=args.time_budget,
-             optimizer=args.optimizer, quiet=args.quiet)
-    return 0
 
 
 # ---------------------------------------------------------------------------------------
@@ -713,10 +659,3 @@ def pretrain(out, corpus=None, preset="tiny", steps=None, seed=0, vocab=None, re
             f"NSP acc {held[-1]['heldout_nsp_acc']:.3f}; checkpoint in {out / CHECKPOINT}")
     return summary
 
-
-if __name__ == "__main__":
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m numpy_bert.train")
-    add_pretrain_arguments(parser)
-    sys.exit(run_pretrain(parser.parse_args()))

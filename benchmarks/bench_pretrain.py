@@ -217,9 +217,9 @@ def main():
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    from numpy_bert.fast import get_num_threads
+    from numpy_bert.fast import get_num_threads, set_blas_threads
     from numpy_bert.utils import keep_freed_memory
-    from numpy_bert.train import PRESETS, _model_config, set_blas_threads
+    from numpy_bert.train import PRESETS, _model_config
 
     if args.numpy_threads > 0:
         set_blas_threads(args.numpy_threads)

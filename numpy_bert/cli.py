@@ -5,11 +5,9 @@ Each sub-command is two functions here, which call numpy_bert's public functions
     add_fill_mask_arguments(parser)   # adds its options to an argparse parser
     run_fill_mask(args) -> int        # does the work, prints, returns the exit code
 
-``COMMANDS`` lists every sub-command with the module that holds its two functions,
-its one-line help and an example; ``build_parser`` wires them together. The
-library modules know nothing of argparse or of the tables printed here. (One
-exception for now: ``pretrain``'s two functions are still in numpy_bert/train.py;
-see the spot kept for them below.)
+``COMMANDS`` lists every sub-command with its one-line help and an example;
+``build_parser`` wires each to its two functions. The library modules know nothing
+of argparse or of the tables printed here.
 
 Bad input raises ``ValueError``, ``TypeError`` or ``OSError`` with a message
 meant for a person; ``main`` prints that message on one line of stderr and exits 1
@@ -18,7 +16,6 @@ anyway); Ctrl-C exits 130.
 """
 
 import argparse
-import importlib
 import json
 import os
 import sys
@@ -30,23 +27,24 @@ from numpy_bert.pipelines import pipeline
 from numpy_bert.tokenization import BertTokenizer, write_vocab
 from numpy_bert.vocab_trainer import train_wordpiece
 
-# (command, module with its add_..._arguments and run_..., one-line help, example)
+# (command, one-line help, example); the command's two functions are add_<command>_arguments
+# and run_<command> below (dashes as underscores)
 COMMANDS = [
-    ("fill-mask", "numpy_bert.cli", "predict the [MASK] token(s) of a text",
+    ("fill-mask", "predict the [MASK] token(s) of a text",
      'numpy-bert fill-mask "Hello I\'m a [MASK] model." --top-k 5'),
-    ("embed", "numpy_bert.cli", "sentence features (hidden states) of a text",
+    ("embed", "sentence features (hidden states) of a text",
      'numpy-bert embed "Replace me by any text you\'d like."'),
-    ("nsp", "numpy_bert.cli", "probability that sentence B follows sentence A",
+    ("nsp", "probability that sentence B follows sentence A",
      'numpy-bert nsp "The sky is blue." "It rarely rains here."'),
-    ("tokenize", "numpy_bert.cli", "show WordPiece tokens and ids of a text",
+    ("tokenize", "show WordPiece tokens and ids of a text",
      'numpy-bert tokenize "UNwant\u00e9d,running"'),
-    ("train-vocab", "numpy_bert.cli", "learn a WordPiece vocab.txt from text files",
+    ("train-vocab", "learn a WordPiece vocab.txt from text files",
      "numpy-bert train-vocab corpus.txt --vocab-size 8000 --out vocab.txt"),
-    ("download", "numpy_bert.cli", "download a checkpoint (bert-base-cased) into the cache",
+    ("download", "download a checkpoint (bert-base-cased) into the cache",
      "numpy-bert download bert-base-cased"),
-    ("gradcheck", "numpy_bert.cli", "check every layer's backward against finite differences",
+    ("gradcheck", "check every layer's backward against finite differences",
      "numpy-bert gradcheck"),
-    ("pretrain", "numpy_bert.train", "pretrain a small BERT with MLM + NSP",
+    ("pretrain", "pretrain a small BERT with MLM + NSP",
      "numpy-bert pretrain --out runs/tiny --preset tiny --steps 2000"),
 ]
 
@@ -266,9 +264,63 @@ def run_gradcheck(args):
 
 
 # --------------------------------------------------------------------------- pretrain
-#
-# add_pretrain_arguments(parser) and run_pretrain(args) still live in numpy_bert/train.py
-# (COMMANDS points there); they move to this spot, and COMMANDS to "numpy_bert.cli", next.
+# (the run itself is numpy_bert.train.pretrain)
+
+def add_pretrain_arguments(parser):
+    """Options of ``numpy-bert pretrain``."""
+    from numpy_bert.train import CALIBRATION_STEPS, PRESETS
+
+    parser.add_argument("--corpus", metavar="FILE",
+                        help="text file: one sentence per line, a blank line between documents "
+                             "(default: the built-in corpus of Python/NumPy/matplotlib docstrings)")
+    parser.add_argument("--out", required=True, metavar="DIR",
+                        help="run directory: metrics.jsonl, curves.png, checkpoint/")
+    parser.add_argument("--preset", default="tiny", choices=sorted(PRESETS),
+                        help="model size and training settings (default tiny; micro is for tests)")
+    parser.add_argument("--steps", type=int,
+                        help="number of optimizer steps (default: the preset's; without --steps the "
+                             "preset's time budget applies too)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of every random choice (default 0)")
+    parser.add_argument("--vocab", metavar="FILE",
+                        help="vocab.txt to use (default: train a WordPiece vocab on the corpus)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run in --out from its checkpoint, bit for bit")
+    parser.add_argument("--batch-size", type=int, help="sentence pairs per step")
+    parser.add_argument("--lr", type=float, help="peak learning rate")
+    parser.add_argument("--warmup-steps", type=int, help="linear warmup steps")
+    parser.add_argument("--seq-len", type=int, help="tokens per sequence (max_seq_length)")
+    parser.add_argument("--eval-every", type=int, help="evaluate on held-out documents every N steps")
+    parser.add_argument("--save-every", type=int, help="write the checkpoint every N steps")
+    parser.add_argument("--log-every", type=int, help="progress line + metrics.jsonl record every N steps")
+    parser.add_argument("--time-budget", type=float, metavar="MINUTES",
+                        help="wall-clock budget in minutes, vocab and data included: from step "
+                             f"{CALIBRATION_STEPS} on, the step count (and so the learning-rate decay) is set "
+                             "to what fits, re-estimated at every log line (0 = no budget)")
+    parser.add_argument("--optimizer", default="adamweightdecay", choices=["adamweightdecay", "adamw"],
+                        help="BERT's AdamWeightDecay (default) or PyTorch's AdamW")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="BLAS threads for training (default 1: numpy_bert's own threads, "
+                             "NUMPY_BERT_NUM_THREADS, then run independent products side by side, which is "
+                             "faster at these matrix sizes; 0 = leave NumPy's setting)")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines")
+
+
+def run_pretrain(args):
+    """Entry point of ``numpy-bert pretrain``; returns the exit code."""
+    from numpy_bert.fast import set_blas_threads
+    from numpy_bert.train import pretrain
+    from numpy_bert.utils import keep_freed_memory
+
+    if args.threads and args.threads > 0:
+        set_blas_threads(args.threads)
+    keep_freed_memory()  # no page faults for the arrays each step frees and allocates again
+    pretrain(out=args.out, corpus=args.corpus, preset=args.preset, steps=args.steps, seed=args.seed,
+             vocab=args.vocab, resume=args.resume, batch_size=args.batch_size, lr=args.lr,
+             warmup_steps=args.warmup_steps, seq_len=args.seq_len, eval_every=args.eval_every,
+             save_every=args.save_every, log_every=args.log_every, time_budget=args.time_budget,
+             optimizer=args.optimizer, quiet=args.quiet)
+    return 0
+
 
 
 # --------------------------------------------------------------------------- the parser and main
@@ -282,20 +334,16 @@ def build_parser():
     parser = argparse.ArgumentParser(
         prog="numpy-bert",
         description="BERT in plain NumPy. Examples:\n"
-        + "\n".join(f"  {example}" for _, _, _, example in COMMANDS),
+        + "\n".join(f"  {example}" for _, _, example in COMMANDS),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     from numpy_bert import __version__
 
     parser.add_argument("--version", action="version", version=f"numpy_bert {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for command, module_name, help_line, example in COMMANDS:
-        try:
-            module = importlib.import_module(module_name)
-            add_arguments = getattr(module, _fn_name("add_", command) + "_arguments")
-            run = getattr(module, _fn_name("run_", command))
-        except (ImportError, AttributeError):
-            continue  # not built yet: leave it out of the parser
+    for command, help_line, example in COMMANDS:
+        add_arguments = globals()[_fn_name("add_", command) + "_arguments"]
+        run = globals()[_fn_name("run_", command)]
         p = sub.add_parser(
             command,
             help=help_line,

@@ -905,14 +905,3 @@ def _lengths_after_truncation_strategy(n_a, n_b, budget, strategy):
                          f"the {to_remove} needed to fit max_length; use truncation='longest_first' or a "
                          "larger max_length")
     return (n_a - to_remove, n_b) if strategy == "only_first" else (n_a, n_b - to_remove)
-
-
-def __getattr__(name):
-    # The WordPiece trainer moved to numpy_bert.vocab_trainer. numpy_bert/train.py still
-    # imports it from here and is being rewritten on another branch; this forward keeps it
-    # working until that branch imports from vocab_trainer. Delete it then: nothing else uses it.
-    if name == "train_wordpiece":
-        from numpy_bert.vocab_trainer import train_wordpiece
-
-        return train_wordpiece
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,11 +1,20 @@
 """Pretrain a small BERT with masked LM + next sentence prediction: ``numpy-bert pretrain``.
 
+The command's options and entry point are in ``numpy_bert.cli``; the run is
+``pretrain()``, at the end of this file.
+
 The loop, one step (BERT's recipe, google-research/bert run_pretraining.py):
 
     batch = next 'B' sentence pairs of this epoch, masked anew (dynamic masking)
     loss, grads = model.loss_and_grads(batch)       # MLM loss + NSP loss, dropout on
     clip_by_global_norm(grads, 1.0)
     optimizer.step(grads, lr=learning_rate(step))   # AdamWeightDecay, warmup + linear decay
+
+``pretrain()`` reads top to bottom; each part of its loop is a function defined
+above it: ``train_step`` (the last three lines above, and a stop if the loss or the
+gradients are NaN or infinite), ``accumulate`` and ``log_record`` (the averages of a
+progress line), ``fit_time_budget`` (``--time-budget``), ``timed_evaluate`` and
+``save_run``.
 
 What a run does, in order:
 
@@ -37,15 +46,13 @@ import json
 import math
 import os
 import shutil
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from numpy_bert.fast import set_blas_threads  # noqa: F401  (numpy-bert pretrain sets 1)
 from numpy_bert.optim import clip_by_global_norm, learning_rate, make_optimizer
-from numpy_bert.utils import atomic_write, keep_freed_memory
+from numpy_bert.utils import atomic_write
 
 # ---------------------------------------------------------------------------------------
 # presets
@@ -82,60 +89,6 @@ CALIBRATION_STEPS = 20  # with a time budget, the step count is first estimated 
 
 class TrainingDiverged(ValueError):
     """The loss or the gradients became NaN or infinite; nothing was updated or saved."""
-
-
-# ---------------------------------------------------------------------------------------
-# the command line
-# ---------------------------------------------------------------------------------------
-
-def add_pretrain_arguments(parser):
-    """Options of ``numpy-bert pretrain``."""
-    parser.add_argument("--corpus", metavar="FILE",
-                        help="text file: one sentence per line, a blank line between documents "
-                             "(default: the built-in corpus of Python/NumPy/matplotlib docstrings)")
-    parser.add_argument("--out", required=True, metavar="DIR",
-                        help="run directory: metrics.jsonl, curves.png, checkpoint/")
-    parser.add_argument("--preset", default="tiny", choices=sorted(PRESETS),
-                        help="model size and training settings (default tiny; micro is for tests)")
-    parser.add_argument("--steps", type=int,
-                        help="number of optimizer steps (default: the preset's; without --steps the "
-                             "preset's time budget applies too)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of every random choice (default 0)")
-    parser.add_argument("--vocab", metavar="FILE",
-                        help="vocab.txt to use (default: train a WordPiece vocab on the corpus)")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue the run in --out from its checkpoint, bit for bit")
-    parser.add_argument("--batch-size", type=int, help="sentence pairs per step")
-    parser.add_argument("--lr", type=float, help="peak learning rate")
-    parser.add_argument("--warmup-steps", type=int, help="linear warmup steps")
-    parser.add_argument("--seq-len", type=int, help="tokens per sequence (max_seq_length)")
-    parser.add_argument("--eval-every", type=int, help="evaluate on held-out documents every N steps")
-    parser.add_argument("--save-every", type=int, help="write the checkpoint every N steps")
-    parser.add_argument("--log-every", type=int, help="progress line + metrics.jsonl record every N steps")
-    parser.add_argument("--time-budget", type=float, metavar="MINUTES",
-                        help="wall-clock budget in minutes, vocab and data included: from step "
-                             f"{CALIBRATION_STEPS} on, the step count (and so the learning-rate decay) is set "
-                             "to what fits, re-estimated at every log line (0 = no budget)")
-    parser.add_argument("--optimizer", default="adamweightdecay", choices=["adamweightdecay", "adamw"],
-                        help="BERT's AdamWeightDecay (default) or PyTorch's AdamW")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="BLAS threads for training (default 1: numpy_bert's own threads, "
-                             "NUMPY_BERT_NUM_THREADS, then run independent products side by side, which is "
-                             "faster at these matrix sizes; 0 = leave NumPy's setting)")
-    parser.add_argument("--quiet", action="store_true", help="no progress lines")
-
-
-def run_pretrain(args):
-    """Entry point of ``numpy-bert pretrain``; returns the exit code."""
-    if args.threads and args.threads > 0:
-        set_blas_threads(args.threads)
-    keep_freed_memory()  # no page faults for the arrays each step frees and allocates again
-    pretrain(out=args.out, corpus=args.corpus, preset=args.preset, steps=args.steps, seed=args.seed,
-             vocab=args.vocab, resume=args.resume, batch_size=args.batch_size, lr=args.lr,
-             warmup_steps=args.warmup_steps, seq_len=args.seq_len, eval_every=args.eval_every,
-             save_every=args.save_every, log_every=args.log_every, time_budget=args.time_budget,
-             optimizer=args.optimizer, quiet=args.quiet)
-    return 0
 
 
 # ---------------------------------------------------------------------------------------
@@ -232,7 +185,8 @@ def split_documents(documents, fraction, seed):
 
 def build_vocab(documents, vocab_size, path):
     """Train a WordPiece vocabulary on the documents and write it to ``path``."""
-    from numpy_bert.tokenization import train_wordpiece, write_vocab
+    from numpy_bert.tokenization import write_vocab
+    from numpy_bert.vocab_trainer import train_wordpiece
 
     texts = [" ".join(doc) for doc in documents]
     vocab = train_wordpiece(texts, vocab_size=vocab_size, do_lower_case=True)
@@ -480,74 +434,62 @@ def _duration(seconds):
 
 
 # ---------------------------------------------------------------------------------------
-# the run
+# the steps of a run, in the order pretrain() takes them
 # ---------------------------------------------------------------------------------------
 
-def pretrain(out, corpus=None, preset="tiny", steps=None, seed=0, vocab=None, resume=False, quiet=False,
-             **overrides):
-    """Run (or with ``resume=True`` continue) a pretraining run in directory ``out``.
+def read_run_state(out, checkpoint, resume):
+    """The checkpoint's trainer_state.json when resuming, None for a new run.
 
-    Keyword overrides: batch_size, lr, warmup_steps, seq_len, eval_every, save_every,
-    log_every, time_budget (minutes; 0 = none), optimizer. Returns a summary dict
-    (steps done, first and last held-out figures, wall time, paths).
+    Refuses ``--resume`` where there is no checkpoint, and a new run where there is one.
     """
-    from numpy_bert.data import Masking, tokenize_documents
-    from numpy_bert.model import BertForPreTraining
-    from numpy_bert.tokenization import BertTokenizer
-    from numpy_bert.weights import load_safetensors, load_state_dict
-
-    start_time = time.time()
-    say = (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
-    out = Path(out)
-    checkpoint = find_checkpoint(out) if out.exists() else None
-    state = None
     if resume:
         if checkpoint is None:
             raise ValueError(f"nothing to resume: {out / CHECKPOINT / STATE_FILE} does not exist; "
                              "run without --resume to start a new run there")
-        state = json.loads((checkpoint / STATE_FILE).read_text(encoding="utf-8"))
-        settings = state["settings"]
-        if steps is not None and steps != state["total_steps"]:
-            raise ValueError(f"--steps {steps} differs from the run being resumed ({state['total_steps']} "
-                             "steps); leave --steps out with --resume")
-        # options that would change the run's arithmetic must not differ
-        overrides.pop("time_budget", None)
-        changed = {k: v for k, v in overrides.items() if v is not None and settings.get(k) != v
-                   and k not in ("eval_every", "save_every", "log_every")}
-        if changed or seed != settings["seed"] or preset != settings["preset"]:
-            raise ValueError(f"--resume continues the run exactly as it was started; these options differ "
-                             f"from it: {dict(changed, **({'seed': seed} if seed != settings['seed'] else {}))}"
-                             f"{'' if preset == settings['preset'] else ' preset ' + preset}")
-        for k in ("eval_every", "save_every", "log_every"):
-            if overrides.get(k) is not None:
-                settings[k] = overrides[k]
-    else:
-        if checkpoint is not None:
-            raise ValueError(f"{out} already holds a run (checkpoint at step "
-                             f"{json.loads((checkpoint / STATE_FILE).read_text())['step']}); pass --resume to "
-                             "continue it or choose another --out")
-        settings = make_settings(preset, steps, seed, **overrides)
-    out.mkdir(parents=True, exist_ok=True)
-    budget_s = settings["time_budget"] * 60 if settings.get("time_budget") else None
+        return json.loads((checkpoint / STATE_FILE).read_text(encoding="utf-8"))
+    if checkpoint is not None:
+        raise ValueError(f"{out} already holds a run (checkpoint at step "
+                         f"{json.loads((checkpoint / STATE_FILE).read_text())['step']}); pass --resume to "
+                         "continue it or choose another --out")
+    return None
 
-    # ---- 1. corpus
-    documents = load_documents(corpus)
-    fingerprint = corpus_fingerprint(documents)
-    if state is not None and state["corpus_sha256"] != fingerprint:
-        raise ValueError("the corpus differs from the one the run was started with (sha256 mismatch); "
-                         "resume with the same --corpus")
-    train_docs, heldout_docs = split_documents(documents, settings["heldout_fraction"], settings["seed"])
-    say(f"corpus: {len(documents)} documents, {sum(len(d) for d in documents)} sentences "
-        f"({len(train_docs)} to train, {len(heldout_docs)} held out)")
 
-    # ---- 2. vocabulary
-    vocab_path = out / "vocab.txt"
-    if state is not None:
+def check_resume(state, steps, seed, preset, overrides):
+    """The settings of the run being resumed, checked against the options given with ``--resume``.
+
+    Options that would change the run's arithmetic (--steps, --seed, --preset, --lr,
+    --batch-size, ...) must be left out or equal the run's, else ValueError; a
+    --time-budget is ignored (the run keeps its own); new --eval-every, --save-every and
+    --log-every are taken.
+    """
+    settings = state["settings"]
+    if steps is not None and steps != state["total_steps"]:
+        raise ValueError(f"--steps {steps} differs from the run being resumed ({state['total_steps']} "
+                         "steps); leave --steps out with --resume")
+    intervals = ("eval_every", "save_every", "log_every")
+    changed = {k: v for k, v in overrides.items() if v is not None and settings.get(k) != v
+               and k not in intervals and k != "time_budget"}
+    if changed or seed != settings["seed"] or preset != settings["preset"]:
+        raise ValueError(f"--resume continues the run exactly as it was started; these options differ "
+                         f"from it: {dict(changed, **({'seed': seed} if seed != settings['seed'] else {}))}"
+                         f"{'' if preset == settings['preset'] else ' preset ' + preset}")
+    for k in intervals:
+        if overrides.get(k) is not None:
+            settings[k] = overrides[k]
+    return settings
+
+
+def prepare_vocab(out, vocab, checkpoint, train_docs, settings, say):
+    """Path of the run's vocab.txt: the checkpoint's when resuming, else ``--vocab`` copied to
+    ``out/vocab.txt``, else a WordPiece vocabulary trained on the training documents there."""
+    if checkpoint is not None:
         vocab_path = checkpoint / "vocab.txt"
         if vocab is not None and Path(vocab).read_bytes() != vocab_path.read_bytes():
             raise ValueError(f"--vocab {vocab} does not match the vocabulary of the checkpoint "
                              f"({vocab_path}); resume without --vocab or with that file")
-    elif vocab is not None:
+        return vocab_path
+    vocab_path = out / "vocab.txt"
+    if vocab is not None:
         if not Path(vocab).is_file():
             raise OSError(f"vocab file {vocab} not found")
         shutil.copyfile(vocab, vocab_path)
@@ -555,10 +497,13 @@ def pretrain(out, corpus=None, preset="tiny", steps=None, seed=0, vocab=None, re
         t = time.time()
         build_vocab(train_docs, settings["vocab_size"], vocab_path)
         say(f"vocab: trained {settings['vocab_size']} WordPiece tokens in {time.time() - t:.1f}s -> {vocab_path}")
-    tokenizer = BertTokenizer(str(vocab_path), do_lower_case=True)
-    vocab_size = len(tokenizer.vocab)
+    return vocab_path
 
-    # ---- 3. data
+
+def prepare_data(train_docs, heldout_docs, tokenizer, settings, say):
+    """Tokenize every sentence once; return the stream of training batches and the held-out batches."""
+    from numpy_bert.data import Masking, tokenize_documents
+
     t = time.time()
     train_ids = tokenize_documents(train_docs, tokenizer)
     heldout_ids = tokenize_documents(heldout_docs, tokenizer)
@@ -571,138 +516,174 @@ def pretrain(out, corpus=None, preset="tiny", steps=None, seed=0, vocab=None, re
     n_tokens = sum(len(s) for d in train_ids for s in d)
     say(f"data: {n_tokens:,} training tokens, {sum(b['input_ids'].shape[0] for b in eval_batches)} held-out "
         f"pairs, tokenized in {time.time() - t:.1f}s")
+    return stream, eval_batches
 
-    # ---- 4. model and optimizer
-    config = _model_config(settings, vocab_size)
-    model = BertForPreTraining(config, seed=settings["seed"])
-    optimizer = make_optimizer(settings["optimizer"], model.params)
-    records = []
-    step = 0
-    total_steps = settings["steps"]
-    if state is not None:
-        if state["vocab_size"] != vocab_size:
-            raise ValueError(f"the checkpoint's model has a vocabulary of {state['vocab_size']} tokens but its "
-                             f"vocab.txt has {vocab_size}: the checkpoint is damaged")
-        loaded = load_state_dict(checkpoint, config, "BertForPreTraining", np.float32)
-        for name in model.params:
-            model.params[name][...] = loaded[name]
-        optimizer.load_state_dict(load_safetensors(checkpoint / OPTIMIZER_FILE))
-        model.rng.bit_generator.state = state["dropout_rng"]
-        stream.load_state(state["data"])
-        step, total_steps = state["step"], state["total_steps"]
-        records = [r for r in read_metrics(out / "metrics.jsonl") if r["step"] <= step]
-        say(f"resumed from {checkpoint} at step {step} of {total_steps}")
-    model.train()
 
-    def checkpoint_state():
-        return {"step": step, "total_steps": total_steps, "settings": settings, "vocab_size": vocab_size,
-                "corpus_sha256": fingerprint, "dropout_rng": model.rng.bit_generator.state,
-                "data": stream.state()}
+def restore_checkpoint(checkpoint, state, model, optimizer, stream):
+    """Load a checkpoint into the run: the weights, the optimizer's moments, the dropout
+    generator's state and the position in the data (epoch, offset, masking generator)."""
+    from numpy_bert.weights import load_safetensors, load_state_dict
 
-    def save():
-        save_checkpoint(out, model, tokenizer, optimizer, checkpoint_state())
-        write_metrics(out / "metrics.jsonl", records)
+    if state["vocab_size"] != model.config.vocab_size:
+        raise ValueError(f"the checkpoint's model has a vocabulary of {state['vocab_size']} tokens but its "
+                         f"vocab.txt has {model.config.vocab_size}: the checkpoint is damaged")
+    loaded = load_state_dict(checkpoint, model.config, "BertForPreTraining", np.float32)
+    for name in model.params:
+        model.params[name][...] = loaded[name]
+    optimizer.load_state_dict(load_safetensors(checkpoint / OPTIMIZER_FILE))
+    model.rng.bit_generator.state = state["dropout_rng"]
+    stream.load_state(state["data"])
 
-    eval_seconds = 0.0
-    if step == 0:
-        t = time.time()
-        held = evaluate(model, eval_batches)
-        eval_seconds = time.time() - t
-        records.append({"step": 0, "lr": learning_rate(0, settings["lr"], settings["warmup_steps"], total_steps),
-                        **held})
-        say(f"step 0: held-out MLM loss {held['heldout_mlm_loss']:.3f} acc {held['heldout_mlm_acc']:.3f} | "
-            f"NSP loss {held['heldout_nsp_loss']:.3f} acc {held['heldout_nsp_acc']:.3f}")
-        write_metrics(out / "metrics.jsonl", records)
 
-    # ---- 5. train
-    window = {"mlm_loss": 0.0, "nsp_loss": 0.0, "mlm_ok": 0, "mlm_n": 0, "nsp_ok": 0, "nsp_n": 0, "steps": 0,
-              "tokens": 0}
-    window_start = time.time()
-    loop_start, loop_start_step = time.time(), step
-    stopped_by_budget = False
-    while step < total_steps:
-        batch = stream.next_batch()
-        lr = learning_rate(step, settings["lr"], settings["warmup_steps"], total_steps)
-        loss, grads, details = model.loss_and_grads(
-            batch["input_ids"], batch["token_type_ids"], batch["attention_mask"], labels=batch["labels"],
-            next_sentence_label=batch["next_sentence_label"], return_details=True)
-        norm = clip_by_global_norm(grads, 1.0)
-        if not (math.isfinite(loss) and math.isfinite(norm)):
-            write_metrics(out / "metrics.jsonl", records)
-            last = find_checkpoint(out)
-            where = (f"the last good checkpoint {last} (step {json.loads((last / STATE_FILE).read_text())['step']})"
-                     f" is intact" if last else "no checkpoint had been written yet")
-            raise TrainingDiverged(
-                f"the loss became {loss} at step {step + 1} (gradient norm {norm}); stopped before updating the "
-                f"weights; {where}. Start a new run with a lower --lr (now {settings['lr']}) or more "
-                f"--warmup-steps (now {settings['warmup_steps']})")
+class Clock:
+    """The wall clock of a run, for the time budget, elapsed_s and the ETA (tokens/s is per window).
+
+    ``start`` is when pretrain() began (the budget counts vocab and data too);
+    ``loop_start`` and ``loop_start_step`` are when and at which step this process's
+    training loop began (after the step-0 evaluation, or at the resumed step);
+    ``eval_seconds`` is how long the latest evaluation took.
+    """
+
+    RESERVE_S = 10.0  # seconds of the budget kept for the final evaluation, save and plot
+
+    def __init__(self, start, time_budget):
+        self.start = start
+        self.budget_s = time_budget * 60 if time_budget else None
+        self.loop_start, self.loop_start_step = start, 0
+        self.eval_seconds = 0.0
+
+    def start_loop(self, step):
+        self.loop_start, self.loop_start_step = time.time(), step
+
+    def over_budget(self):
+        """True once the budget is spent but for RESERVE_S seconds (never without a budget)."""
+        return self.budget_s is not None and time.time() - self.start > self.budget_s - self.RESERVE_S
+
+    def eta_s(self, step, total_steps):
+        """Seconds until total_steps, at this process's average speed so far."""
+        steps_per_s = (step - self.loop_start_step) / max(time.time() - self.loop_start, 1e-9)
+        return (total_steps - step) / max(steps_per_s, 1e-9)
+
+
+def timed_evaluate(model, eval_batches, clock):
+    """``evaluate`` on the held-out batches, its duration kept in ``clock.eval_seconds``."""
+    t = time.time()
+    held = evaluate(model, eval_batches)
+    clock.eval_seconds = time.time() - t
+    return held
+
+
+def train_step(model, optimizer, batch, lr, step, settings, out, records):
+    """One optimizer step on ``batch``; returns (details, gradient norm before clipping).
+
+        loss, grads = model.loss_and_grads(batch)    # dropout on
+        clip_by_global_norm(grads, 1.0)
         optimizer.step(grads, lr)
-        step += 1
 
-        a, m, b, n = _accuracy_counts(batch, details)
-        window["mlm_loss"] += details["mlm_loss"]
-        window["nsp_loss"] += details["nsp_loss"]
-        window["mlm_ok"] += a
-        window["mlm_n"] += m
-        window["nsp_ok"] += b
-        window["nsp_n"] += n
-        window["steps"] += 1
-        window["tokens"] += int(batch["attention_mask"].sum())  # real tokens, padding not counted
+    A NaN or infinite loss or gradient norm raises TrainingDiverged before the weights
+    change: metrics.jsonl is written with the records so far and the last checkpoint is
+    left as it is. ``step`` is the number of steps done before this one.
+    """
+    loss, grads, details = model.loss_and_grads(
+        batch["input_ids"], batch["token_type_ids"], batch["attention_mask"], labels=batch["labels"],
+        next_sentence_label=batch["next_sentence_label"], return_details=True)
+    norm = clip_by_global_norm(grads, 1.0)
+    if not (math.isfinite(loss) and math.isfinite(norm)):
+        write_metrics(out / "metrics.jsonl", records)
+        last = find_checkpoint(out)
+        where = (f"the last good checkpoint {last} (step {json.loads((last / STATE_FILE).read_text())['step']})"
+                 f" is intact" if last else "no checkpoint had been written yet")
+        raise TrainingDiverged(
+            f"the loss became {loss} at step {step + 1} (gradient norm {norm}); stopped before updating the "
+            f"weights; {where}. Start a new run with a lower --lr (now {settings['lr']}) or more "
+            f"--warmup-steps (now {settings['warmup_steps']})")
+    optimizer.step(grads, lr)
+    return details, norm
 
-        if budget_s is not None and step >= loop_start_step + CALIBRATION_STEPS and (
-                step == loop_start_step + CALIBRATION_STEPS or step % settings["log_every"] == 0):
-            # size the run (and so the learning-rate decay) to what fits in the budget, from the
-            # average time per step so far (evaluations included); re-estimated at every log line
-            per_step = (time.time() - loop_start) / (step - loop_start_step)
-            if step - loop_start_step < settings["eval_every"]:
-                per_step += eval_seconds / settings["eval_every"]  # no evaluation timed yet
-            left = budget_s - (time.time() - start_time) - eval_seconds - 10.0  # final eval, save, plot
-            fits = min(settings["steps"], max(step + 1, step + int(left / per_step)))
-            if step == loop_start_step + CALIBRATION_STEPS or abs(fits - total_steps) > 0.1 * total_steps:
-                say(f"time budget {settings['time_budget']} min: {per_step:.2f}s per step, so {fits} steps in all")
-            total_steps = fits
 
-        last_step = step >= total_steps
-        over_budget = budget_s is not None and time.time() - start_time > budget_s - 10.0
-        if over_budget and not last_step:
-            stopped_by_budget, last_step = True, True
-        if step % settings["log_every"] == 0 or last_step or step % settings["eval_every"] == 0:
-            now = time.time()
-            k = window["steps"]
-            record = {"step": step, "mlm_loss": window["mlm_loss"] / k, "mlm_acc": window["mlm_ok"] / max(window["mlm_n"], 1),
-                      "nsp_loss": window["nsp_loss"] / k, "nsp_acc": window["nsp_ok"] / max(window["nsp_n"], 1),
-                      "lr": lr, "grad_norm": norm, "epoch": stream.epoch,
-                      "tokens_per_s": window["tokens"] / max(now - window_start, 1e-9),
-                      "elapsed_s": now - start_time}
-            if step % settings["eval_every"] == 0 or last_step:
-                t = time.time()
-                record.update(evaluate(model, eval_batches))
-                eval_seconds = time.time() - t
-            steps_per_s = (step - loop_start_step) / max(time.time() - loop_start, 1e-9)
-            record["eta_s"] = (total_steps - step) / max(steps_per_s, 1e-9)
-            records.append(record)
-            write_metrics(out / "metrics.jsonl", records)
-            line = (f"step {step}/{total_steps} | MLM {record['mlm_loss']:.3f} acc {record['mlm_acc']:.3f} | "
-                    f"NSP {record['nsp_loss']:.3f} acc {record['nsp_acc']:.3f} | lr {lr:.2e} | "
-                    f"{record['tokens_per_s']:,.0f} tok/s | ETA {_duration(record['eta_s'])}")
-            if "heldout_mlm_loss" in record:
-                line += (f"\n  held-out: MLM loss {record['heldout_mlm_loss']:.3f} acc "
-                         f"{record['heldout_mlm_acc']:.3f} | NSP loss {record['heldout_nsp_loss']:.3f} "
-                         f"acc {record['heldout_nsp_acc']:.3f}")
-            say(line)
-            window = dict.fromkeys(window, 0)
-            window["mlm_loss"] = window["nsp_loss"] = 0.0
-            window_start = time.time()
-        if step % settings["save_every"] == 0 or last_step:
-            save()
-        if stopped_by_budget:
-            say(f"time budget of {settings['time_budget']} min reached: stopped at step {step} of {total_steps}")
-            break
+def new_window():
+    """Sums over the steps since the last log line; a log record holds their averages."""
+    return {"mlm_loss": 0.0, "nsp_loss": 0.0, "mlm_ok": 0, "mlm_n": 0, "nsp_ok": 0, "nsp_n": 0, "steps": 0,
+            "tokens": 0, "start": time.time()}
 
+
+def accumulate(window, batch, details):
+    """Add one training step's losses, correct predictions and tokens to the window."""
+    a, m, b, n = _accuracy_counts(batch, details)
+    window["mlm_loss"] += details["mlm_loss"]
+    window["nsp_loss"] += details["nsp_loss"]
+    window["mlm_ok"] += a
+    window["mlm_n"] += m
+    window["nsp_ok"] += b
+    window["nsp_n"] += n
+    window["steps"] += 1
+    window["tokens"] += int(batch["attention_mask"].sum())  # real tokens, padding not counted
+
+
+def fit_time_budget(step, total_steps, settings, clock, say):
+    """The step count that fits the time budget; ``total_steps`` as it is between estimates.
+
+    With a budget, the run (and so the learning-rate decay) is sized from the average time
+    per step so far, evaluations included: first CALIBRATION_STEPS steps into the loop,
+    then again at every log line. Never more than the settings' steps, never fewer than
+    one more step.
+    """
+    calibration_step = clock.loop_start_step + CALIBRATION_STEPS
+    if clock.budget_s is None or step < calibration_step or (
+            step != calibration_step and step % settings["log_every"] != 0):
+        return total_steps
+    per_step = (time.time() - clock.loop_start) / (step - clock.loop_start_step)
+    if step - clock.loop_start_step < settings["eval_every"]:
+        per_step += clock.eval_seconds / settings["eval_every"]  # no evaluation timed yet
+    left = clock.budget_s - (time.time() - clock.start) - clock.eval_seconds - clock.RESERVE_S
+    fits = min(settings["steps"], max(step + 1, step + int(left / per_step)))
+    if step == calibration_step or abs(fits - total_steps) > 0.1 * total_steps:
+        say(f"time budget {settings['time_budget']} min: {per_step:.2f}s per step, so {fits} steps in all")
+    return fits
+
+
+def log_record(step, lr, grad_norm, window, epoch, clock):
+    """A metrics.jsonl record of the training figures: the window's averages and the wall clock."""
+    now = time.time()
+    k = window["steps"]
+    return {"step": step, "mlm_loss": window["mlm_loss"] / k, "mlm_acc": window["mlm_ok"] / max(window["mlm_n"], 1),
+            "nsp_loss": window["nsp_loss"] / k, "nsp_acc": window["nsp_ok"] / max(window["nsp_n"], 1),
+            "lr": lr, "grad_norm": grad_norm, "epoch": epoch,
+            "tokens_per_s": window["tokens"] / max(now - window["start"], 1e-9),
+            "elapsed_s": now - clock.start}
+
+
+def _heldout_text(record):
+    return (f"MLM loss {record['heldout_mlm_loss']:.3f} acc {record['heldout_mlm_acc']:.3f} | "
+            f"NSP loss {record['heldout_nsp_loss']:.3f} acc {record['heldout_nsp_acc']:.3f}")
+
+
+def progress_line(record, total_steps):
+    """The progress line of a log record (two lines when it holds held-out figures)."""
+    line = (f"step {record['step']}/{total_steps} | MLM {record['mlm_loss']:.3f} acc {record['mlm_acc']:.3f} | "
+            f"NSP {record['nsp_loss']:.3f} acc {record['nsp_acc']:.3f} | lr {record['lr']:.2e} | "
+            f"{record['tokens_per_s']:,.0f} tok/s | ETA {_duration(record['eta_s'])}")
+    if "heldout_mlm_loss" in record:
+        line += f"\n  held-out: {_heldout_text(record)}"
+    return line
+
+
+def trainer_state(step, total_steps, settings, fingerprint, model, stream):
+    """trainer_state.json: where the run is, its settings, and every generator's state."""
+    return {"step": step, "total_steps": total_steps, "settings": settings, "vocab_size": model.config.vocab_size,
+            "corpus_sha256": fingerprint, "dropout_rng": model.rng.bit_generator.state, "data": stream.state()}
+
+
+def save_run(out, model, tokenizer, optimizer, state, records):
+    """Write the checkpoint, then metrics.jsonl."""
+    save_checkpoint(out, model, tokenizer, optimizer, state)
     write_metrics(out / "metrics.jsonl", records)
-    plot_curves(records, out / "curves.png", title=f"numpy_bert pretraining, preset {settings['preset']}")
+
+
+def summarize(records, step, total_steps, clock, out, say):
+    """The summary pretrain() returns; says the run's last line."""
     held = [r for r in records if "heldout_mlm_loss" in r]
-    summary = {"steps": step, "total_steps": total_steps, "wall_s": time.time() - start_time,
+    summary = {"steps": step, "total_steps": total_steps, "wall_s": time.time() - clock.start,
                "first": held[0] if held else None, "last": held[-1] if held else None,
                "checkpoint": str(out / CHECKPOINT), "metrics": str(out / "metrics.jsonl"),
                "curves": str(out / "curves.png")}
@@ -714,9 +695,94 @@ def pretrain(out, corpus=None, preset="tiny", steps=None, seed=0, vocab=None, re
     return summary
 
 
-if __name__ == "__main__":
-    import argparse
+# ---------------------------------------------------------------------------------------
+# the run
+# ---------------------------------------------------------------------------------------
 
-    parser = argparse.ArgumentParser(prog="python -m numpy_bert.train")
-    add_pretrain_arguments(parser)
-    sys.exit(run_pretrain(parser.parse_args()))
+def pretrain(out, corpus=None, preset="tiny", steps=None, seed=0, vocab=None, resume=False, quiet=False,
+             **overrides):
+    """Run (or with ``resume=True`` continue) a pretraining run in directory ``out``.
+
+    Keyword overrides: batch_size, lr, warmup_steps, seq_len, eval_every, save_every,
+    log_every, time_budget (minutes; 0 = none), optimizer. Returns a summary dict
+    (steps done, first and last held-out figures, wall time, paths).
+    """
+    from numpy_bert.model import BertForPreTraining
+    from numpy_bert.tokenization import BertTokenizer
+
+    start_time = time.time()
+    say = (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
+    out = Path(out)
+    checkpoint = find_checkpoint(out) if out.exists() else None
+    state = read_run_state(out, checkpoint, resume)  # None for a new run, whose checkpoint is None too
+    if state is not None:
+        settings = check_resume(state, steps, seed, preset, overrides)
+    else:
+        settings = make_settings(preset, steps, seed, **overrides)
+    out.mkdir(parents=True, exist_ok=True)
+    clock = Clock(start_time, settings.get("time_budget"))
+
+    # ---- 1. corpus
+    documents = load_documents(corpus)
+    fingerprint = corpus_fingerprint(documents)
+    if state is not None and state["corpus_sha256"] != fingerprint:
+        raise ValueError("the corpus differs from the one the run was started with (sha256 mismatch); "
+                         "resume with the same --corpus")
+    train_docs, heldout_docs = split_documents(documents, settings["heldout_fraction"], settings["seed"])
+    say(f"corpus: {len(documents)} documents, {sum(len(d) for d in documents)} sentences "
+        f"({len(train_docs)} to train, {len(heldout_docs)} held out)")
+
+    # ---- 2. vocabulary, 3. data
+    tokenizer = BertTokenizer(str(prepare_vocab(out, vocab, checkpoint, train_docs, settings, say)),
+                              do_lower_case=True)
+    stream, eval_batches = prepare_data(train_docs, heldout_docs, tokenizer, settings, say)
+
+    # ---- 4. model and optimizer, from the checkpoint when resuming
+    model = BertForPreTraining(_model_config(settings, len(tokenizer.vocab)), seed=settings["seed"])
+    optimizer = make_optimizer(settings["optimizer"], model.params)
+    step, total_steps, records = 0, settings["steps"], []
+    if state is not None:
+        restore_checkpoint(checkpoint, state, model, optimizer, stream)
+        step, total_steps = state["step"], state["total_steps"]
+        records = [r for r in read_metrics(out / "metrics.jsonl") if r["step"] <= step]
+        say(f"resumed from {checkpoint} at step {step} of {total_steps}")
+    model.train()
+    if step == 0:
+        held = timed_evaluate(model, eval_batches, clock)
+        records.append({"step": 0, "lr": learning_rate(0, settings["lr"], settings["warmup_steps"], total_steps),
+                        **held})
+        say(f"step 0: held-out {_heldout_text(held)}")
+        write_metrics(out / "metrics.jsonl", records)
+
+    # ---- 5. train
+    window = new_window()
+    clock.start_loop(step)
+    while step < total_steps:
+        batch = stream.next_batch()
+        lr = learning_rate(step, settings["lr"], settings["warmup_steps"], total_steps)
+        details, grad_norm = train_step(model, optimizer, batch, lr, step, settings, out, records)
+        step += 1
+        accumulate(window, batch, details)
+        total_steps = fit_time_budget(step, total_steps, settings, clock, say)
+        out_of_time = step < total_steps and clock.over_budget()
+        last_step = step >= total_steps or out_of_time
+        if step % settings["log_every"] == 0 or step % settings["eval_every"] == 0 or last_step:
+            record = log_record(step, lr, grad_norm, window, stream.epoch, clock)
+            if step % settings["eval_every"] == 0 or last_step:
+                record.update(timed_evaluate(model, eval_batches, clock))
+            record["eta_s"] = clock.eta_s(step, total_steps)
+            records.append(record)
+            write_metrics(out / "metrics.jsonl", records)
+            say(progress_line(record, total_steps))
+            window = new_window()
+        if step % settings["save_every"] == 0 or last_step:
+            save_run(out, model, tokenizer, optimizer,
+                     trainer_state(step, total_steps, settings, fingerprint, model, stream), records)
+        if out_of_time:
+            say(f"time budget of {settings['time_budget']} min reached: stopped at step {step} of {total_steps}")
+            break
+
+    # ---- 6. the end: metrics, curves, summary
+    write_metrics(out / "metrics.jsonl", records)
+    plot_curves(records, out / "curves.png", title=f"numpy_bert pretraining, preset {settings['preset']}")
+    return summarize(records, step, total_steps, clock, out, say)

@@ -275,6 +275,30 @@ def test_cli_reports_bad_input_in_one_line(tmp_path):
     assert code == 1
 
 
+def test_pretrain_options_live_in_cli():
+    from numpy_bert import cli
+
+    args = cli.build_parser().parse_args(["pretrain", "--out", "runs/x"])
+    assert args._run is cli.run_pretrain
+    assert (args.preset, args.seed, args.steps, args.threads, args.optimizer, args.resume, args.quiet) == (
+        "tiny", 0, None, 1, "adamweightdecay", False, False)
+
+
+def test_resume_accepts_new_intervals_and_refuses_options_that_change_the_run():
+    from numpy_bert.train import check_resume, make_settings
+
+    def state():
+        return {"settings": make_settings("micro", steps=12, seed=0), "total_steps": 12}
+
+    settings = check_resume(state(), None, 0, "micro", {"log_every": 3, "time_budget": 5.0, "lr": None})
+    assert settings["log_every"] == 3 and settings["time_budget"] is None  # the run keeps its own budget
+    with pytest.raises(ValueError, match=r"--steps 99 differs from the run being resumed \(12 steps\)"):
+        check_resume(state(), 99, 0, "micro", {})
+    with pytest.raises(ValueError, match=r"options differ from it: \{'lr': 0.5, 'seed': 2\}$"):
+        check_resume(state(), None, 2, "micro", {"lr": 0.5})
+    with pytest.raises(ValueError, match=r"options differ from it: \{\} preset tiny$"):
+        check_resume(state(), None, 0, "tiny", {})
+
 def test_bad_settings_are_clear_errors(tmp_path, corpus):
     with pytest.raises(ValueError, match="--batch-size"):
         run(tmp_path / "a", corpus, batch_size=0)

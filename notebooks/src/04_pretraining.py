@@ -23,11 +23,12 @@ import numpy as np
 from IPython.display import clear_output
 
 from numpy_bert import BertConfig, BertForPreTraining, BertTokenizer, corpus, data, optim, train, train_wordpiece
+from numpy_bert.fast import set_blas_threads
 
 SEED = 0
 # A tiny model multiplies tiny matrices; there one BLAS thread is faster than several, which mostly
 # wait for each other (numpy-bert pretrain does the same, see its --threads option).
-_ = train.set_blas_threads(1)
+_ = set_blas_threads(1)
 
 # %% [markdown]
 # ## 1. A corpus and a vocabulary

@@ -1,8 +1,9 @@
-"""Each layer of numpy_bert.layers against PyTorch (functional ops + autograd) and, for
+"""Each layer of numpy_bert.layers (the reference) against PyTorch (functional ops + autograd) and, for
 attention, against transformers' own BertSelfAttention (eager) and mask builder.
 
 float64: forward within 1e-12 and gradients within 1e-10 (relative to the largest entry);
-float32: within 1e-5 of the same scale.
+float32: within 1e-5 of the same scale. numpy_bert.fast is checked against these layers by
+tests/test_fast.py, and its erf against torch here too.
 """
 
 import numpy as np
@@ -10,7 +11,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from numpy_bert import fast
 from numpy_bert import layers as L
+from numpy_bert.special import erf
 
 B, T, H, NH, I, V = 3, 7, 48, 3, 37, 99
 DTYPES = [(np.float64, torch.float64, 1e-12, 1e-10), (np.float32, torch.float32, 2e-6, 1e-5)]
@@ -84,9 +87,10 @@ def test_gelu_against_transformers_activations():
 
 
 @pytest.mark.parametrize("np_dtype,t_dtype,ftol,gtol", DTYPES)
-def test_erf(np_dtype, t_dtype, ftol, gtol):
+@pytest.mark.parametrize("our_erf", [erf, fast.erf], ids=["special.erf", "fast.erf"])
+def test_erf(our_erf, np_dtype, t_dtype, ftol, gtol):
     x = np.concatenate([np.linspace(-7, 7, 200_001), [0.0, -0.0, 1e-30, -1e-30, 30.0, -30.0]]).astype(np_dtype)
-    ours, theirs = L.erf(x), torch.erf(torch.tensor(x)).numpy()
+    ours, theirs = our_erf(x), torch.erf(torch.tensor(x)).numpy()
     assert ours.dtype == np_dtype
     tol = 4 * np.finfo(np_dtype).eps
     assert np.all(np.abs(ours - theirs) <= tol * np.maximum(np.abs(theirs), np.finfo(np_dtype).tiny))

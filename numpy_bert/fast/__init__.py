@@ -19,16 +19,7 @@ it computes the same numbers (forward and every gradient, float32 and float64, 1
 threads) before benchmarks/ time it.
 """
 
-from numpy_bert.layers import (ACTIVATIONS, additive_attention_mask, dropout_backward,  # noqa: F401
-                               embedding_forward, relu_backward, relu_forward, tanh_backward,
-                               tanh_forward)
 from numpy_bert.fast.erf import erf  # noqa: F401
-from numpy_bert.fast.layers import (activation_backward, activation_forward,  # noqa: F401
-                                    cross_entropy_backward, cross_entropy_forward, dropout_forward,
-                                    embedding_backward, gelu_backward, gelu_forward,
-                                    gelu_tanh_backward, gelu_tanh_forward, layer_norm_backward,
-                                    layer_norm_forward, linear_backward, linear_forward,
-                                    self_attention_backward, self_attention_forward, softmax_backward,
-                                    softmax_forward)
+from numpy_bert.fast.layers import *  # noqa: F401,F403  (every name of numpy_bert.layers)
 from numpy_bert.fast.threads import (get_blas_threads, get_num_threads, parallel,  # noqa: F401
                                      set_blas_threads, set_num_threads, spread_products)

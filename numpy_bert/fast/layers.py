@@ -15,6 +15,7 @@ import math
 import numpy as np
 
 from numpy_bert import layers as reference
+from numpy_bert.fast.elementwise import BLOCK
 from numpy_bert.fast.gelu import gelu_backward, gelu_forward, gelu_tanh_backward, gelu_tanh_forward
 from numpy_bert.fast.matmul import batched_matmul, matmul_row_blocks, matmuls_concurrently
 from numpy_bert.fast.threads import parallel, spread_products
@@ -25,7 +26,9 @@ __all__ = [
     "activation_forward", "activation_backward",
     "layer_norm_forward", "layer_norm_backward",
     "softmax_forward", "softmax_backward",
-    "embedding_backward", "dropout_forward",
+    "relu_forward", "relu_backward", "tanh_forward", "tanh_backward", "ACTIVATIONS",
+    "embedding_forward", "embedding_backward", "dropout_forward", "dropout_backward",
+    "additive_attention_mask",
     "self_attention_forward", "self_attention_backward",
     "cross_entropy_forward", "cross_entropy_backward",
 ]
@@ -82,7 +85,10 @@ def activation_backward(dout, cache):
     return globals()[reference.ACTIVATIONS[hidden_act] + "_backward"](dout, inner)
 
 
+# no fast version needed: one NumPy call each
 relu_forward, relu_backward = reference.relu_forward, reference.relu_backward
+tanh_forward, tanh_backward = reference.tanh_forward, reference.tanh_backward
+ACTIVATIONS = reference.ACTIVATIONS
 
 
 # ----------------------------------------------------------------------------------------
@@ -300,7 +306,7 @@ def _row_blocks(n, size):
     """Row slices for a row-wise job: 4 when spread_products() and the job is large (the
     same slices for any thread count >= 2: BLAS's row sums may round a row differently in
     another slice), else one."""
-    step = -(-n // 4) if spread_products() and size > 4 * 32768 else n
+    step = -(-n // 4) if spread_products() and size > 4 * BLOCK else n
     return [slice(i, i + step) for i in range(0, n, step)]
 
 

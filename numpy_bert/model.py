@@ -34,6 +34,7 @@ and its gradient receives both contributions (the embedding lookup and the decod
     ((1, 4, 99), (1, 2))
 """
 
+import functools
 import os
 
 import numpy as np
@@ -367,6 +368,19 @@ def nsp_head_forward(layers, params, pooled):
 LAYERS = {"fast": fast, "reference": reference_layers}
 
 
+def _on_the_layers_threads(method):
+    """Run a model method as its layers want the cores used: the fast layers with BLAS on
+    one thread and numpy_bert's threads spreading the work (fast.spread_over_own_threads,
+    which says why), the reference as NumPy runs by default."""
+    @functools.wraps(method)
+    def run(self, *args, **kwargs):
+        if self.layers is not fast:
+            return method(self, *args, **kwargs)
+        with fast.spread_over_own_threads():
+            return method(self, *args, **kwargs)
+    return run
+
+
 def resolve_layers(layers):
     """"fast" (numpy_bert.fast, the default), "reference" (numpy_bert.layers, the code
     to read) or a namespace of your own with the same functions (a module, say, where a
@@ -451,6 +465,7 @@ class BertModel:
                                          output_hidden_states, output_attentions)
         return x, extras, caches, ids
 
+    @_on_the_layers_threads
     def __call__(self, input_ids, token_type_ids=None, attention_mask=None,
                  output_hidden_states=False, output_attentions=False):
         """-> {"last_hidden_state" (B, T, H), "pooler_output" (B, H), ["hidden_states"],
@@ -471,6 +486,7 @@ class BertForPreTraining(BertModel):
     architecture = "BertForPreTraining"
     _prefix = "bert."
 
+    @_on_the_layers_threads
     def __call__(self, input_ids, token_type_ids=None, attention_mask=None,
                  output_hidden_states=False, output_attentions=False):
         """-> {"prediction_logits" (B, T, V), "seq_relationship_logits" (B, 2),
@@ -483,6 +499,7 @@ class BertForPreTraining(BertModel):
         return {"prediction_logits": logits, "seq_relationship_logits": nsp,
                 "last_hidden_state": x, "pooler_output": pooled, **extras}
 
+    @_on_the_layers_threads
     def loss_and_grads(self, input_ids, token_type_ids=None, attention_mask=None, labels=None,
                        next_sentence_label=None, return_details=False):
         """Pre-training loss and the gradient of every parameter.

@@ -443,3 +443,42 @@ def test_parallel_inside_parallel_does_not_deadlock():
         assert sorted(seen) == [(i, j) for i in range(4) for j in range(3)]
     finally:
         threads.set_num_threads(before)
+
+
+@pytest.mark.skipif(threads.get_blas_threads() is None, reason="NumPy's BLAS is not OpenBLAS")
+def test_spread_over_own_threads_sets_and_restores_blas():
+    before_n, before_blas = threads.get_num_threads(), threads.get_blas_threads()
+    try:
+        threads.set_num_threads(2)
+        threads.set_blas_threads(2)
+        with threads.spread_over_own_threads():
+            assert threads.get_blas_threads() == 1 and threads.spread_products()
+        assert threads.get_blas_threads() == 2
+        with pytest.raises(RuntimeError):
+            with threads.spread_over_own_threads():
+                raise RuntimeError("inside")
+        assert threads.get_blas_threads() == 2                 # restored after an error too
+        threads.set_num_threads(1)                             # nothing to spread over: untouched
+        with threads.spread_over_own_threads():
+            assert threads.get_blas_threads() == 2
+        # the model runs the fast layers inside it and leaves BLAS as it found it
+        threads.set_num_threads(2)
+        config = BertConfig(vocab_size=20, hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
+                            intermediate_size=9)
+        seen = []
+        model = BertForPreTraining(config)
+        original = fast.linear_forward
+
+        def spy(*args):
+            seen.append(threads.get_blas_threads())
+            return original(*args)
+
+        fast.linear_forward = spy
+        try:
+            model(np.array([[1, 2, 3]]))
+        finally:
+            fast.linear_forward = original
+        assert seen and set(seen) == {1} and threads.get_blas_threads() == 2
+    finally:
+        threads.set_num_threads(before_n)
+        threads.set_blas_threads(before_blas)

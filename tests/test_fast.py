@@ -461,7 +461,7 @@ def test_spread_over_own_threads_sets_and_restores_blas():
         threads.set_num_threads(1)                             # nothing to spread over: untouched
         with threads.spread_over_own_threads():
             assert threads.get_blas_threads() == 2
-        # the model runs the fast layers inside it and leaves BLAS as it found it
+        # the model runs its fast forward inside it and leaves BLAS as it found it
         threads.set_num_threads(2)
         config = BertConfig(vocab_size=20, hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
                             intermediate_size=9)
@@ -479,6 +479,13 @@ def test_spread_over_own_threads_sets_and_restores_blas():
         finally:
             fast.linear_forward = original
         assert seen and set(seen) == {1} and threads.get_blas_threads() == 2
+        seen.clear()                                           # loss_and_grads: BLAS as it is
+        fast.linear_forward = spy
+        try:
+            model.loss_and_grads(np.array([[1, 2, 3]]), next_sentence_label=np.array([0]))
+        finally:
+            fast.linear_forward = original
+        assert seen and set(seen) == {2}
     finally:
         threads.set_num_threads(before_n)
         threads.set_blas_threads(before_blas)

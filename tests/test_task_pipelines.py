@@ -224,3 +224,66 @@ def test_question_answering_bad_input(tokenizer):
 def test_unknown_task_lists_the_new_ones():
     with pytest.raises(ValueError, match="question-answering"):
         pipeline("summarization", model=VOCAB_DIR)
+
+
+# --------------------------------------------------------------------------- the CLI commands
+
+
+def tiny_model_dir(directory, architecture, **fields):
+    """A small random numpy_bert model with a head and the MiniLM vocab, saved in HF layout."""
+    import numpy_bert.model as models
+    from numpy_bert.config import BertConfig
+
+    cls = getattr(models, architecture, None)
+    if cls is None:
+        pytest.skip(f"numpy_bert has no {architecture} yet")
+    config = BertConfig(vocab_size=30522, hidden_size=12, num_hidden_layers=2, num_attention_heads=3,
+                        intermediate_size=37, initializer_range=0.5, **fields)
+    cls(config, seed=5).save_pretrained(directory)
+    for name in ("vocab.txt", "tokenizer_config.json"):
+        (directory / name).write_bytes((VOCAB_DIR / name).read_bytes())
+    return directory
+
+
+def test_classify_command(tmp_path):
+    from tests.test_cli import numpy_bert
+
+    labels = {0: "negative", 1: "neutral", 2: "positive"}
+    directory = tiny_model_dir(tmp_path, "BertForSequenceClassification", id2label=labels)
+    text, pair = "I loved this film, the acting was superb!", "Would watch again."
+    result = numpy_bert("classify", text, "--pair", pair, "--model", directory, "--top-k", "0", "--json")
+    assert result.returncode == 0, result.stderr
+    classifier = pipeline("text-classification", model=directory)
+    want = classifier({"text": text, "text_pair": pair}, top_k=None)
+    assert json.loads(result.stdout) == want and len(want) == 3
+    result = numpy_bert("classify", text, "--model", directory)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    best = classifier(text)[0]
+    assert lines[1].split() == ["label", "score"] and lines[2].split() == [best["label"], f"{best['score']:.4f}"]
+
+
+def test_ner_command(tmp_path):
+    from tests.test_cli import numpy_bert
+
+    labels = dict(enumerate(["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]))
+    directory = tiny_model_dir(tmp_path, "BertForTokenClassification", id2label=labels)
+    text = "Arnold Schwarzenegger met Saoirse Ronan in Pyeongchang."
+    result = numpy_bert("ner", text, "--model", directory, "--aggregation-strategy", "first", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == pipeline("ner", model=directory)(text, aggregation_strategy="first")
+
+
+def test_qa_command(tmp_path):
+    from tests.test_cli import numpy_bert
+
+    directory = tiny_model_dir(tmp_path, "BertForQuestionAnswering")
+    context = "The Eiffel Tower was designed by the company of Gustave Eiffel and completed in 1889."
+    (tmp_path / "context.txt").write_text(context, encoding="utf-8")
+    result = numpy_bert("qa", "--question", "Who designed it?", "--context-file", tmp_path / "context.txt",
+                        "--model", directory, "--top-k", "3", "--json")
+    assert result.returncode == 0, result.stderr
+    want = pipeline("question-answering", model=directory)(question="Who designed it?", context=context, top_k=3)
+    assert json.loads(result.stdout) == want
+    result = numpy_bert("qa", "--question", "Who?", "--context", "", "--model", directory)
+    assert result.returncode == 1 and "context is empty" in result.stderr and "Traceback" not in result.stderr

@@ -1,4 +1,4 @@
-"""Pipelines: fill-mask, feature extraction and next-sentence prediction, shaped like HF's.
+"""Pipelines: fill-mask, feature extraction, next-sentence prediction and the task heads, shaped like HF's.
 
     >>> from numpy_bert import pipeline
     >>> unmasker = pipeline("fill-mask", model="bert-base-cased")   # a name or a directory
@@ -7,7 +7,7 @@
 
 Each pipeline is tokenizer -> model -> a little post-processing, written so that the
 output equals ``transformers.pipeline(task)``'s for the same checkpoint (the committed
-fixture in tests/fixtures/pipeline/ checks it):
+fixtures in tests/fixtures/pipeline/ check it):
 
 - ``"fill-mask"``: softmax over the vocabulary of the MLM logits at each [MASK]; the
   ``top_k`` best tokens, each with the text where it replaces that [MASK]. One [MASK]
@@ -16,8 +16,15 @@ fixture in tests/fixtures/pipeline/ checks it):
 - ``"feature-extraction"``: the last hidden state, a nested list of shape (1, T, H) per
   text (``return_tensors=True`` gives the NumPy array).
 - ``"next-sentence"``: P(IsNext) = softmax(seq_relationship_logits)[0] for a pair (A, B).
+- ``"text-classification"`` (``"sentiment-analysis"``): labels and scores of a
+  BertForSequenceClassification; ``top_k``, ``function_to_apply``, text pairs.
+- ``"token-classification"`` (``"ner"``): a label per token of a
+  BertForTokenClassification, grouped into entities by ``aggregation_strategy``.
+- ``"question-answering"``: the best answer spans of a BertForQuestionAnswering in a
+  context of any length (overlapping windows); the span search is ``best_spans``,
+  which a QA evaluation can reuse, with ``span_to_chars``.
 
-Dimension key: B batch, T tokens, H hidden, V vocab, M masked positions.
+Dimension key: B batch, T tokens, H hidden, V vocab, M masked positions, C context tokens.
 """
 
 import warnings
@@ -33,8 +40,8 @@ from numpy_bert.tokenization import BertTokenizer, _check_text
 class Pipeline:
     """Shared part: a model, its tokenizer, input checks.
 
-    ``model`` is a numpy_bert BertForPreTraining or BertModel; ``tokenizer`` a
-    numpy_bert BertTokenizer. ``message`` says which checkpoint was loaded.
+    ``model`` is a numpy_bert model (the class ``MODEL_CLASSES`` names for the task);
+    ``tokenizer`` a numpy_bert BertTokenizer. ``message`` says which checkpoint was loaded.
     """
 
     task = None
@@ -300,7 +307,7 @@ class TextClassificationPipeline(Pipeline):
         logits = self._forward(encoding["input_ids"], encoding["token_type_ids"])["logits"][0]  # (num_labels,)
         scores = self._scores(logits.astype(np.float64), function)
         id2label = self.model.config.id2label
-        if legacy and top_k == "":
+        if legacy:
             best = int(np.argmax(scores))
             return {"label": id2label[best], "score": float(scores[best])}
         order = np.argsort(-scores, kind="stable")[:top_k]  # top_k None: all labels

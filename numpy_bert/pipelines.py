@@ -364,50 +364,92 @@ class TokenClassificationPipeline(Pipeline):
     ``is_split_into_words=True`` takes a list of words (joined with ``delimiter``,
     default " ", for the offsets). One text gives a list of dicts, a list of texts a
     list of such lists; a list of words with ``is_split_into_words`` gives a list
-    holding one such list, as HF returns it.
+    holding one such list, as HF returns it. ``stride=n`` tags a text longer than the
+    model takes in overlapping windows (n tokens shared by neighbours) and merges
+    their entities; it needs an ``aggregation_strategy`` other than "none".
     """
 
     task = "token-classification"
 
     def __call__(self, inputs, aggregation_strategy="none", ignore_labels=None, is_split_into_words=False,
-                 delimiter=None):
+                 delimiter=None, stride=None):
         if not isinstance(aggregation_strategy, str) or aggregation_strategy.lower() not in AGGREGATION_STRATEGIES:
             raise ValueError(f"aggregation_strategy must be one of {', '.join(AGGREGATION_STRATEGIES)}; "
                              f"got {aggregation_strategy!r}")
         strategy = aggregation_strategy.lower()
-        ignore_labels = ["O"] if ignore_labels is None else list(ignore_labels)
+        if stride is not None:
+            if isinstance(stride, bool) or not isinstance(stride, (int, np.integer)) or stride < 0:
+                raise ValueError(f"stride must be a non-negative integer, got {stride!r}")
+            if stride >= self.max_length:
+                raise ValueError(f"stride ({stride}) must be less than the longest input, {self.max_length} tokens "
+                                 "(less still, with the special tokens)")
+            if strategy == "none":
+                raise ValueError('stride cuts a long text into overlapping windows whose entities are then '
+                                 'merged: choose an aggregation_strategy other than "none"')
+        options = {"strategy": strategy, "ignore_labels": ["O"] if ignore_labels is None else list(ignore_labels),
+                   "stride": stride}
         delimiter = " " if delimiter is None else delimiter
         if is_split_into_words:
             if not isinstance(inputs, (list, tuple)) or not inputs:
                 raise ValueError("with is_split_into_words=True give a list of words, or a list of such lists")
             if not all(isinstance(words, (list, tuple)) for words in inputs):
                 inputs = [inputs]
-            return [self._tag_words(list(words), strategy, ignore_labels, delimiter) for words in inputs]
+            return [self._tag_words(list(words), delimiter, **options) for words in inputs]
         if isinstance(inputs, (list, tuple)):
             if not inputs:
                 raise ValueError("the list of texts is empty")
-            return [self._tag_text(text, strategy, ignore_labels) for text in inputs]
-        return self._tag_text(inputs, strategy, ignore_labels)
+            return [self._tag_text(text, **options) for text in inputs]
+        return self._tag_text(inputs, **options)
 
-    def _tag_text(self, text, strategy, ignore_labels):
+    def _windows(self, text, stride, **kwargs):
+        """The encoding of ``text`` as a list of windows: one, or with ``stride`` as many as it takes."""
+        kwargs.update(truncation=True, max_length=self.max_length, return_offsets_mapping=True,
+                      return_special_tokens_mask=True)
+        if stride is None:
+            return self.tokenizer(text, **kwargs), [None]
+        encoding = self.tokenizer(text, stride=stride, return_overflowing_tokens=True, **kwargs)
+        return encoding, list(range(len(encoding["input_ids"])))
+
+    def _tag_text(self, text, strategy, ignore_labels, stride):
         if not isinstance(text, str):
             raise ValueError("give a text (a string), or pass is_split_into_words=True for a list of words; "
                              f"got {type(text).__name__}")
         _check_text(text, empty_hint="give some words")
-        encoding = self.tokenizer(text, truncation=True, max_length=self.max_length,
-                                  return_offsets_mapping=True, return_special_tokens_mask=True)
-        return self._tag(text, encoding, encoding["offset_mapping"], strategy, ignore_labels)
+        encoding, windows = self._windows(text, stride)
+        entities = []
+        for w in windows:
+            row = encoding if w is None else {key: encoding[key][w] for key in encoding}
+            entities += self._tag(text, row, row["offset_mapping"], strategy, ignore_labels)
+        return entities if len(windows) == 1 else self._merge_overlapping(entities)
 
-    def _tag_words(self, words, strategy, ignore_labels, delimiter):
+    def _tag_words(self, words, delimiter, strategy, ignore_labels, stride):
         for i, word in enumerate(words):
             _check_text(word, f"word {i}", empty_hint="leave it out of the list")
-        encoding = self.tokenizer(words, is_split_into_words=True, truncation=True, max_length=self.max_length,
-                                  return_offsets_mapping=True, return_special_tokens_mask=True)
+        encoding, windows = self._windows(words, stride, is_split_into_words=True)
         # offsets are within each word: shift them to the words joined by the delimiter (HF)
-        word_starts = np.cumsum([0] + [len(w) + len(delimiter) for w in words])
-        offsets = [(a + int(word_starts[w]), b + int(word_starts[w])) if w is not None else (a, b)
-                   for (a, b), w in zip(encoding["offset_mapping"], encoding.word_ids())]
-        return self._tag(delimiter.join(words), encoding, offsets, strategy, ignore_labels)
+        word_starts = np.cumsum([0] + [len(word) + len(delimiter) for word in words])
+        entities = []
+        for w in windows:
+            row = encoding if w is None else {key: encoding[key][w] for key in encoding}
+            offsets = [(a + int(word_starts[i]), b + int(word_starts[i])) if i is not None else (a, b)
+                       for (a, b), i in zip(row["offset_mapping"], encoding.word_ids(w or 0))]
+            entities += self._tag(delimiter.join(words), row, offsets, strategy, ignore_labels)
+        return entities if len(windows) == 1 else self._merge_overlapping(entities)
+
+    @staticmethod
+    def _merge_overlapping(entities):
+        """Entities of overlapping windows -> one list: of entities that overlap, the longer
+        (the higher-scoring when equally long) is kept, as HF keeps it."""
+        merged = []
+        for entity in sorted(entities, key=lambda e: e["start"]):
+            last = merged[-1] if merged else None
+            if last is not None and last["start"] <= entity["start"] < last["end"]:
+                length, last_length = entity["end"] - entity["start"], last["end"] - last["start"]
+                if length > last_length or (length == last_length and entity["score"] > last["score"]):
+                    merged[-1] = entity
+            else:
+                merged.append(entity)
+        return merged
 
     def _tag(self, sentence, encoding, offsets, strategy, ignore_labels):
         ids = encoding["input_ids"]

@@ -22,8 +22,9 @@ The script writes, for the transformers it runs under, the tasks that version ha
   fields of the head (num_labels, id2label, label2id, problem_type).
 - ``<task>.json``: for each case, the pipeline's call (inputs and keyword arguments),
   exactly what ``transformers.pipeline(task)`` returned, and every forward it ran
-  (input_ids, token_type_ids and the logits), so that the post-processing can be
-  checked on HF's own logits, apart from the model.
+  (input_ids, token_type_ids and the logits, without the padding of a long text's
+  last window), so that the post-processing can be checked on HF's own logits,
+  apart from the model.
 """
 
 import json
@@ -112,6 +113,10 @@ TOKEN_CLASSIFICATION_CASES = [
     ("split_into_words", ["Angela", "Merkel", "visited", "Schwarzenegger", "in", "Reykjavik", "."],
      {"is_split_into_words": True, "aggregation_strategy": "first", "ignore_labels": []}),
     ("split_into_words_none", ["Ouagadougou", "is", "far", "."], {"is_split_into_words": True}),
+    # longer than the 512 tokens MiniLM takes: overlapping windows, their entities merged
+    ("stride", " ".join(NER_TEXTS[:3] * 12), {"aggregation_strategy": "simple", "stride": 40}),
+    ("stride_split_into_words", " ".join(NER_TEXTS[1:3] * 17).split(),
+     {"aggregation_strategy": "max", "stride": 100, "is_split_into_words": True}),
 ]
 
 
@@ -213,10 +218,11 @@ def recorder(model, calls=None):
     calls = [] if calls is None else calls
 
     def hook(module, args, kwargs, output):
-        record = {k: kwargs[k][0].tolist() for k in ("input_ids", "token_type_ids") if k in kwargs}
+        n = int(kwargs["attention_mask"][0].sum())  # the last window of a long text is padded: drop the padding
+        record = {k: kwargs[k][0, :n].tolist() for k in ("input_ids", "token_type_ids") if k in kwargs}
         for key in ("logits", "start_logits", "end_logits"):
             if key in output:
-                record[key] = output[key][0].tolist()
+                record[key] = output[key][0, :n].tolist()
         calls.append(record)
 
     model.register_forward_hook(hook, with_kwargs=True)

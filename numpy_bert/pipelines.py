@@ -33,15 +33,16 @@ import numpy as np
 
 from numpy_bert.hub import resolve_model
 from numpy_bert.layers import softmax_forward
-from numpy_bert.model import BertForPreTraining, BertModel, mlm_head_forward
+from numpy_bert.model import mlm_head_forward
 from numpy_bert.tokenization import BertTokenizer, _check_text
 
 
 class Pipeline:
     """Shared part: a model, its tokenizer, input checks.
 
-    ``model`` is a numpy_bert model (the class ``MODEL_CLASSES`` names for the task);
-    ``tokenizer`` a numpy_bert BertTokenizer. ``message`` says which checkpoint was loaded.
+    ``model`` is a numpy_bert model (one of the classes ``MODEL_CLASSES`` names for the
+    task); ``tokenizer`` a numpy_bert BertTokenizer. ``message`` says which checkpoint
+    was loaded.
     """
 
     task = None
@@ -144,8 +145,7 @@ class FillMaskPipeline(Pipeline):
         Same numbers as ``model(ids)["prediction_logits"][0, masked]`` (the head works
         row by row), without the (T, H) @ (H, V) product for rows nobody reads.
         """
-        out = BertModel.__call__(self.model, *self._inputs(ids))  # encoder + pooler only
-        hidden = out["last_hidden_state"][0, masked]  # (M, H)
+        hidden = self.model.sequence_output(*self._inputs(ids))[0, masked]  # (M, H) encoder only
         logits, _ = mlm_head_forward(self.model.layers, self.model.params, self.model.config, hidden)  # (M, V)
         return logits
 
@@ -713,14 +713,15 @@ TASKS = {
 }
 ALIASES = {"embed": "feature-extraction", "nsp": "next-sentence", "next-sentence-prediction": "next-sentence",
            "sentiment-analysis": "text-classification", "ner": "token-classification"}
-# the numpy_bert model class each task runs (in numpy_bert.model)
+# the numpy_bert model classes (in numpy_bert.model) each task runs; a directory loads into the first.
+# fill-mask needs only the MLM head: BertForMaskedLM loads MLM-only checkpoints too
 MODEL_CLASSES = {
-    "fill-mask": "BertForPreTraining",
-    "feature-extraction": "BertModel",
-    "next-sentence": "BertForPreTraining",
-    "text-classification": "BertForSequenceClassification",
-    "token-classification": "BertForTokenClassification",
-    "question-answering": "BertForQuestionAnswering",
+    "fill-mask": ("BertForMaskedLM", "BertForPreTraining"),
+    "feature-extraction": ("BertModel",),
+    "next-sentence": ("BertForPreTraining",),
+    "text-classification": ("BertForSequenceClassification",),
+    "token-classification": ("BertForTokenClassification",),
+    "question-answering": ("BertForQuestionAnswering",),
 }
 
 
@@ -741,15 +742,16 @@ def pipeline(task, model=None, tokenizer=None, dtype=np.float32):
     name = ALIASES.get(task, task)
     if name not in TASKS:
         raise ValueError(f"unknown task {task!r}; choose one of: {', '.join(TASKS)}")
-    cls = getattr(models, MODEL_CLASSES[name])
+    classes = tuple(getattr(models, cls_name) for cls_name in MODEL_CLASSES[name])
     if model is None or isinstance(model, (str, bytes)) or hasattr(model, "__fspath__"):
         path, message = resolve_model(model)
         tokenizer = tokenizer if tokenizer is not None else BertTokenizer.from_pretrained(path)
-        model = cls.from_pretrained(path, dtype=dtype)
+        model = classes[0].from_pretrained(path, dtype=dtype)
     else:
         if tokenizer is None:
             raise ValueError("pass the tokenizer too when model is a model object, or give a name or directory")
         message = f"using the given {type(model).__name__}"
-    if name != "feature-extraction" and not isinstance(model, cls):
-        raise ValueError(f"the {name} pipeline needs a {cls.__name__}, got a {type(model).__name__}")
+    if not isinstance(model, classes):
+        raise ValueError(f"the {name} pipeline needs a {' or a '.join(MODEL_CLASSES[name])}, "
+                         f"got a {type(model).__name__}")
     return TASKS[name](model, tokenizer, message=message)

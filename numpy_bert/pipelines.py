@@ -402,37 +402,38 @@ class TokenClassificationPipeline(Pipeline):
         return self._tag_text(inputs, **options)
 
     def _windows(self, text, stride, **kwargs):
-        """The encoding of ``text`` as a list of windows: one, or with ``stride`` as many as it takes."""
+        """``text`` encoded -> list of (row, word_ids): one row (truncated to what the model
+        takes), or with ``stride`` one per overlapping window. A row is a dict of lists."""
         kwargs.update(truncation=True, max_length=self.max_length, return_offsets_mapping=True,
                       return_special_tokens_mask=True)
         if stride is None:
-            return self.tokenizer(text, **kwargs), [None]
+            encoding = self.tokenizer(text, **kwargs)
+            return [(encoding, encoding.word_ids())]
         encoding = self.tokenizer(text, stride=stride, return_overflowing_tokens=True, **kwargs)
-        return encoding, list(range(len(encoding["input_ids"])))
+        return [({key: encoding[key][w] for key in encoding}, encoding.word_ids(w))
+                for w in range(len(encoding["input_ids"]))]
 
     def _tag_text(self, text, strategy, ignore_labels, stride):
         if not isinstance(text, str):
             raise ValueError("give a text (a string), or pass is_split_into_words=True for a list of words; "
                              f"got {type(text).__name__}")
         _check_text(text, empty_hint="give some words")
-        encoding, windows = self._windows(text, stride)
+        windows = self._windows(text, stride)
         entities = []
-        for w in windows:
-            row = encoding if w is None else {key: encoding[key][w] for key in encoding}
+        for row, _ in windows:
             entities += self._tag(text, row, row["offset_mapping"], strategy, ignore_labels)
         return entities if len(windows) == 1 else self._merge_overlapping(entities)
 
     def _tag_words(self, words, delimiter, strategy, ignore_labels, stride):
         for i, word in enumerate(words):
             _check_text(word, f"word {i}", empty_hint="leave it out of the list")
-        encoding, windows = self._windows(words, stride, is_split_into_words=True)
+        windows = self._windows(words, stride, is_split_into_words=True)
         # offsets are within each word: shift them to the words joined by the delimiter (HF)
         word_starts = np.cumsum([0] + [len(word) + len(delimiter) for word in words])
         entities = []
-        for w in windows:
-            row = encoding if w is None else {key: encoding[key][w] for key in encoding}
+        for row, word_ids in windows:
             offsets = [(a + int(word_starts[i]), b + int(word_starts[i])) if i is not None else (a, b)
-                       for (a, b), i in zip(row["offset_mapping"], encoding.word_ids(w or 0))]
+                       for (a, b), i in zip(row["offset_mapping"], word_ids)]
             entities += self._tag(delimiter.join(words), row, offsets, strategy, ignore_labels)
         return entities if len(windows) == 1 else self._merge_overlapping(entities)
 

@@ -674,9 +674,14 @@ class QuestionAnsweringPipeline(Pipeline):
 
     def _answer(self, question, context, top_k, max_answer_len, handle_impossible_answer, doc_stride,
                 max_seq_len, align_to_words):
-        windows = self.tokenizer(question, context, truncation="only_second", max_length=max_seq_len,
-                                 stride=doc_stride, return_overflowing_tokens=True, return_offsets_mapping=True,
-                                 return_special_tokens_mask=True)
+        try:
+            windows = self.tokenizer(question, context, truncation="only_second", max_length=max_seq_len,
+                                     stride=doc_stride, return_overflowing_tokens=True, return_offsets_mapping=True,
+                                     return_special_tokens_mask=True)
+        except ValueError as exc:  # the tokenizer's words for it: max_length is max_seq_len, stride doc_stride
+            raise ValueError(f"the question and windows of the context do not fit max_seq_len={max_seq_len} with "
+                             f"doc_stride={doc_stride}: shorten the question, or raise max_seq_len or lower "
+                             f"doc_stride (the tokenizer says: {exc})") from None
         answers, null_score = [], 1e6  # HF starts the smallest null score at 1e6
         for w, ids in enumerate(windows["input_ids"]):
             self._check_length(ids)

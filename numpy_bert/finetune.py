@@ -296,9 +296,9 @@ def _head_rows(model_dir, task):
     path = Path(model_dir) / "model.safetensors"
     if task == "question-answering" or not path.is_file():
         return None
-    header = read_safetensors_header(path)
-    entry = header.get("classifier.weight")
-    return None if entry is None else int(entry["shape"][0])
+    entries, _ = read_safetensors_header(path)
+    entry = entries.get("classifier.weight")                       # (dtype, (K, H))
+    return None if entry is None else int(entry[1][0])
 
 
 def label_maps(values, config, head_rows=None):

@@ -104,11 +104,14 @@ class NumpySide:
 
     name = "numpy_bert"
 
-    def __init__(self, model_dir, data, settings, total_steps):
+    def __init__(self, model_dir, data, settings, total_steps, dropout=None):
         from numpy_bert import finetune
         from numpy_bert.optim import make_optimizer
 
         self.model = finetune.load_model(TASK, model_dir, data, settings, ignore_mismatched_sizes=False)
+        if dropout is not None:      # saved with the model, so PyTorch's copy gets it too
+            self.model.config = self.model.config.replace(hidden_dropout_prob=dropout,
+                                                          attention_probs_dropout_prob=dropout)
         self.optimizer = make_optimizer("adamw", self.model.params, weight_decay=settings["weight_decay"])
         self.settings, self.total_steps = settings, total_steps
         self.scratch = tempfile.TemporaryDirectory(prefix="bench_finetune_")
@@ -149,6 +152,7 @@ class TorchSide:
         import torch
         import transformers
 
+        transformers.logging.disable_progress_bar()
         torch.set_num_threads(threads)
         torch.manual_seed(seed)                                     # its dropout masks
         self.torch = torch
@@ -260,6 +264,9 @@ def main(argv=None):
     parser.add_argument("--warmup-ratio", type=float, default=0.1)
     parser.add_argument("--weight-decay", type=float, default=0.01)
     parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--dropout", type=float,
+                        help="hidden and attention dropout of both sides (default: the checkpoint's, 0.1); "
+                             "0 makes the two runs comparable step by step")
     parser.add_argument("--limit", type=int, help="train on the first N tweets of the train split only")
     parser.add_argument("--eval-limit", type=int, help="score on the first N tweets of the test split only")
     parser.add_argument("--max-steps", type=int, help="stop after N steps (the schedule is sized to them)")
@@ -289,7 +296,7 @@ def main(argv=None):
           f"({tokens:,} real tokens, {padded - tokens:,} padding), {len(data.eval_features)} test tweets; "
           f"labels {data.id2label}")
 
-    numpy_side = NumpySide(model_dir, data, settings, len(batches))
+    numpy_side = NumpySide(model_dir, data, settings, len(batches), args.dropout)
     with tempfile.TemporaryDirectory() as initial_dir:
         numpy_side.model.save_pretrained(initial_dir)
         torch_side = TorchSide(initial_dir, numpy_side.model.params, settings, len(batches), args.threads,
@@ -310,7 +317,8 @@ def main(argv=None):
                           "steps": len(batches), "epochs": args.epochs, "batch_size": settings["batch_size"],
                           "max_length": settings["max_length"], "lr": settings["lr"],
                           "warmup_steps": numpy_side.warmup_steps, "weight_decay": settings["weight_decay"],
-                          "max_grad_norm": settings["max_grad_norm"], "dropout": 0.1, "dtype": "float32",
+                          "max_grad_norm": settings["max_grad_norm"],
+                          "dropout": numpy_side.model.config.hidden_dropout_prob, "dtype": "float32",
                           "seed": settings["seed"], "round_steps": args.round_steps,
                           "train_tokens": tokens, "train_padding_tokens": padded - tokens},
                "check": {"initial_logits_max_abs_diff": start_diff, "lr_schedule_max_abs_diff": lr_gap},
@@ -346,7 +354,7 @@ def main(argv=None):
     print(f"\nMiniLM fine-tuned on {recipe['train_tweets']:,} tweets ({recipe['steps']} steps, batch "
           f"{recipe['batch_size']}, max_length {recipe['max_length']}, AdamW lr {recipe['lr']:g}, warmup "
           f"{recipe['warmup_steps']} steps then linear decay, weight decay {recipe['weight_decay']}, clip 1.0, "
-          f"dropout on, float32), scored on {recipe['test_tweets']:,} test tweets:")
+          f"dropout {recipe['dropout']}, float32), scored on {recipe['test_tweets']:,} test tweets:")
     for name, side in results["sides"].items():
         print(f"  {name:10s}: test accuracy {100 * side['test_accuracy']:.2f}%  macro-F1 "
               f"{100 * side['test_macro_f1']:.2f}%  | training {side['train_tokens_per_s']:,.0f} tokens/s "

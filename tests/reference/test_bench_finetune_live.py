@@ -51,8 +51,7 @@ def test_bench_finetune_sides_agree_without_dropout(minilm_path, tmp_path, capsy
     # the first loss (~1.1) is a float32 mean of the same logits: a few ulps (1e-7) apart.
     # Each AdamW step moves a weight by at most about lr = 5e-5, and float32 rounding in the
     # gradients changes those moves by a small fraction of that, so after three steps the
-    # losses still agree to 1e-5 (a wrong schedule, clipping or decay group would not: lr
-    # 5e-5 moves the loss by ~1e-2 per step here)
+    # losses still agree to 1e-5
     numpy_losses, torch_losses = sides["numpy_bert"]["losses"], sides["PyTorch"]["losses"]
     assert len(numpy_losses) == len(torch_losses) == 3
     assert numpy_losses[0] == pytest.approx(torch_losses[0], abs=1e-6)

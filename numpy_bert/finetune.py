@@ -872,11 +872,12 @@ def finetune(model, train, eval, out, task="text-classification", resume=False, 
         last_step = step >= total_steps or out_of_time
         evaluate_now = step % spe == 0 or last_step or bool(settings["eval_every"]
                                                             and step % settings["eval_every"] == 0)
-        if step % settings["log_every"] == 0 or evaluate_now:
+        logged = step % settings["log_every"] == 0 or evaluate_now
+        if logged:
             record = log_record(step, lr, grad_norm, window, spe, clock, total_steps)
             records.append(record)
+            write_metrics(out / "metrics.jsonl", records)
             say(progress_line(record, total_steps))
-            window = new_window()
         if evaluate_now:
             record = {"step": step, "epoch": step / spe, **data.evaluate(net), "elapsed_s": time.time() - clock.start}
             records.append(record)
@@ -890,6 +891,8 @@ def finetune(model, train, eval, out, task="text-classification", resume=False, 
             save_checkpoint(out, net, tokenizer, optimizer,
                             trainer_state(step, total_steps, settings, fingerprint, net, best, model_source))
             write_metrics(out / "metrics.jsonl", records)
+        if logged:
+            window = new_window()  # the next window's tokens/s leaves out this evaluation and save
         if out_of_time:
             say(f"time budget of {settings['time_budget']} min reached: stopped at step {step} of {total_steps}; "
                 f"--resume continues from {out / CHECKPOINT}")

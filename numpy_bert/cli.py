@@ -350,8 +350,9 @@ def add_finetune_arguments(parser):
                         help="tokens per example, longer ones are truncated (QA: windows) (default "
                              + ", ".join(f"{v} for {t}" for t, v in MAX_LENGTH.items()) + ")")
     parser.add_argument("--seed", type=int, help=f"seed of the new head, dropout and shuffling (default {d['seed']})")
-    parser.add_argument("--warmup-ratio", type=float,
-                        help=f"fraction of the steps with a linear warmup (default {d['warmup_ratio']})")
+    parser.add_argument("--warmup-steps", type=float,
+                        help="linear warmup: a number of steps, or below 1 a fraction of all steps, as in "
+                             f"transformers 5 (default {d['warmup_steps']})")
     parser.add_argument("--weight-decay", type=float,
                         help=f"AdamW's decoupled weight decay, not on biases and LayerNorm (default {d['weight_decay']})")
     parser.add_argument("--max-grad-norm", type=float, help=f"gradient clipping (default {d['max_grad_norm']})")

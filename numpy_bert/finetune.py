@@ -21,7 +21,8 @@ F1 (QA). The best evaluation so far is saved in ``OUT/best/`` (HF layout: what
 ``AutoModelFor...from_pretrained`` and ``pipeline(...)`` load).
 
 Defaults are HF ``TrainingArguments``' (lr 5e-5, 3 epochs, batch 8, weight decay 0,
-no warmup, max_grad_norm 1.0, seed 42, AdamW with eps 1e-8) and the example scripts'
+no warmup (``warmup_steps``: steps, or below 1 a fraction of all steps, as in
+transformers 5), max_grad_norm 1.0, seed 42, AdamW with eps 1e-8) and the example scripts'
 (max_length 128 as run_glue/run_ner, 384 with doc_stride 128 for QA as run_qa).
 
 Data files are CSV with a header row or JSON Lines (``.csv`` / ``.jsonl``, ``.json``;
@@ -75,7 +76,7 @@ BEST = "best"
 IGNORE_INDEX = -100
 
 # HF TrainingArguments' defaults, and the example scripts' lengths
-DEFAULTS = dict(epochs=3, lr=5e-5, batch_size=8, max_length=None, seed=42, warmup_ratio=0.0,
+DEFAULTS = dict(epochs=3, lr=5e-5, batch_size=8, max_length=None, seed=42, warmup_steps=0,
                 weight_decay=0.0, max_grad_norm=1.0, doc_stride=128, max_answer_length=30,
                 log_every=10, eval_every=None, save_every=500, max_train_samples=None,
                 max_eval_samples=None, eval_batch_size=None, time_budget=None)
@@ -644,8 +645,10 @@ def make_settings(task, **overrides):
             raise ValueError(f"--{key.replace('_', '-')} must be a positive integer, got {s[key]!r}")
     if not (s["lr"] > 0 and math.isfinite(s["lr"])):
         raise ValueError(f"--lr must be a positive number, got {s['lr']}")
-    if not 0 <= s["warmup_ratio"] < 1:
-        raise ValueError(f"--warmup-ratio must be in [0, 1), got {s['warmup_ratio']}")
+    w = s["warmup_steps"]
+    if not (0 <= w < 1 or (w >= 1 and float(w).is_integer())):
+        raise ValueError(f"--warmup-steps must be a number of steps (an integer >= 1) or a fraction of all "
+                         f"steps in [0, 1), as in transformers 5; got {w}")
     if not s["weight_decay"] >= 0:
         raise ValueError(f"--weight-decay must be >= 0, got {s['weight_decay']}")
     if task == "question-answering" and not s["doc_stride"] < s["max_length"] - 4:
@@ -654,6 +657,12 @@ def make_settings(task, **overrides):
     if s["time_budget"] is not None and s["time_budget"] <= 0:
         s["time_budget"] = None
     return s
+
+
+def warmup_step_count(warmup_steps, total_steps):
+    """transformers 5's ``TrainingArguments.get_warmup_steps``: ``warmup_steps`` >= 1 is a
+    number of steps, below 1 a fraction of all steps (rounded up)."""
+    return int(warmup_steps) if warmup_steps >= 1 else math.ceil(total_steps * warmup_steps)
 
 
 def check_resume(state, settings):
@@ -796,7 +805,7 @@ def finetune(model, train, eval, out, task="text-classification", resume=False, 
     ``train`` file, evaluating on ``eval``; write the run to directory ``out``.
 
     Keyword overrides (None = the default in DEFAULTS): epochs, lr, batch_size,
-    max_length, seed, warmup_ratio, weight_decay, max_grad_norm, doc_stride,
+    max_length, seed, warmup_steps, weight_decay, max_grad_norm, doc_stride,
     max_answer_length, log_every, eval_every, save_every, max_train_samples,
     max_eval_samples, eval_batch_size, time_budget (minutes: the run stops, evaluates
     and saves its checkpoint when it is spent; --resume continues it). Returns a
@@ -833,7 +842,7 @@ def finetune(model, train, eval, out, task="text-classification", resume=False, 
     spe = steps_per_epoch(len(data.train_features), settings["batch_size"])
     settings["steps_per_epoch"] = spe
     total_steps = settings["epochs"] * spe
-    warmup_steps = math.ceil(settings["warmup_ratio"] * total_steps)  # HF's get_warmup_steps
+    warmup_steps = warmup_step_count(settings["warmup_steps"], total_steps)
     say(f"data: {len(data.train_examples)} training examples ({len(data.train_features)} features), "
         f"{len(data.eval_examples)} eval examples; {settings['epochs']} epochs of {spe} steps"
         + (f"; labels {data.id2label}" if data.id2label else ""))

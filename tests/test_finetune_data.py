@@ -206,3 +206,16 @@ def test_iterate_batches_covers_the_epoch_once_in_a_seeded_order():
     assert all(np.array_equal(a["input_ids"], b["input_ids"]) for a, b in zip(rest, batches[1:]))
     for b in batches:  # dynamic padding: each batch as long as its longest row
         assert b["attention_mask"][:, -1].any()
+
+
+def test_warmup_steps_are_steps_or_a_fraction_as_in_transformers_5():
+    from numpy_bert.finetune import make_settings, warmup_step_count
+
+    assert warmup_step_count(0, 30) == 0 and warmup_step_count(5, 30) == 5
+    assert warmup_step_count(0.1, 25) == 3  # ceil(2.5)
+    with pytest.raises(ValueError, match="--warmup-steps"):
+        make_settings("text-classification", warmup_steps=2.5)
+    with pytest.raises(ValueError, match="--batch-size must be a positive integer"):
+        make_settings("text-classification", batch_size=0)
+    assert make_settings("question-answering")["max_length"] == 384
+    assert make_settings("text-classification")["lr"] == 5e-5

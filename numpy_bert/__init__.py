@@ -17,6 +17,7 @@ _EXPORTS = {
     "BertConfig": "config",
     "BertModel": "model",
     "BertForPreTraining": "model",
+    "BertForSequenceClassification": "model",
     "load_safetensors": "weights",
     "save_safetensors": "weights",
     "pipeline": "pipelines",

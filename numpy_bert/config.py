@@ -10,8 +10,17 @@ config says how big every tensor is. For bert-base-cased:
 Every field keeps the name HuggingFace uses, so a config.json written by
 transformers loads here and one written here loads in transformers. Fields that
 numpy_bert does not use (``model_type``, ``architectures``,
-``transformers_version``, ``classifier_dropout``, ...) are kept in ``extra`` and
-written back unchanged. Fields that would change the computation in ways
+``transformers_version``, ...) are kept in ``extra`` and written back unchanged.
+
+The task heads read five more fields, as transformers names them: ``id2label``
+({0: "negative", 1: "neutral", 2: "positive"}; its keys are strings in JSON and
+ints here), ``label2id`` (its inverse), ``num_labels`` (derived: len(id2label),
+2 by default), ``problem_type`` (None, "regression", "single_label_classification"
+or "multi_label_classification") and ``classifier_dropout`` (None: the heads'
+dropout is hidden_dropout_prob).
+
+    >>> BertConfig(num_labels=3).id2label
+    {0: 'LABEL_0', 1: 'LABEL_1', 2: 'LABEL_2'} Fields that would change the computation in ways
 numpy_bert does not implement (``position_embedding_type`` other than
 ``"absolute"``, ``is_decoder``, untied word embeddings) raise a ValueError instead
 of being silently ignored.
@@ -45,6 +54,11 @@ DEFAULTS = {
     "pad_token_id": 0,                    # id of [PAD]; its word embedding row gets no gradient
 }
 
+# The task heads' fields (transformers names), beside DEFAULTS; num_labels is derived.
+HEAD_FIELDS = ("num_labels", "id2label", "label2id", "problem_type", "classifier_dropout")
+PROBLEM_TYPES = ("regression", "single_label_classification", "multi_label_classification")
+_UNSET = object()   # classifier_dropout not given (see BertConfig.__init__)
+
 _INT_FIELDS = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
                "intermediate_size", "max_position_embeddings", "type_vocab_size")
 _PROB_FIELDS = ("hidden_dropout_prob", "attention_probs_dropout_prob")
@@ -54,7 +68,8 @@ class BertConfig:
     """The hyper-parameters of a BERT model (HuggingFace ``config.json`` names).
 
     Attributes are the keys of ``DEFAULTS`` plus ``architectures`` (list of class
-    names, written to config.json; None means ``["BertForPreTraining"]``) and
+    names, written to config.json; None means ``["BertForPreTraining"]``), the heads'
+    fields (see ``HEAD_FIELDS``; ``num_labels`` is a property, ``len(id2label)``) and
     ``extra`` (dict of every other config.json field, kept and written back).
 
     The constructor validates everything and raises ValueError/TypeError saying
@@ -66,7 +81,8 @@ class BertConfig:
                  num_attention_heads=12, intermediate_size=3072, hidden_act="gelu",
                  hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1,
                  max_position_embeddings=512, type_vocab_size=2, initializer_range=0.02,
-                 layer_norm_eps=1e-12, pad_token_id=0, architectures=None, **extra):
+                 layer_norm_eps=1e-12, pad_token_id=0, architectures=None, num_labels=None,
+                 id2label=None, label2id=None, problem_type=None, classifier_dropout=_UNSET, **extra):
         self.vocab_size = vocab_size
         self.hidden_size = hidden_size
         self.num_hidden_layers = num_hidden_layers
@@ -81,6 +97,13 @@ class BertConfig:
         self.layer_norm_eps = layer_norm_eps
         self.pad_token_id = pad_token_id
         self.architectures = architectures
+        # the task heads' fields (transformers' PreTrainedConfig / BertConfig names)
+        self.id2label, self.label2id = _label_maps(num_labels, id2label, label2id)
+        self.problem_type = problem_type
+        # config.json files written before transformers had classifier_dropout lack it:
+        # it is written back only if it was given or is not None
+        self._write_classifier_dropout = classifier_dropout is not _UNSET
+        self.classifier_dropout = None if classifier_dropout is _UNSET else classifier_dropout
         self.extra = dict(extra)
         self.validate()
 
@@ -90,6 +113,17 @@ class BertConfig:
     def head_size(self):
         """HS = H / NH: the width of one attention head (64 for BERT-base)."""
         return self.hidden_size // self.num_attention_heads
+
+    @property
+    def num_labels(self):
+        """N = len(id2label): the classifier's outputs (2 unless id2label says otherwise)."""
+        return len(self.id2label)
+
+    @num_labels.setter
+    def num_labels(self, num_labels):
+        """As transformers: a different number replaces both maps by LABEL_0 .. LABEL_{N-1}."""
+        if num_labels != self.num_labels:
+            self.id2label, self.label2id = _label_maps(num_labels, None, None)
 
     # ------------------------------------------------------------------ validation
 
@@ -145,9 +179,29 @@ class BertConfig:
                 raise TypeError(f"BertConfig.architectures must be a list of class names, "
                                 f"got {self.architectures!r}")
 
+        self._validate_head_fields()
         if not isinstance(self.extra, dict):
             raise TypeError("BertConfig.extra must be a dict")
         self._check_unsupported_extras()
+
+    def _validate_head_fields(self):
+        self.id2label, self.label2id = _label_maps(None, self.id2label, self.label2id)
+        if self.problem_type is not None and self.problem_type not in PROBLEM_TYPES:
+            raise ValueError(f"BertConfig.problem_type={self.problem_type!r} is not one of "
+                             f"{', '.join(PROBLEM_TYPES)} (or None: chosen from num_labels and the "
+                             f"labels' dtype, as transformers does)")
+        if self.problem_type == "single_label_classification" and self.num_labels == 1:
+            raise ValueError('problem_type="single_label_classification" needs num_labels > 1; for '
+                             'binary classification use num_labels=2, or problem_type="regression" '
+                             'for a single-output regression head')
+        value = self.classifier_dropout
+        if value is not None:
+            if isinstance(value, bool) or not isinstance(value, numbers.Real):
+                raise TypeError(f"BertConfig.classifier_dropout must be a number or None, got {value!r}")
+            if not 0.0 <= value < 1.0:
+                raise ValueError(f"BertConfig.classifier_dropout is a dropout probability and must be "
+                                 f"in [0, 1) (or None: hidden_dropout_prob), got {value}")
+            self.classifier_dropout = float(value) if not isinstance(value, int) else value
 
     def _normalize_numbers(self):
         """NumPy scalars (np.int64(768), np.float32(0.1)) -> Python numbers, for JSON."""
@@ -198,7 +252,41 @@ class BertConfig:
         d["architectures"] = list(self.architectures or ["BertForPreTraining"])
         for name in DEFAULTS:
             d[name] = getattr(self, name)
+        # as transformers writes them: the label maps only when they are not the default
+        # two labels (keys of id2label as strings, JSON's only kind), problem_type only when set
+        if (self.id2label, self.label2id) != _label_maps(2, None, None):
+            d["id2label"] = {str(i): label for i, label in self.id2label.items()}
+            d["label2id"] = dict(self.label2id)
+        if self.problem_type is not None:
+            d["problem_type"] = self.problem_type
+        if self.classifier_dropout is not None or self._write_classifier_dropout:
+            d["classifier_dropout"] = self.classifier_dropout
         return dict(sorted(d.items()))
+
+    def replace(self, **changes):
+        """A new config with ``changes`` applied (the names of BertConfig's arguments), as
+        transformers' ``from_pretrained(dir, num_labels=3)`` applies them: a new num_labels
+        without id2label gives LABEL_0 .. LABEL_{N-1}; a new id2label without label2id gives
+        its inverse.
+
+            >>> BertConfig(num_labels=3).replace(id2label={0: "no", 1: "yes"}).label2id
+            {'no': 0, 'yes': 1}
+        """
+        known = set(DEFAULTS) | set(HEAD_FIELDS) | {"architectures"}
+        unknown = sorted(set(changes) - known)
+        if unknown:
+            raise TypeError(f"unknown config field(s) {', '.join(unknown)}; BertConfig's fields are "
+                            f"{', '.join(sorted(known))}")
+        fields = {name: getattr(self, name) for name in DEFAULTS}
+        fields.update(architectures=self.architectures, id2label=self.id2label,
+                      label2id=self.label2id, problem_type=self.problem_type)
+        if self.classifier_dropout is not None or self._write_classifier_dropout:
+            fields["classifier_dropout"] = self.classifier_dropout
+        if "num_labels" in changes and "id2label" not in changes:
+            fields.pop("id2label"), fields.pop("label2id")
+        if "id2label" in changes and "label2id" not in changes:
+            fields.pop("label2id")
+        return type(self)(**{**self.extra, **fields, **changes})
 
     @classmethod
     def from_json_file(cls, path):
@@ -233,8 +321,9 @@ class BertConfig:
             f.write(self.to_json_string())
 
     @classmethod
-    def from_pretrained(cls, path):
-        """Read ``<dir>/config.json`` (or ``path`` itself if it is a file)."""
+    def from_pretrained(cls, path, **changes):
+        """Read ``<dir>/config.json`` (or ``path`` itself if it is a file); ``changes``
+        (``num_labels=3``, ``id2label=...``, ...) are applied as ``replace`` applies them."""
         path = os.fspath(path)
         if os.path.isdir(path):
             file = os.path.join(path, "config.json")
@@ -244,7 +333,8 @@ class BertConfig:
             path = file
         elif not os.path.exists(path):
             raise FileNotFoundError(f"model path {path} does not exist")
-        return cls.from_json_file(path)
+        config = cls.from_json_file(path)
+        return config.replace(**changes) if changes else config
 
     def save_pretrained(self, directory):
         """Write ``<directory>/config.json``."""
@@ -260,3 +350,44 @@ class BertConfig:
     def __repr__(self):
         fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in DEFAULTS)
         return f"BertConfig({fields})"
+
+
+def _label_maps(num_labels, id2label, label2id):
+    """(id2label {int: str}, label2id {str: int}) from any of the three, as transformers:
+    id2label's keys may be strings of digits (JSON) and must be 0 .. N-1; without id2label,
+    label2id's inverse or LABEL_0 .. LABEL_{N-1} (N = num_labels, default 2); without
+    label2id, id2label's inverse."""
+    if id2label is None and label2id is not None:
+        if not isinstance(label2id, dict):
+            raise TypeError(f"BertConfig.label2id must be a dict label -> id, got {label2id!r}")
+        id2label = {value: key for key, value in label2id.items()}
+    if id2label is None:
+        n = 2 if num_labels is None else num_labels
+        if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
+            raise ValueError(f"BertConfig.num_labels must be a positive integer, got {num_labels!r}")
+        id2label = {i: f"LABEL_{i}" for i in range(int(n))}
+    if not isinstance(id2label, dict) or not id2label:
+        raise TypeError(f"BertConfig.id2label must be a non-empty dict id -> label name, got {id2label!r}")
+    ids = {}
+    for key, label in id2label.items():
+        if isinstance(key, str) and key.strip().lstrip("-").isdigit():
+            key = int(key)                      # JSON keys are strings
+        if isinstance(key, bool) or not isinstance(key, numbers.Integral):
+            raise TypeError(f"BertConfig.id2label's keys must be label ids 0, 1, ..., got {key!r}")
+        if not isinstance(label, str):
+            raise TypeError(f"BertConfig.id2label[{key}] must be a label name (a string), got {label!r}")
+        ids[int(key)] = label
+    if sorted(ids) != list(range(len(ids))):
+        raise ValueError(f"BertConfig.id2label's keys must be 0 .. {len(ids) - 1} (one per label), "
+                         f"got {sorted(ids)}")
+    if num_labels is not None and num_labels != len(ids):
+        raise ValueError(f"num_labels={num_labels} but id2label has {len(ids)} entries; give one of "
+                         f"them, or both in agreement")
+    id2label = dict(sorted(ids.items()))
+    if label2id is None:
+        label2id = {label: i for i, label in id2label.items()}
+    if not isinstance(label2id, dict) or not all(
+            isinstance(k, str) and isinstance(v, numbers.Integral) and not isinstance(v, bool)
+            for k, v in label2id.items()):
+        raise TypeError(f"BertConfig.label2id must map label names to integer ids, got {label2id!r}")
+    return id2label, {k: int(v) for k, v in label2id.items()}

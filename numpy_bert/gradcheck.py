@@ -246,6 +246,12 @@ def layer_checks(seed=0):
          [a.copy() for a in qkv], qkv_names, None, (4,)),
         ("cross_entropy", layers.cross_entropy_forward, layers.cross_entropy_backward,
          [randn(B * T, V) * 2, labels], ["logits", "labels"], [0], ()),
+        ("mse_loss", layers.mse_loss_forward, layers.mse_loss_backward,
+         [randn(B, 3), randn(B, 3)], ["predictions", "targets"], [0], ()),
+        # logits up to |z| ~ 10 (the sigmoid's two branches), soft and hard targets
+        ("bce_with_logits", layers.bce_with_logits_forward, layers.bce_with_logits_backward,
+         [randn(B, 7) * 4, np.r_[rng.uniform(size=7), rng.integers(0, 2, 7)].reshape(B, 7)],
+         ["logits", "targets"], [0], ()),
     ]
 
 

@@ -49,6 +49,8 @@ __all__ = [
     "additive_attention_mask",
     "self_attention_forward", "self_attention_backward",
     "cross_entropy_forward", "cross_entropy_backward",
+    "mse_loss_forward", "mse_loss_backward",
+    "bce_with_logits_forward", "bce_with_logits_backward",
 ]
 
 
@@ -485,3 +487,62 @@ def cross_entropy_backward(dloss, cache):
     dz[np.arange(n), y] -= 1.0
     dlogits[rows] = dz * (dloss / n)
     return dlogits
+
+
+# ----------------------------------------------------------------------------------------
+# regression and multi-label losses (the sequence-classification head's other problem types)
+# ----------------------------------------------------------------------------------------
+
+def mse_loss_forward(predictions, targets):
+    """Mean squared error over every entry (torch.nn.MSELoss with its defaults)::
+
+        loss = mean((predictions - targets) ** 2)
+
+    Backward: ``dpredictions = dloss * 2 (predictions - targets) / n`` with n the number
+    of entries. Cache: the difference. Returns the loss as a NumPy scalar of the
+    predictions' dtype.
+    """
+    targets = np.asarray(targets)
+    if targets.shape != predictions.shape:
+        raise ValueError(f"mse_loss_forward: targets have shape {targets.shape} but predictions "
+                         f"{predictions.shape}; they must match")
+    diff = predictions - targets.astype(predictions.dtype)  # (...)
+    return predictions.dtype.type(np.mean(diff * diff)), diff
+
+
+def mse_loss_backward(dloss, cache):
+    """Backward of the mean squared error: ``dpredictions`` (formula in the forward)."""
+    diff = cache
+    # loss = mean(diff ** 2): d/dpredictions = 2 diff / n
+    return diff * diff.dtype.type(2.0 * dloss / diff.size)
+
+
+def bce_with_logits_forward(logits, targets):
+    """Mean binary cross-entropy of sigmoid(logits) against targets in [0, 1], over every
+    entry (torch.nn.BCEWithLogitsLoss with its defaults), in the form that cannot overflow::
+
+        loss = mean( max(z, 0) - z * y + log(1 + exp(-|z|)) )      z = logits, y = targets
+
+    which is ``-(y log sigmoid(z) + (1 - y) log(1 - sigmoid(z)))`` for every z.
+
+    Backward: ``dlogits = dloss * (sigmoid(z) - y) / n``, n the number of entries.
+    Cache: sigmoid(z) and y. Returns the loss as a NumPy scalar of the logits' dtype.
+    """
+    targets = np.asarray(targets)
+    if targets.shape != logits.shape:
+        raise ValueError(f"bce_with_logits_forward: targets have shape {targets.shape} but logits "
+                         f"{logits.shape}; they must match (one 0/1 target per label)")
+    y = targets.astype(logits.dtype)                        # (...)
+    z = logits
+    loss = np.mean(np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z))))
+    # sigmoid without overflow: exp of a non-positive number only
+    e = np.exp(-np.abs(z))                                  # (...) in (0, 1]
+    sigmoid = np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(z.dtype)
+    return logits.dtype.type(loss), (sigmoid, y)
+
+
+def bce_with_logits_backward(dloss, cache):
+    """Backward of the mean binary cross-entropy with logits: ``dlogits`` (see the forward)."""
+    sigmoid, y = cache
+    # loss = mean(softplus(z) - z y): d/dz = (sigmoid(z) - y) / n
+    return (sigmoid - y) * sigmoid.dtype.type(dloss / sigmoid.size)

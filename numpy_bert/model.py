@@ -36,6 +36,7 @@ and its gradient receives both contributions (the embedding lookup and the decod
 
 import functools
 import os
+import warnings
 
 import numpy as np
 
@@ -130,27 +131,31 @@ def _check_dtype(dtype):
 
 # ----------------------------------------------------------------------------- init
 
-def init_params(config, architecture, seed=0, dtype=np.float32):
+def init_params(config, architecture, seed=0, dtype=np.float32, names=None):
     """HF's initialisation: weights ~ N(0, initializer_range), biases 0, LayerNorm 1 / 0.
 
     The padding row of the word embeddings is zero (as ``nn.Embedding(padding_idx=...)``
     is initialised by HF), and ``cls.predictions.bias`` starts at 0. Returns a dict in
-    ``named_parameters()`` order.
+    ``named_parameters()`` order. The weights are drawn from ``np.random.default_rng(seed)``
+    one tensor after the other in that order; ``names`` (default: all) restricts the dict,
+    and the draws, to those tensors: from_pretrained initialises only the missing head.
     """
     rng = np.random.default_rng(seed)
     dtype = np.dtype(dtype)
     std = config.initializer_range
     params = {}
     for name, shape in weights.expected_shapes(config, architecture).items():
+        if names is not None and name not in names:
+            continue
         if name.endswith("LayerNorm.weight"):
             params[name] = np.ones(shape, dtype=dtype)
         elif name.endswith("bias"):
             params[name] = np.zeros(shape, dtype=dtype)
         else:   # Linear weights (out, in) and embedding tables (rows, H)
             params[name] = rng.standard_normal(shape, dtype=dtype) * dtype.type(std)
-    if config.pad_token_id is not None:
-        prefix = "bert." if architecture == "BertForPreTraining" else ""
-        params[prefix + "embeddings.word_embeddings.weight"][config.pad_token_id] = 0.0
+    word = weights.encoder_prefix(architecture) + "embeddings.word_embeddings.weight"
+    if config.pad_token_id is not None and word in params:
+        params[word][config.pad_token_id] = 0.0
     return params
 
 
@@ -416,8 +421,13 @@ class BertModel:
     def __init__(self, config, seed=0, dtype=np.float32, layers="fast"):
         if not isinstance(config, BertConfig):
             raise TypeError(f"config must be a numpy_bert.BertConfig, got {type(config).__name__}")
+        self._check_config(config)
         dtype = _check_dtype(dtype)
         self._setup(config, init_params(config, self.architecture, seed, dtype), seed, layers)
+
+    @classmethod
+    def _check_config(cls, config):
+        """Refuse a config this class cannot be built from (a head's constraints)."""
 
     def _setup(self, config, params, seed, layers):
         self.config = config
@@ -426,17 +436,45 @@ class BertModel:
         self.dtype = next(iter(params.values())).dtype
         self.rng = np.random.default_rng([seed, 1])   # dropout's Generator (init used [seed])
         self.training = False
+        self.loading_info = None                      # from_pretrained: what it loaded
 
     @classmethod
-    def from_pretrained(cls, model_dir, dtype=np.float32, seed=0, layers="fast"):
-        """Load ``<model_dir>/config.json`` and its weights (model.safetensors or model.npz);
-        ``layers`` as in the constructor."""
+    def from_pretrained(cls, model_dir, dtype=np.float32, seed=0, layers="fast",
+                        ignore_mismatched_sizes=False, **config_overrides):
+        """Load ``<model_dir>/config.json`` and its weights (model.safetensors or model.npz),
+        as transformers' ``from_pretrained`` does; ``layers`` as in the constructor.
+
+        ``config_overrides`` change the config first (``num_labels=3``, ``id2label={0: "neg",
+        ...}``, ``problem_type="regression"``, ``classifier_dropout=0.2``: see
+        BertConfig.replace). The checkpoint may come from another architecture: a BertModel
+        or BertForPreTraining checkpoint loads into any class here. Tensors it lacks (the
+        new head, or a pooler) are initialised as HF initialises them, from
+        ``np.random.default_rng(seed)`` (init_params), and named in a warning; tensors it
+        has that this class has no place for are left out. ``model.loading_info`` says
+        which: {"missing_keys", "unexpected_keys", "mismatched_keys"}. A head whose shape
+        differs from the config's (another num_labels) is an error unless
+        ``ignore_mismatched_sizes=True``, which initialises it anew.
+
+            >>> model = BertForSequenceClassification.from_pretrained(            # doctest: +SKIP
+            ...     "all-MiniLM-L6-v2", num_labels=3)
+            UserWarning: Some weights of BertForSequenceClassification were not initialized ...
+            >>> model.loading_info["missing_keys"]                                # doctest: +SKIP
+            ['classifier.weight', 'classifier.bias']
+        """
         dtype = _check_dtype(dtype)
-        config = BertConfig.from_pretrained(model_dir)
-        params = weights.load_state_dict(model_dir, config, architecture=cls.architecture,
-                                         dtype=dtype)
+        config = BertConfig.from_pretrained(model_dir, **config_overrides)
+        cls._check_config(config)
+        params, info = weights.load_pretrained(model_dir, config, cls.architecture, dtype,
+                                               ignore_mismatched_sizes)
+        expected = weights.expected_shapes(config, cls.architecture)
+        new = [name for name in expected if name not in params]
+        if new:
+            params.update(init_params(config, cls.architecture, seed, dtype, names=new))
+            warnings.warn(_newly_initialized_message(cls.__name__, model_dir, info), UserWarning,
+                          stacklevel=2)
         model = cls.__new__(cls)
-        model._setup(config, params, seed, layers)
+        model._setup(config, {name: params[name] for name in expected}, seed, layers)
+        model.loading_info = info
         return model
 
     def save_pretrained(self, model_dir):
@@ -477,6 +515,22 @@ class BertModel:
                                        output_hidden_states, output_attentions)
         pooled, _ = pooler_forward(self.layers, self.params, self._prefix, x)
         return {"last_hidden_state": x, "pooler_output": pooled, **extras}
+
+
+def _newly_initialized_message(class_name, model_dir, info):
+    """transformers' warning, naming the tensors from_pretrained initialised."""
+    lines = []
+    if info["missing_keys"]:
+        lines.append(f"Some weights of {class_name} were not initialized from the model checkpoint at "
+                     f"{os.fspath(model_dir)} and are newly initialized: {info['missing_keys']}")
+    if info["mismatched_keys"]:
+        lines.append(f"Some weights of {class_name} were not initialized from the model checkpoint at "
+                     f"{os.fspath(model_dir)} and are newly initialized because the shapes did not match:")
+        lines += [f"- {name}: found shape {found} in the checkpoint and {want} in the model instantiated"
+                  for name, found, want in info["mismatched_keys"]]
+    lines.append("You should probably TRAIN this model on a down-stream task to be able to use it "
+                 "for predictions and inference.")
+    return "\n".join(lines)
 
 
 class BertForPreTraining(BertModel):
@@ -573,3 +627,208 @@ class BertForPreTraining(BertModel):
         details = {"mlm_loss": mlm_loss, "nsp_loss": nsp_loss, "mlm_logits": mlm_logits,
                    "seq_relationship_logits": nsp_logits}
         return loss, grads, details
+
+
+# ----------------------------------------------------------------------------- task heads
+#
+# Every fine-tuning head is one linear layer on the encoder's output: on the pooled [CLS]
+# vector (B, H) for a label per sequence, on every token (B, T, H) for a label per token.
+# The classes below share one forward and one backward; each says where its head reads,
+# how its logits are shaped, and which loss it takes (HF's choices, class by class).
+
+def classifier_forward(layers, params, name, h, dropout_p, rng, training):
+    """logits = dropout(h) @ W.T + b, with W = params[name + ".weight"] (N, H), b (N,).
+
+    h is the pooled output (B, H) or the sequence output (B, T, H); logits (B, N) or
+    (B, T, N). NSP and QA have no dropout here (dropout_p = 0: the identity).
+    Backward: dW = dlogits^T dropout(h), db = sum of dlogits over the rows,
+    dh = dropout_backward(dlogits @ W) (the forward's mask).
+    """
+    dropped, c_dropout = layers.dropout_forward(h, dropout_p, rng, training)          # (..., H)
+    logits, c_linear = layers.linear_forward(dropped, params[name + ".weight"],
+                                             params[name + ".bias"])                 # (..., N)
+    return logits, {"dropout": c_dropout, "linear": c_linear}
+
+
+def classifier_backward(layers, dlogits, cache, grads, name):
+    """Returns dh (..., H); adds the linear's gradients into grads[name + ".weight/.bias"]."""
+    dh, dw, db = layers.linear_backward(dlogits, cache["linear"])                   # (..., H)
+    grads[name + ".weight"] += dw                                                   # (N, H)
+    grads[name + ".bias"] += db                                                     # (N,)
+    return layers.dropout_backward(dh, cache["dropout"])                            # (..., H)
+
+
+def _class_ids(labels, name, shape, num_classes, ignore_index=IGNORE_INDEX):
+    """labels as integer class ids of ``shape`` in [0, num_classes) or ignore_index."""
+    labels = _as_int_array(labels, name)
+    if labels.shape != shape:
+        raise ValueError(f"{name} has shape {labels.shape} but must be {shape}")
+    bad = labels[(labels != ignore_index) & ((labels < 0) | (labels >= num_classes))]
+    if bad.size:
+        raise ValueError(f"{name} must be class ids in [0, {num_classes}) or {ignore_index} "
+                         f"(ignored), got {int(bad[0])}")
+    return labels
+
+
+def _cross_entropy(layers, logits, labels, ignore_index=IGNORE_INDEX):
+    """(mean cross-entropy of logits (..., C) against labels (...), dlogits (..., C)):
+    rows labelled ignore_index are skipped; all of them ignored gives 0 and a zero gradient."""
+    C = logits.shape[-1]
+    loss, cache = layers.cross_entropy_forward(logits.reshape(-1, C), labels.reshape(-1), ignore_index)
+    return float(loss), layers.cross_entropy_backward(1.0, cache).reshape(logits.shape)
+
+
+class _BertWithHead(BertModel):
+    """What the task heads share: encoder -> pooled or sequence output -> head -> logits.
+
+        h      = pooler(x_L) (B, H)  if _on_pooled  else x_L (B, T, H)
+        logits = head(h)             (classifier_forward unless a class says otherwise)
+        loss   = the class's loss of (logits, labels); backward in exact reverse order
+
+    A subclass sets ``architecture``, ``_on_pooled``, ``_head`` (the head's parameter
+    prefix) and ``_head_dropout``, and defines ``_check_labels`` and ``_loss``;
+    ``_outputs`` names the logits as HF's output does.
+    """
+
+    _prefix = "bert."
+    _on_pooled = True           # the head reads the pooled [CLS] vector, else every token
+    _head = "classifier"        # its parameters: classifier.weight (N, H), classifier.bias (N,)
+    _head_dropout = True        # dropout before it: classifier_dropout, else hidden_dropout_prob
+
+    def _dropout_p(self):
+        if not self._head_dropout:
+            return 0.0
+        p = self.config.classifier_dropout
+        return self.config.hidden_dropout_prob if p is None else p
+
+    # ---- the head; BertForMaskedLM has its own
+    def _head_forward(self, h, keep_caches):
+        return classifier_forward(self.layers, self.params, self._head, h, self._dropout_p(),
+                                  self.rng, self.training)
+
+    def _head_backward(self, dlogits, cache, grads):
+        return classifier_backward(self.layers, dlogits, cache, grads, self._head)
+
+    # ---- shapes; BertForMultipleChoice flattens its (B, C, T) inputs
+    def _inputs(self, input_ids, token_type_ids, attention_mask):
+        return _check_inputs(self.config, input_ids, token_type_ids, attention_mask)
+
+    def _task_logits(self, head_logits, input_shape):
+        return head_logits
+
+    def _outputs(self, logits):
+        return {"logits": logits}
+
+    def _forward(self, input_ids, token_type_ids, attention_mask, keep_caches=False,
+                 output_hidden_states=False, output_attentions=False):
+        """-> (logits as the task shapes them, extras, caches for the backward)."""
+        input_shape = np.shape(input_ids)
+        ids, types, mask = self._inputs(input_ids, token_type_ids, attention_mask)
+        x, extras, c_bert = bert_forward(self.layers, self.params, "bert.", self.config, ids, types,
+                                         mask, self.rng, self.training, keep_caches,
+                                         output_hidden_states, output_attentions)  # (B, T, H)
+        h, c_pool = pooler_forward(self.layers, self.params, "bert.", x) if self._on_pooled else (x, None)
+        head_logits, c_head = self._head_forward(h, keep_caches)                  # (B, N) | (B, T, N)
+        logits = self._task_logits(head_logits, input_shape)
+        return logits, extras, (c_bert, c_pool, c_head, x.shape, head_logits.shape)
+
+    @_on_the_layers_threads
+    def __call__(self, input_ids, token_type_ids=None, attention_mask=None,
+                 output_hidden_states=False, output_attentions=False):
+        """-> {"logits": ...} (the class docstring gives its shape), plus "hidden_states" and
+        "attentions" when asked. attention_mask: 1 for real tokens, 0 for padding."""
+        logits, extras, _ = self._forward(input_ids, token_type_ids, attention_mask, False,
+                                          output_hidden_states, output_attentions)
+        return {**self._outputs(logits), **extras}
+
+    def _loss_and_grads(self, input_ids, token_type_ids, attention_mask, labels, return_details):
+        labels = self._check_labels(labels, np.shape(input_ids))   # before any work
+        # ---- forward, keeping each layer's cache
+        logits, _, (c_bert, c_pool, c_head, x_shape, head_shape) = self._forward(
+            input_ids, token_type_ids, attention_mask, keep_caches=True)
+        loss, dlogits = self._loss(logits, labels)
+        # ---- backward, in exact reverse order: head, pooler (if any), encoder
+        grads = {name: np.zeros(p.shape, p.dtype) for name, p in self.params.items()}
+        dh = self._head_backward(dlogits.reshape(head_shape), c_head, grads)    # (B, H) | (B, T, H)
+        if self._on_pooled:
+            dx = np.zeros(x_shape, dh.dtype)                                    # (B, T, H)
+            dx[:, 0] = pooler_backward(self.layers, dh, c_pool, grads, "bert.")  # only [CLS] feeds it
+        else:
+            dx = dh
+        bert_backward(self.layers, dx, c_bert, grads, "bert.", self.config)
+        if not return_details:
+            return loss, grads
+        return loss, grads, self._outputs(logits)
+
+    def loss_and_grads(self, input_ids, token_type_ids=None, attention_mask=None, labels=None,
+                       return_details=False):
+        """The loss (the class docstring says which) and the gradient of every parameter.
+
+        Returns (loss, grads), grads keyed like self.params, or with return_details
+        (loss, grads, details), details holding the logits under the forward's keys.
+        """
+        return self._loss_and_grads(input_ids, token_type_ids, attention_mask, labels, return_details)
+
+
+class BertForSequenceClassification(_BertWithHead):
+    """BERT with a classifier on the pooled [CLS] vector: one label (or score) per sequence.
+
+        logits = classifier(dropout(pooled))              (B, N), N = config.num_labels
+
+    The loss follows ``config.problem_type``; when it is None it is chosen as transformers
+    chooses it, on the first labelled call, and kept in the config (so save_pretrained
+    writes it): N = 1 -> regression; integer labels -> single_label_classification; float
+    labels -> multi_label_classification.
+
+        regression                   loss = mean((logits - labels)^2)        labels (B,) or (B, N)
+        single_label_classification  loss = mean cross-entropy, labels (B,) class ids (-100 skipped)
+        multi_label_classification   loss = mean BCE-with-logits over (B, N), labels 0/1 (or in [0, 1])
+
+    Dropout p is config.classifier_dropout, or hidden_dropout_prob when that is None.
+    """
+
+    architecture = "BertForSequenceClassification"
+
+    def _problem_type(self, labels):
+        config = self.config
+        if config.problem_type is None:
+            if config.num_labels == 1:
+                config.problem_type = "regression"
+            elif labels.dtype.kind in "iu":
+                config.problem_type = "single_label_classification"
+            else:
+                config.problem_type = "multi_label_classification"
+        return config.problem_type
+
+    def _check_labels(self, labels, input_shape):
+        if labels is None:
+            raise ValueError("loss_and_grads needs labels: class ids (B,), or floats (B, num_labels) "
+                             "for multi-label classification and regression")
+        labels = np.asarray(labels)
+        if labels.dtype.kind not in "biuf":
+            raise TypeError(f"labels must be numbers, got dtype {labels.dtype}")
+        B, N = input_shape[0], self.config.num_labels
+        problem = self._problem_type(labels)
+        if problem == "single_label_classification":
+            return _class_ids(labels, "labels", (B,), N)
+        want = (B,) if problem == "regression" and N == 1 and labels.shape == (B,) else (B, N)
+        if labels.shape != want:
+            raise ValueError(f"labels for {problem} have shape {labels.shape} but must be {want} "
+                             f"(num_labels={N})" + (" or (B,)" if want == (B, 1) else ""))
+        labels = labels.astype(np.float64).reshape(B, N)
+        if not np.all(np.isfinite(labels)):
+            raise ValueError("labels must be finite numbers")
+        if problem == "multi_label_classification" and not np.all((labels >= 0) & (labels <= 1)):
+            raise ValueError("multi-label labels are targets of a sigmoid and must be in [0, 1] "
+                             "(1 = the label applies)")
+        return labels
+
+    def _loss(self, logits, labels):
+        problem = self.config.problem_type
+        if problem == "single_label_classification":
+            return _cross_entropy(self.layers, logits, labels)
+        if problem == "regression":
+            loss, cache = self.layers.mse_loss_forward(logits, labels)
+            return float(loss), self.layers.mse_loss_backward(1.0, cache)
+        loss, cache = self.layers.bce_with_logits_forward(logits, labels)
+        return float(loss), self.layers.bce_with_logits_backward(1.0, cache)

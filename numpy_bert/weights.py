@@ -386,7 +386,28 @@ def save_npz(tensors, path):
 # HuggingFace parameter names and shapes
 # ---------------------------------------------------------------------------------------
 
-ARCHITECTURES = ("BertForPreTraining", "BertModel")
+# Each architecture: whether its encoder has the pooler (HF builds BertModel(config,
+# add_pooling_layer=False) for the heads on the sequence output), and its head's tensors.
+# N is num_labels; the heads' outputs that are fixed are numbers: NSP and QA's (start,
+# end) give 2, multiple choice scores each choice with 1.
+_MLM = {"cls.predictions.bias": ("V",),                          # the decoder's bias
+        "cls.predictions.transform.dense.weight": ("H", "H"),
+        "cls.predictions.transform.dense.bias": ("H",),
+        "cls.predictions.transform.LayerNorm.weight": ("H",),
+        "cls.predictions.transform.LayerNorm.bias": ("H",)}
+_NSP = {"cls.seq_relationship.weight": (2, "H"),                 # IsNext / NotNext
+        "cls.seq_relationship.bias": (2,)}
+HEADS = {
+    "BertModel": (True, {}),
+    "BertForPreTraining": (True, {**_MLM, **_NSP}),
+    "BertForMaskedLM": (False, _MLM),
+    "BertForNextSentencePrediction": (True, _NSP),
+    "BertForSequenceClassification": (True, {"classifier.weight": ("N", "H"), "classifier.bias": ("N",)}),
+    "BertForMultipleChoice": (True, {"classifier.weight": (1, "H"), "classifier.bias": (1,)}),
+    "BertForTokenClassification": (False, {"classifier.weight": ("N", "H"), "classifier.bias": ("N",)}),
+    "BertForQuestionAnswering": (False, {"qa_outputs.weight": (2, "H"), "qa_outputs.bias": (2,)}),
+}
+ARCHITECTURES = tuple(HEADS)
 
 
 def _check_architecture(architecture):
@@ -398,14 +419,15 @@ def _check_architecture(architecture):
 # The config field behind each dimension letter (the project's dimension key);
 # P and S are the position and segment (token type) table sizes.
 DIMENSIONS = {"V": "vocab_size", "H": "hidden_size", "I": "intermediate_size",
-              "P": "max_position_embeddings", "S": "type_vocab_size"}
+              "P": "max_position_embeddings", "S": "type_vocab_size", "N": "num_labels"}
 
 
 def expected_shapes(config, architecture="BertForPreTraining"):
     """dict name -> shape of every parameter, in HF's ``named_parameters()`` order.
 
-    BertModel names have no prefix ("embeddings.word_embeddings.weight"); in
-    BertForPreTraining the encoder lives under "bert." and the heads under "cls.".
+    BertModel names have no prefix ("embeddings.word_embeddings.weight"); in the other
+    architectures the encoder lives under "bert." and the head beside it ("cls.*",
+    "classifier.*", "qa_outputs.*"; see HEADS).
     The MLM decoder weight is the word embedding matrix (tied), so HF lists it once,
     as "bert.embeddings.word_embeddings.weight"; the decoder's bias is listed as
     "cls.predictions.bias". For bert-base-cased (vocab_size=28996) the shape of
@@ -423,7 +445,8 @@ def parameter_layout(num_hidden_layers, architecture="BertForPreTraining"):
     """
     _check_architecture(architecture)
     V, H, I, P, S = "V", "H", "I", "P", "S"
-    prefix = "bert." if architecture == "BertForPreTraining" else ""
+    prefix = encoder_prefix(architecture)
+    has_pooler, head = HEADS[architecture]
 
     shapes = {
         "embeddings.word_embeddings.weight": (V, H),
@@ -452,21 +475,23 @@ def parameter_layout(num_hidden_layers, architecture="BertForPreTraining"):
             layer + "output.LayerNorm.weight": (H,),
             layer + "output.LayerNorm.bias": (H,),
         })
-    shapes["pooler.dense.weight"] = (H, H)
-    shapes["pooler.dense.bias"] = (H,)
+    if has_pooler:
+        shapes["pooler.dense.weight"] = (H, H)
+        shapes["pooler.dense.bias"] = (H,)
     shapes = {prefix + name: shape for name, shape in shapes.items()}
-
-    if architecture == "BertForPreTraining":
-        shapes.update({
-            "cls.predictions.bias": (V,),                        # the decoder's bias
-            "cls.predictions.transform.dense.weight": (H, H),
-            "cls.predictions.transform.dense.bias": (H,),
-            "cls.predictions.transform.LayerNorm.weight": (H,),
-            "cls.predictions.transform.LayerNorm.bias": (H,),
-            "cls.seq_relationship.weight": (2, H),               # NSP: IsNext / NotNext
-            "cls.seq_relationship.bias": (2,),
-        })
+    shapes.update(head)
     return shapes
+
+
+def encoder_prefix(architecture):
+    """"" for BertModel, "bert." for the models with a head (HF's base_model_prefix)."""
+    return "" if architecture == "BertModel" else "bert."
+
+
+def is_head(name):
+    """True for a tensor a checkpoint may lack and from_pretrained then initialises: a
+    head's, or the pooler's (the heads on the sequence output have none)."""
+    return not name.removeprefix("bert.").startswith(("embeddings.", "encoder."))
 
 
 # Buffers that some checkpoints carry but that are not parameters.
@@ -474,6 +499,7 @@ _BUFFERS = ("embeddings.position_ids", "embeddings.token_type_ids")
 _DECODER_WEIGHT = "cls.predictions.decoder.weight"
 _DECODER_BIAS = "cls.predictions.decoder.bias"
 _ENCODER_PARTS = ("embeddings.", "encoder.", "pooler.")
+_HEAD_PARTS = ("cls.", "classifier.", "qa_outputs.")
 
 
 def _find_checkpoint_file(path):
@@ -562,17 +588,10 @@ def _normalize_names(tensors, architecture, source):
         original = renamed[new][0] if new in renamed else new
         if new in _BUFFERS:
             ignored.append(original)
-        elif new.startswith("cls."):
-            if architecture == "BertModel":
-                ignored.append(original)  # pre-training heads: BertModel has none
-            else:
-                params[new] = array
-        elif architecture == "BertModel":
-            params[new] = array
         elif new.startswith(_ENCODER_PARTS):
-            params["bert." + new] = array
+            params[encoder_prefix(architecture) + new] = array
         else:
-            params[original] = array  # not a BERT tensor: reported as unexpected
+            params[new] = array  # a head's ("cls.*", "classifier.*", ...) or not BERT's
     return params, ignored
 
 
@@ -602,18 +621,47 @@ def check_state_dict(params, config, architecture="BertForPreTraining", source="
     wrong = [(k, tuple(np.shape(params[k])), shape) for k, shape in expected.items()
              if tuple(np.shape(params[k])) != shape]
     if wrong:
-        layout = parameter_layout(config.num_hidden_layers, architecture)
+        raise ValueError(_shape_message(wrong, config, architecture, source)
+                         + " Is config.json the one that belongs to these weights?")
 
-        def explain(name, want):  # which config fields fix this shape
-            fields = dict.fromkeys(f"{DIMENSIONS[d]}={n}" for d, n in zip(layout[name], want)
-                                   if d in DIMENSIONS)
-            return ", ".join(fields)
 
-        details = "; ".join(f"{k} has shape {got} but the config expects {want} "
-                            f"({explain(k, want)})" for k, got, want in wrong[:8])
-        more = f" (and {len(wrong) - 8} more)" if len(wrong) > 8 else ""
-        raise ValueError(f"{source}: {len(wrong)} tensor(s) disagree with the config: "
-                         f"{details}{more}. Is config.json the one that belongs to these weights?")
+def _shape_message(wrong, config, architecture, source):
+    """wrong: [(name, checkpoint shape, expected shape)] -> what disagrees, and with which field."""
+    layout = parameter_layout(config.num_hidden_layers, architecture)
+
+    def explain(name, want):  # which config fields fix this shape
+        fields = dict.fromkeys(f"{DIMENSIONS[d]}={n}" for d, n in zip(layout[name], want)
+                               if d in DIMENSIONS)
+        return f" ({', '.join(fields)})" if fields else ""
+
+    details = "; ".join(f"{k} has shape {got} but the config expects {want}{explain(k, want)}"
+                        for k, got, want in wrong[:8])
+    more = f" (and {len(wrong) - 8} more)" if len(wrong) > 8 else ""
+    return f"{source}: {len(wrong)} tensor(s) disagree with the config: {details}{more}."
+
+
+def _read_tensors(path_or_dir):
+    """(dict name -> array, source name for messages) from a path or an in-memory dict."""
+    if isinstance(path_or_dir, Mapping):
+        return dict(path_or_dir), "state dict"
+    source = os.fspath(path_or_dir)
+    return read_checkpoint(source, writable=True), source
+
+
+def _check_float_dtype(dtype, what):
+    dtype = np.dtype(dtype)
+    if dtype.kind != "f":
+        raise TypeError(f"{what}: dtype must be a floating-point type such as "
+                        f"np.float32 or np.float64, got {dtype}")
+    return dtype
+
+
+def _as_parameter(array, name, dtype, source):
+    array = np.asarray(array)
+    if array.dtype.kind != "f":
+        raise ValueError(f"{source}: tensor {name!r} has dtype {array.dtype}; parameters "
+                         f"must be floating point")
+    return array.astype(dtype, copy=False)
 
 
 def load_state_dict(path_or_dir, config, architecture="BertForPreTraining", dtype=np.float32):
@@ -621,8 +669,9 @@ def load_state_dict(path_or_dir, config, architecture="BertForPreTraining", dtyp
 
     path_or_dir:  a model directory (model.safetensors or model.npz), a .safetensors or
                   .npz file, or a dict name -> ndarray already in memory
-    architecture: "BertForPreTraining" (keys "bert.*" and "cls.*") or "BertModel"
-                  (no prefix; pre-training heads in the checkpoint are ignored)
+    architecture: one of ARCHITECTURES: "BertForPreTraining" (keys "bert.*" and "cls.*"),
+                  "BertForSequenceClassification" ("bert.*", "classifier.*"), ..., or
+                  "BertModel" (no prefix; the checkpoint's heads are ignored)
     dtype:        floating dtype of the returned arrays (np.float32 or np.float64)
 
     Accepts the variants found in real checkpoints: names with or without "bert.",
@@ -633,26 +682,63 @@ def load_state_dict(path_or_dir, config, architecture="BertForPreTraining", dtyp
     maps: writable, and writes never reach the file.
     """
     _check_architecture(architecture)
-    dtype = np.dtype(dtype)
-    if dtype.kind != "f":
-        raise TypeError(f"load_state_dict: dtype must be a floating-point type such as "
-                        f"np.float32 or np.float64, got {dtype}")
-    if isinstance(path_or_dir, Mapping):
-        tensors, source = dict(path_or_dir), "state dict"
-    else:
-        source = os.fspath(path_or_dir)
-        tensors = read_checkpoint(source, writable=True)
-
+    dtype = _check_float_dtype(dtype, "load_state_dict")
+    tensors, source = _read_tensors(path_or_dir)
     params, _ = _normalize_names(tensors, architecture, source)
+    if architecture == "BertModel":   # BertModel has no head: the checkpoint's are ignored
+        params = {name: array for name, array in params.items() if not name.startswith(_HEAD_PARTS)}
     check_state_dict(params, config, architecture, source)
-    out = {}
-    for name in expected_shapes(config, architecture):
-        array = np.asarray(params[name])
-        if array.dtype.kind != "f":
-            raise ValueError(f"{source}: tensor {name!r} has dtype {array.dtype}; parameters "
-                             f"must be floating point")
-        out[name] = array.astype(dtype, copy=False)
-    return out
+    return {name: _as_parameter(params[name], name, dtype, source)
+            for name in expected_shapes(config, architecture)}
+
+
+def load_pretrained(path_or_dir, config, architecture, dtype=np.float32, ignore_mismatched_sizes=False):
+    """Load what a checkpoint has of ``architecture``, as transformers' from_pretrained does.
+
+    Returns ``(params, loading_info)``: ``params`` holds the expected tensors that the
+    checkpoint has with the expected shape, in ``expected_shapes`` order, and
+    ``loading_info`` is transformers' dict::
+
+        {"missing_keys": [names the checkpoint lacks: the new head, to be initialised],
+         "unexpected_keys": [the checkpoint's tensors this architecture has no place for],
+         "mismatched_keys": [(name, checkpoint shape, expected shape), ...]}
+
+    The encoder (embeddings and layers) must be complete and of the config's shapes, or a
+    ValueError names what is wrong. A head or pooler tensor (``is_head``) may be missing
+    (a BertModel checkpoint has no classifier) and is then listed in missing_keys. One whose
+    shape differs (a classifier trained with another num_labels) raises a ValueError that
+    points to ``ignore_mismatched_sizes=True``; with it, the tensor is listed in
+    mismatched_keys and left out of ``params`` (so it is initialised anew).
+    """
+    _check_architecture(architecture)
+    dtype = _check_float_dtype(dtype, "load_pretrained")
+    tensors, source = _read_tensors(path_or_dir)
+    found, _ = _normalize_names(tensors, architecture, source)
+    expected = expected_shapes(config, architecture)
+    missing = [name for name in expected if name not in found]
+    unexpected = [name for name in found if name not in expected]
+    encoder_missing = [name for name in missing if not is_head(name)]
+    if encoder_missing:
+        raise ValueError(f"{source} does not hold a BERT encoder for this config: missing "
+                         f"{len(encoder_missing)} tensor(s): {_format_names(encoder_missing)}"
+                         + (f"; it has {_format_names(unexpected, 4)}" if unexpected else ""))
+    wrong = [(name, tuple(np.shape(found[name])), shape) for name, shape in expected.items()
+             if name in found and tuple(np.shape(found[name])) != shape]
+    encoder_wrong = [w for w in wrong if not is_head(w[0])]
+    if encoder_wrong:
+        raise ValueError(_shape_message(encoder_wrong, config, architecture, source)
+                         + " Is config.json the one that belongs to these weights?")
+    if wrong and not ignore_mismatched_sizes:
+        raise ValueError(_shape_message(wrong, config, architecture, source)
+                         + " The checkpoint's head was trained for another task or number of "
+                         "labels: pass ignore_mismatched_sizes=True (numpy-bert: "
+                         "--ignore-mismatched-sizes) to initialise a new head instead, as "
+                         "transformers does")
+    mismatched = {name for name, _, _ in wrong}
+    params = {name: _as_parameter(found[name], name, dtype, source)
+              for name in expected if name in found and name not in mismatched}
+    info = {"missing_keys": missing, "unexpected_keys": unexpected, "mismatched_keys": wrong}
+    return params, info
 
 
 def save_state_dict(params, path, metadata=None):

@@ -34,7 +34,8 @@ def test_reads_transformers_config_json():
     assert config.architectures == ["BertForPreTraining"]
     # Fields numpy_bert does not use are kept...
     assert config.extra["transformers_version"] == "5.24.0"
-    assert config.extra["classifier_dropout"] is None
+    assert config.classifier_dropout is None and "classifier_dropout" not in config.extra
+    assert config.num_labels == 2 and config.problem_type is None   # transformers' defaults
     assert config.extra["tie_word_embeddings"] is True
 
 
@@ -149,3 +150,62 @@ def test_numpy_scalars_become_json_numbers(tmp_path):
     assert type(config.hidden_size) is int and type(config.layer_norm_eps) is float
     config.to_json_file(tmp_path / "config.json")
     assert BertConfig.from_json_file(tmp_path / "config.json").hidden_size == 96
+
+
+# ---------------------------------------------------------------- the heads' fields
+
+def test_label_fields_as_transformers_derives_them():
+    config = BertConfig(num_labels=3)
+    assert config.id2label == {0: "LABEL_0", 1: "LABEL_1", 2: "LABEL_2"}
+    assert config.label2id == {"LABEL_0": 0, "LABEL_1": 1, "LABEL_2": 2}
+    named = BertConfig(id2label={"0": "negative", "1": "neutral", "2": "positive"})  # JSON keys
+    assert named.num_labels == 3 and named.id2label[2] == "positive"
+    assert named.label2id == {"negative": 0, "neutral": 1, "positive": 2}
+    config.num_labels = 4                                       # HF's setter: fresh names
+    assert config.id2label[3] == "LABEL_3" and config.label2id["LABEL_3"] == 3
+    assert BertConfig().num_labels == 2 and BertConfig().classifier_dropout is None
+
+
+def test_label_maps_round_trip_with_string_keys_in_json(tmp_path):
+    config = BertConfig(vocab_size=99, hidden_size=30, num_attention_heads=3,
+                        id2label={0: "neg", 1: "pos", 2: "mixed"}, problem_type="single_label_classification",
+                        classifier_dropout=0.25)
+    config.save_pretrained(tmp_path)
+    raw = json.loads((tmp_path / "config.json").read_text())
+    assert raw["id2label"] == {"0": "neg", "1": "pos", "2": "mixed"}
+    assert raw["label2id"] == {"neg": 0, "pos": 1, "mixed": 2}
+    assert raw["problem_type"] == "single_label_classification" and raw["classifier_dropout"] == 0.25
+    again = BertConfig.from_pretrained(tmp_path)
+    assert again == config and again.id2label == {0: "neg", 1: "pos", 2: "mixed"}
+    # the default two labels and an unset problem_type are not written, as transformers does
+    raw = BertConfig(vocab_size=99).to_dict()
+    assert not {"id2label", "label2id", "problem_type", "classifier_dropout"} & set(raw)
+
+
+def test_from_pretrained_applies_changes_as_transformers(tmp_path):
+    BertConfig(vocab_size=99, id2label={0: "a", 1: "b", 2: "c"}).save_pretrained(tmp_path)
+    assert BertConfig.from_pretrained(tmp_path).num_labels == 3
+    four = BertConfig.from_pretrained(tmp_path, num_labels=4)
+    assert four.id2label == {i: f"LABEL_{i}" for i in range(4)}
+    named = BertConfig.from_pretrained(tmp_path, id2label={0: "x", 1: "y"}, problem_type="regression")
+    assert named.label2id == {"x": 0, "y": 1} and named.problem_type == "regression"
+    assert named.vocab_size == 99
+    with pytest.raises(TypeError, match="unknown config field.*num_label"):
+        BertConfig.from_pretrained(tmp_path, num_label=3)
+
+
+@pytest.mark.parametrize("kwargs, error, pattern", [
+    ({"num_labels": 0}, ValueError, "num_labels must be a positive integer"),
+    ({"num_labels": 3, "id2label": {0: "a", 1: "b"}}, ValueError, "num_labels=3 but id2label has 2"),
+    ({"id2label": {0: "a", 2: "b"}}, ValueError, r"keys must be 0 \.\. 1"),
+    ({"id2label": {"x": "a"}}, TypeError, "keys must be label ids"),
+    ({"id2label": {0: 1}}, TypeError, "must be a label name"),
+    ({"id2label": {0: "a"}, "label2id": {"a": "zero"}}, TypeError, "label2id must map label names to integer ids"),
+    ({"problem_type": "ranking"}, ValueError, "problem_type='ranking' is not one of regression"),
+    ({"num_labels": 1, "problem_type": "single_label_classification"}, ValueError, "needs num_labels > 1"),
+    ({"classifier_dropout": 1.0}, ValueError, "classifier_dropout is a dropout probability"),
+    ({"classifier_dropout": "0.1"}, TypeError, "classifier_dropout must be a number or None"),
+])
+def test_bad_head_fields_name_the_field(kwargs, error, pattern):
+    with pytest.raises(error, match=pattern):
+        BertConfig(**kwargs)

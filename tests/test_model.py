@@ -291,6 +291,12 @@ def test_minilm_checkpoint_matches_transformers(minilm_path):
 
 
 def test_minilm_has_no_pretraining_heads(minilm_path):
-    """A BertModel checkpoint cannot fill BertForPreTraining: the error names what is missing."""
-    with pytest.raises(ValueError, match="cls.predictions"):
-        BertForPreTraining.from_pretrained(minilm_path)
+    """A BertModel checkpoint into BertForPreTraining: the heads are initialised, as
+    transformers does, and the warning and loading_info name them."""
+    with pytest.warns(UserWarning, match=r"newly initialized: \['cls.predictions.bias'"):
+        model = BertForPreTraining.from_pretrained(minilm_path)
+    heads = [name for name in model.params if name.startswith("cls.")]
+    assert model.loading_info == {"missing_keys": heads, "unexpected_keys": [], "mismatched_keys": []}
+    encoder = BertModel.from_pretrained(minilm_path)
+    for name, p in encoder.params.items():
+        np.testing.assert_array_equal(model.params["bert." + name], p)

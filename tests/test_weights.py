@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from numpy_bert.config import BertConfig
-from numpy_bert.weights import (bf16_to_float32, expected_shapes, float32_to_bf16, load_npz,
+from numpy_bert.weights import (ARCHITECTURES, bf16_to_float32, expected_shapes, float32_to_bf16, load_npz,
                                 load_safetensors, load_state_dict, read_safetensors_header,
                                 save_npz, save_safetensors, save_state_dict)
 from tests.conftest import FIXTURES
@@ -338,10 +338,12 @@ def test_npz_round_trip_and_no_pickle(tmp_path):
 
 # ---------------------------------------------------------------- HF names and shapes
 
-@pytest.mark.parametrize("architecture", ["BertForPreTraining", "BertModel"])
+@pytest.mark.parametrize("architecture", ARCHITECTURES)
 def test_expected_shapes_match_hf_named_parameters(tiny_config, architecture):
     hf = json.loads((WEIGHTS / "hf_names.json").read_text())[architecture]
-    ours = expected_shapes(tiny_config, architecture)
+    # the fixture's names were listed with num_labels=3 (the config's default is 2), QA's with 2
+    num_labels = 2 if architecture == "BertForQuestionAnswering" else 3
+    ours = expected_shapes(tiny_config.replace(num_labels=num_labels), architecture)
     assert [[name, list(shape)] for name, shape in ours.items()] == hf
 
 
@@ -351,7 +353,7 @@ def test_expected_shapes_bert_base_count():
     # 108,310,272 in BertModel (the figure usually quoted) + 622,662 in the heads
     assert sum(int(np.prod(s)) for s in shapes.values()) == 108_932_934
     with pytest.raises(ValueError, match="architecture"):
-        expected_shapes(BertConfig(), "BertForMaskedLM")
+        expected_shapes(BertConfig(), "BertLMHeadModel")
 
 
 def test_loads_transformers_checkpoint(tiny_config, tiny_params):

@@ -12,8 +12,8 @@ Needs torch, transformers and safetensors (``pip install -e .[reference]``). Wri
   hf_tiny/config.json,        a small random BertForPreTraining saved by transformers'
   hf_tiny/model.safetensors   save_pretrained (odd sizes, every parameter non-trivial)
   hf_tiny_params.npz          that model's named_parameters() values, read from torch
-  hf_names.json               named_parameters() names and shapes, in order, of
-                              BertForPreTraining and BertModel for hf_tiny's config
+  hf_names.json               named_parameters() names and shapes, in order, of every
+                              architecture numpy_bert has, for hf_tiny's config (num_labels=3; QA 2)
 """
 
 import json
@@ -24,6 +24,8 @@ import numpy as np
 import torch
 import transformers
 from safetensors.torch import save_file
+
+from numpy_bert.weights import ARCHITECTURES
 
 OUT = Path(__file__).resolve().parent.parent / "fixtures" / "weights"
 
@@ -74,10 +76,18 @@ def hf_tiny():
     params = {name: p.detach().numpy().copy() for name, p in model.named_parameters()}
     np.savez(OUT / "hf_tiny_params.npz", **params)
 
+
+
+def hf_names():
+    """named_parameters() of every architecture numpy_bert has, at hf_tiny's sizes with
+    num_labels=3 (so that the classifiers' N differs from NSP's 2), except for question
+    answering, whose qa_outputs give (start, end): num_labels=2."""
     names = {"transformers_version": transformers.__version__}
-    for cls in (transformers.BertForPreTraining, transformers.BertModel):
-        m = cls(config)
-        names[cls.__name__] = [[n, list(p.shape)] for n, p in m.named_parameters()]
+    for name in ARCHITECTURES:
+        num_labels = 2 if name == "BertForQuestionAnswering" else 3
+        config = transformers.BertConfig.from_pretrained(OUT / "hf_tiny", num_labels=num_labels)
+        m = getattr(transformers, name)(config)
+        names[name] = [[n, list(p.shape)] for n, p in m.named_parameters()]
     (OUT / "hf_names.json").write_text(json.dumps(names, indent=1) + "\n")
 
 
@@ -85,6 +95,7 @@ if __name__ == "__main__":
     OUT.mkdir(parents=True, exist_ok=True)
     all_dtypes()
     hf_tiny()
+    hf_names()
     for path in sorted(OUT.rglob("*")):
         if path.is_file():
             print(f"{path.stat().st_size:>9}  {path.relative_to(OUT.parent.parent.parent)}")

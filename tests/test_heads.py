@@ -1,0 +1,237 @@
+"""The task heads: gradients against finite differences, losses as HF defines them, and
+loading / saving as transformers' from_pretrained / save_pretrained do.
+
+- every head's loss_and_grads, for every parameter tensor, against float64 centred
+  differences at a tiny odd config, with dropout off and on (the same masks replayed);
+- each loss against a direct NumPy formula of HF's loss (problem types, -100, QA's clamp);
+- from_pretrained on checkpoints without the head (BertModel, BertForPreTraining): the
+  head is initialised from the seed, named in a warning and in loading_info; another
+  num_labels is refused unless ignore_mismatched_sizes; save_pretrained round trips.
+(tests/reference/test_heads_live.py compares all of it with transformers and torch.)
+"""
+
+import json
+
+import numpy as np
+import pytest
+
+from numpy_bert import BertConfig, BertForPreTraining, BertForSequenceClassification, BertModel
+from numpy_bert.model import init_params
+
+from .test_model_grads import finite_difference_errors
+
+TINY = dict(vocab_size=13, hidden_size=12, num_hidden_layers=2, num_attention_heads=3,
+            intermediate_size=7, max_position_embeddings=9, type_vocab_size=3, initializer_range=0.3,
+            layer_norm_eps=1e-5, hidden_dropout_prob=0.2, attention_probs_dropout_prob=0.2)
+
+
+def tiny(cls, seed=0, **config):
+    """A float64 model at the tiny odd config, every tensor moved off its initial value."""
+    model = cls(BertConfig(**{**TINY, **config}), seed=seed, dtype=np.float64)
+    rng = np.random.default_rng(seed + 100)
+    for p in model.params.values():   # biases off 0, LayerNorm weights off 1
+        p += (0.2 if p.ndim == 1 else 0.05) * rng.standard_normal(p.shape)
+    return model
+
+
+def batch(B=3, T=5, seed=0):
+    """ids (B, T) with a padded row and the padding id 0 at a real position, two segments."""
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(1, TINY["vocab_size"], size=(B, T))
+    ids[0, 1] = 0
+    types = np.zeros((B, T), np.int64)
+    types[0, 3:] = 1
+    mask = np.ones((B, T), np.int64)
+    mask[1, 3:] = 0
+    ids[1, 3:] = 0
+    return dict(input_ids=ids, token_type_ids=types, attention_mask=mask)
+
+
+def assert_gradients_match_finite_differences(model, inputs, train):
+    """Every parameter tensor, eval or train mode (the same dropout masks on every call)."""
+    if train:
+        model.train()
+
+    def loss_only():
+        model.rng = np.random.default_rng(42)
+        return model.loss_and_grads(**inputs)[0]
+
+    model.rng = np.random.default_rng(42)
+    _, grads = model.loss_and_grads(**inputs)
+    assert list(grads) == list(model.params)
+    worst = finite_difference_errors(model, grads, loss_only)
+    name = max(worst, key=worst.get)
+    assert worst[name] <= 1e-6, f"worst {name}: relative error {worst[name]:.2e}"
+
+
+# ----------------------------------------------------------------------------- sequence classification
+
+SEQUENCE_LABELS = {
+    "single_label_classification": (3, np.array([2, 0, 1])),
+    "multi_label_classification": (3, np.array([[1.0, 0.0, 1.0], [0.0, 0.0, 0.0], [0.3, 1.0, 0.0]])),
+    "regression": (1, np.array([0.5, -1.25, 2.0])),
+    "regression (N=2)": (2, np.array([[0.5, -1.0], [2.0, 0.25], [-0.5, 1.5]])),
+}
+
+
+@pytest.mark.parametrize("train", [False, True], ids=["eval", "train"])
+@pytest.mark.parametrize("problem", SEQUENCE_LABELS)
+def test_sequence_classification_gradients(problem, train):
+    num_labels, labels = SEQUENCE_LABELS[problem]
+    model = tiny(BertForSequenceClassification, num_labels=num_labels,
+                 problem_type=problem.split(" ")[0], classifier_dropout=0.3)
+    assert_gradients_match_finite_differences(model, {**batch(), "labels": labels}, train)
+
+
+def sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def log_softmax(z):
+    z = z - z.max(axis=-1, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+
+
+@pytest.mark.parametrize("problem", SEQUENCE_LABELS)
+def test_sequence_classification_loss_is_hfs(problem):
+    """HF's losses written out: MSE, cross-entropy, BCE with logits; problem_type chosen
+    from num_labels and the labels' dtype when None, and kept in the config."""
+    num_labels, labels = SEQUENCE_LABELS[problem]
+    # float labels with N > 1 are multi-label to HF: regression there must be asked for
+    given = "regression" if problem == "regression (N=2)" else None
+    model = tiny(BertForSequenceClassification, num_labels=num_labels, problem_type=given)
+    loss, _, details = model.loss_and_grads(**batch(), labels=labels, return_details=True)
+    z = details["logits"]                                            # (B, N)
+    np.testing.assert_allclose(z, model(**batch())["logits"], rtol=0, atol=1e-14)
+    assert model.config.problem_type == problem.split(" ")[0]
+    if problem == "single_label_classification":
+        want = -np.mean(log_softmax(z)[np.arange(3), labels])
+    elif problem == "multi_label_classification":
+        want = -np.mean(labels * np.log(sigmoid(z)) + (1 - labels) * np.log(1 - sigmoid(z)))
+    else:
+        want = np.mean((z - labels.reshape(z.shape)) ** 2)
+    assert abs(loss - want) <= 1e-13 * max(1.0, want)
+
+
+def test_sequence_classification_ignores_label_minus_100_and_uses_classifier_dropout():
+    model = tiny(BertForSequenceClassification, num_labels=3)
+    full, _ = model.loss_and_grads(**batch(), labels=np.array([2, -100, 1]))
+    first_and_last = {k: v[[0, 2]] for k, v in batch().items()}
+    alone, _ = model.loss_and_grads(**first_and_last, labels=np.array([2, 1]))
+    assert abs(full - alone) < 1e-13
+    # classifier_dropout falls back to hidden_dropout_prob, as in HF
+    assert model._dropout_p() == TINY["hidden_dropout_prob"]
+    model.config.classifier_dropout = 0.0
+    model.train()
+    model.rng = np.random.default_rng(3)
+    a = model(**batch())["logits"]
+    model.config.classifier_dropout = 0.5
+    model.rng = np.random.default_rng(3)
+    b = model(**batch())["logits"]
+    assert not np.allclose(a, b)
+
+
+def test_sequence_classification_bad_labels():
+    model = tiny(BertForSequenceClassification, num_labels=3)
+    inputs = batch()
+    with pytest.raises(ValueError, match="needs labels"):
+        model.loss_and_grads(**inputs)
+    with pytest.raises(ValueError, match=r"class ids in \[0, 3\) or -100"):
+        model.loss_and_grads(**inputs, labels=np.array([0, 3, 1]))
+    with pytest.raises(ValueError, match=r"labels has shape \(2,\) but must be \(3,\)"):
+        model.loss_and_grads(**inputs, labels=np.array([0, 1]))
+    multi = tiny(BertForSequenceClassification, num_labels=3, problem_type="multi_label_classification")
+    with pytest.raises(ValueError, match=r"shape \(3,\) but must be \(3, 3\)"):
+        multi.loss_and_grads(**inputs, labels=np.array([0, 1, 2]))
+    with pytest.raises(ValueError, match=r"must be in \[0, 1\]"):
+        multi.loss_and_grads(**inputs, labels=np.full((3, 3), 2.0))
+    single = tiny(BertForSequenceClassification, num_labels=3, problem_type="single_label_classification")
+    with pytest.raises(TypeError, match="labels must hold integers"):
+        single.loss_and_grads(**inputs, labels=np.array([0.0, 1.0, 2.0]))
+
+
+# ----------------------------------------------------------------------------- loading and saving
+
+@pytest.fixture
+def encoder_dir(tmp_path):
+    """A BertModel checkpoint (no head, no "bert." prefix), as MiniLM's."""
+    encoder = tiny(BertModel)
+    encoder.save_pretrained(tmp_path / "encoder")
+    return tmp_path / "encoder", encoder
+
+
+def test_from_pretrained_initialises_the_missing_head_and_names_it(encoder_dir):
+    path, encoder = encoder_dir
+    with pytest.warns(UserWarning, match=r"newly initialized: \['classifier.weight', 'classifier.bias'\]"):
+        model = BertForSequenceClassification.from_pretrained(path, dtype=np.float64, seed=7, num_labels=3,
+                                                              id2label={0: "neg", 1: "neu", 2: "pos"})
+    assert model.loading_info == {"missing_keys": ["classifier.weight", "classifier.bias"],
+                                  "unexpected_keys": [], "mismatched_keys": []}
+    assert model.config.id2label == {0: "neg", 1: "neu", 2: "pos"} and model.config.num_labels == 3
+    for name, p in encoder.params.items():
+        np.testing.assert_array_equal(model.params["bert." + name], p, err_msg=name)
+    # the head as HF initialises it: N(0, initializer_range), zero bias, from default_rng(seed)
+    w = np.random.default_rng(7).standard_normal((3, 12)) * TINY["initializer_range"]
+    np.testing.assert_array_equal(model.params["classifier.weight"], w)
+    np.testing.assert_array_equal(model.params["classifier.bias"], np.zeros(3))
+    head = init_params(model.config, model.architecture, 7, np.float64, names=["classifier.weight"])
+    np.testing.assert_array_equal(head["classifier.weight"], w)
+    assert list(model.params) == list(BertForSequenceClassification(model.config).params)
+
+
+def test_from_pretrained_of_a_pretraining_checkpoint_leaves_its_heads_out(tmp_path):
+    pretrained = tiny(BertForPreTraining)
+    pretrained.save_pretrained(tmp_path)
+    with pytest.warns(UserWarning, match="classifier.weight"):
+        model = BertForSequenceClassification.from_pretrained(tmp_path, dtype=np.float64)
+    heads = [name for name in pretrained.params if name.startswith("cls.")]
+    assert sorted(model.loading_info["unexpected_keys"]) == sorted(heads)
+    for name in model.params:
+        if name.startswith("bert."):
+            np.testing.assert_array_equal(model.params[name], pretrained.params[name], err_msg=name)
+
+
+def test_save_pretrained_round_trip(tmp_path):
+    model = tiny(BertForSequenceClassification, num_labels=3, id2label={0: "a", 1: "b", 2: "c"},
+                 problem_type="multi_label_classification", classifier_dropout=0.25)
+    model.save_pretrained(tmp_path)
+    raw = json.loads((tmp_path / "config.json").read_text())
+    assert raw["architectures"] == ["BertForSequenceClassification"]
+    assert raw["id2label"] == {"0": "a", "1": "b", "2": "c"} and raw["label2id"] == {"a": 0, "b": 1, "c": 2}
+    assert raw["problem_type"] == "multi_label_classification" and raw["classifier_dropout"] == 0.25
+    again = BertForSequenceClassification.from_pretrained(tmp_path, dtype=np.float64)
+    assert again.loading_info == {"missing_keys": [], "unexpected_keys": [], "mismatched_keys": []}
+    assert again.config.architectures == ["BertForSequenceClassification"]
+    again.config.architectures = model.config.architectures
+    assert again.config == model.config and list(again.params) == list(model.params)
+    for name, p in model.params.items():
+        np.testing.assert_array_equal(again.params[name], p, err_msg=name)
+    inputs = batch()
+    np.testing.assert_array_equal(again(**inputs)["logits"], model(**inputs)["logits"])
+
+
+def test_another_num_labels_needs_ignore_mismatched_sizes(tmp_path):
+    tiny(BertForSequenceClassification, num_labels=2).save_pretrained(tmp_path)
+    with pytest.raises(ValueError, match=r"classifier.weight has shape \(2, 12\) but the config expects "
+                                         r"\(3, 12\).*ignore_mismatched_sizes=True.*--ignore-mismatched-sizes"):
+        BertForSequenceClassification.from_pretrained(tmp_path, num_labels=3)
+    with pytest.warns(UserWarning, match=r"shapes did not match:\n- classifier.weight: found shape \(2, 12\)"):
+        model = BertForSequenceClassification.from_pretrained(tmp_path, num_labels=3, ignore_mismatched_sizes=True)
+    assert model.loading_info["mismatched_keys"] == [("classifier.weight", (2, 12), (3, 12)),
+                                                     ("classifier.bias", (2,), (3,))]
+    assert model.params["classifier.weight"].shape == (3, 12)
+
+
+def test_an_incomplete_encoder_is_still_an_error(tmp_path, encoder_dir):
+    from numpy_bert.weights import load_safetensors, save_state_dict
+
+    path, _ = encoder_dir
+    tensors = dict(load_safetensors(path / "model.safetensors"))
+    del tensors["encoder.layer.1.output.dense.weight"]
+    (tmp_path / "broken").mkdir()
+    save_state_dict(tensors, tmp_path / "broken")
+    (tmp_path / "broken" / "config.json").write_text((path / "config.json").read_text())
+    with pytest.raises(ValueError, match="missing 1 tensor.*bert.encoder.layer.1.output.dense.weight"):
+        BertForSequenceClassification.from_pretrained(tmp_path / "broken")
+    with pytest.raises(TypeError, match="unknown config field"):
+        BertForSequenceClassification.from_pretrained(path, num_label=3)

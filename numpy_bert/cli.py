@@ -389,8 +389,10 @@ def run_finetune(args):
         set_blas_threads(args.threads)
     keep_freed_memory()
     overrides = {key: getattr(args, key) for key in DEFAULTS}
-    finetune(args.model, args.train, args.eval, args.out, task=args.task, resume=args.resume,
-             ignore_mismatched_sizes=args.ignore_mismatched_sizes, quiet=args.quiet, **overrides)
+    with warnings.catch_warnings():  # e.g. the new head's "newly initialized": one line each, as they come
+        warnings.showwarning = lambda message, *_, **__: print(f"warning: {message}", file=sys.stderr)
+        finetune(args.model, args.train, args.eval, args.out, task=args.task, resume=args.resume,
+                 ignore_mismatched_sizes=args.ignore_mismatched_sizes, quiet=args.quiet, **overrides)
     return 0
 
 

@@ -11,6 +11,8 @@ from numpy_bert.tokenization import BertTokenizer
 from tests.test_finetune import (TINY, needs_cls, needs_qa, needs_tok, ner_rows, qa_rows, run, sentiment_rows,
                                  write_jsonl)
 
+pytestmark = pytest.mark.filterwarnings("ignore:Some weights of:UserWarning")
+
 AUTO = {"BertForSequenceClassification": transformers.AutoModelForSequenceClassification,
         "BertForTokenClassification": transformers.AutoModelForTokenClassification,
         "BertForQuestionAnswering": transformers.AutoModelForQuestionAnswering}

@@ -37,6 +37,12 @@ COMMANDS = [
      'numpy-bert embed "Replace me by any text you\'d like."'),
     ("nsp", "probability that sentence B follows sentence A",
      'numpy-bert nsp "The sky is blue." "It rarely rains here."'),
+    ("classify", "label a text (or a pair) with a text-classification model",
+     'numpy-bert classify "I loved this film!" --model runs/tweets/best --top-k 3'),
+    ("ner", "tag the entities of a text with a token-classification model",
+     'numpy-bert ner "Angela Merkel visited Reykjavik." --model DIR --aggregation-strategy simple'),
+    ("qa", "find the answer to a question in a context (question answering)",
+     'numpy-bert qa --question "Who designed it?" --context "It was designed by Gustave Eiffel." --model DIR'),
     ("tokenize", "show WordPiece tokens and ids of a text",
      'numpy-bert tokenize "UNwant\u00e9d,running"'),
     ("train-vocab", "learn a WordPiece vocab.txt from text files",
@@ -140,6 +146,105 @@ def run_nsp(args):
     print(nsp.message)
     print(f"P(IsNext) = {result['is_next']:.4f}: {result['label']}")
     return 0
+
+
+# --------------------------------------------------------------------------- classify, ner, qa
+
+
+def _print_json_or_table(pipe, result, args, columns):
+    """``--json``: the pipeline's result as JSON (message on stderr); else a table of ``columns``."""
+    if args.json:
+        print(pipe.message, file=sys.stderr)
+        print(json.dumps(result, ensure_ascii=False))
+        return 0
+    print(pipe.message)
+    rows = result if isinstance(result, list) else [result]
+    widths = [max([len(name)] + [len(_cell(r[name])) for r in rows]) for name in columns]
+    print("  " + "  ".join(f"{name:<{w}}" for name, w in zip(columns, widths)))
+    for r in rows:
+        print("  " + "  ".join(f"{_cell(r[name]):<{w}}" for name, w in zip(columns, widths)))
+    if not rows:
+        print("  (nothing found)")
+    return 0
+
+
+def _cell(value):
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def add_classify_arguments(parser):
+    parser.add_argument("text", help="the text to classify")
+    parser.add_argument("--pair", default=None, help="a second text (text_pair), for models trained on pairs")
+    parser.add_argument("--model", required=True,
+                        help="a BertForSequenceClassification directory in HuggingFace layout "
+                        "(e.g. OUT/best/ of numpy-bert finetune)")
+    parser.add_argument("--top-k", type=int, default=None,
+                        help="show the k best labels (default: the best one; 0 = all labels)")
+    parser.add_argument("--function-to-apply", default="default", choices=["default", "softmax", "sigmoid", "none"],
+                        help="how logits become scores (default: sigmoid for multi-label or 1 label, else softmax)")
+    parser.add_argument("--json", action="store_true", help="print exactly what the Python pipeline returns, as JSON")
+
+
+def run_classify(args):
+    classifier = pipeline("text-classification", model=args.model)
+    inputs = args.text if args.pair is None else {"text": args.text, "text_pair": args.pair}
+    kwargs = {"function_to_apply": args.function_to_apply}
+    if args.top_k is not None:
+        if args.top_k < 0:
+            raise ValueError(f"--top-k must be 0 (all labels) or more, got {args.top_k}")
+        kwargs["top_k"] = args.top_k or None
+    result = classifier(inputs, **kwargs)
+    return _print_json_or_table(classifier, result, args, ["label", "score"])
+
+
+def add_ner_arguments(parser):
+    parser.add_argument("text", help="the text to tag")
+    parser.add_argument("--model", required=True, help="a BertForTokenClassification directory in HuggingFace layout")
+    parser.add_argument("--aggregation-strategy", default="simple",
+                        choices=["none", "simple", "first", "average", "max"],
+                        help="none: one row per WordPiece; simple (default): adjacent B-/I- tags grouped into "
+                        "entities; first/average/max: one tag per word first")
+    parser.add_argument("--ignore-labels", nargs="*", default=None, metavar="LABEL",
+                        help="labels not shown (default: O; give the option alone to show every label)")
+    parser.add_argument("--json", action="store_true", help="print exactly what the Python pipeline returns, as JSON")
+
+
+def run_ner(args):
+    tagger = pipeline("token-classification", model=args.model)
+    result = tagger(args.text, aggregation_strategy=args.aggregation_strategy, ignore_labels=args.ignore_labels)
+    columns = (["entity", "score", "index", "word", "start", "end"] if args.aggregation_strategy == "none"
+               else ["entity_group", "score", "word", "start", "end"])
+    return _print_json_or_table(tagger, result, args, columns)
+
+
+def add_qa_arguments(parser):
+    parser.add_argument("--question", required=True, help="the question")
+    context = parser.add_mutually_exclusive_group(required=True)
+    context.add_argument("--context", help="the text that holds the answer")
+    context.add_argument("--context-file", metavar="FILE", help="read the context from this UTF-8 file")
+    parser.add_argument("--model", required=True, help="a BertForQuestionAnswering directory in HuggingFace layout")
+    parser.add_argument("--top-k", type=int, default=1, help="number of answers (default 1)")
+    parser.add_argument("--max-answer-len", type=int, default=15, help="longest answer in tokens (default 15)")
+    parser.add_argument("--handle-impossible-answer", action="store_true",
+                        help='allow "no answer" (an empty answer) when the model prefers it')
+    parser.add_argument("--max-seq-len", type=int, default=None,
+                        help="tokens per window of question + context (default min(384, model_max_length))")
+    parser.add_argument("--doc-stride", type=int, default=None,
+                        help="tokens by which the windows of a long context overlap (default min(max_seq_len/2, 128))")
+    parser.add_argument("--json", action="store_true", help="print exactly what the Python pipeline returns, as JSON")
+
+
+def run_qa(args):
+    if args.context_file is not None:
+        with open(args.context_file, encoding="utf-8") as f:
+            context = f.read()
+    else:
+        context = args.context
+    qa = pipeline("question-answering", model=args.model)
+    result = qa(question=args.question, context=context, top_k=args.top_k, max_answer_len=args.max_answer_len,
+                handle_impossible_answer=args.handle_impossible_answer, max_seq_len=args.max_seq_len,
+                doc_stride=args.doc_stride)
+    return _print_json_or_table(qa, result, args, ["score", "start", "end", "answer"])
 
 
 # --------------------------------------------------------------------------- tokenize, train-vocab

@@ -723,6 +723,20 @@ class BertTokenizer:
         joins `` 's``, `` n't`` and friends over the whole string.
         """
         tokens = self.convert_ids_to_tokens(_as_id_list(ids), skip_special_tokens=skip_special_tokens)
+        text = self.convert_tokens_to_string(tokens)
+        if clean_up_tokenization_spaces:
+            text = (text.replace(" .", ".").replace(" ?", "?").replace(" !", "!").replace(" ,", ",")
+                    .replace(" ' ", "'").replace(" n't", "n't").replace(" 'm", "'m").replace(" 's", "'s")
+                    .replace(" 've", "'ve").replace(" 're", "'re"))
+        return text
+
+    def convert_tokens_to_string(self, tokens):
+        """Word pieces -> text, as the WordPiece decoder of transformers 5 joins them.
+
+        ``["hello", "##s", ",", "world"]`` -> ``"hellos, world"``: ``##`` pieces glued to
+        the one before (a first piece keeps its ``##``), the others after a space, then
+        each piece cleaned up as ``decode`` describes.
+        """
         parts = []
         for i, token in enumerate(tokens):
             if i and token.startswith("##"):  # HF keeps the "##" of a first piece
@@ -730,12 +744,7 @@ class BertTokenizer:
             elif i:
                 token = " " + token
             parts.append(_cleanup_token(token))
-        text = "".join(parts)
-        if clean_up_tokenization_spaces:
-            text = (text.replace(" .", ".").replace(" ?", "?").replace(" !", "!").replace(" ,", ",")
-                    .replace(" ' ", "'").replace(" n't", "n't").replace(" 'm", "'m").replace(" 's", "'s")
-                    .replace(" 've", "'ve").replace(" 're", "'re"))
-        return text
+        return "".join(parts)
 
     def batch_decode(self, sequences, skip_special_tokens=False):
         return [self.decode(ids, skip_special_tokens) for ids in sequences]

@@ -534,39 +534,30 @@ def evaluate_tokens(model, features, batch_size, pad_token_id, id2label):
     return {"eval_loss": nll / max(count, 1), **{f"eval_{k}": float(v) for k, v in scores.items()}}
 
 
-def best_span(start_logits, end_logits, offsets, max_answer_length=30):
-    """(score, start, end) of the best answer span inside the context of one window.
-
-    score = start_logits[s] + end_logits[e] over s <= e < s + max_answer_length with
-    both tokens in the context (offsets not None); an exact search over all pairs
-    (HF's run_qa postprocessing searches the 20 best starts and ends). None when the
-    window has no context token.
-    """
-    in_context = np.array([o is not None for o in offsets])                        # (T,)
-    if not in_context.any():
-        return None
-    T = len(offsets)
-    scores = start_logits[:, None].astype(np.float64) + end_logits[None, :]        # (T, T): [s, e]
-    s_idx, e_idx = np.arange(T)[:, None], np.arange(T)[None, :]
-    valid = (e_idx >= s_idx) & (e_idx < s_idx + max_answer_length) & in_context[:, None] & in_context[None, :]
-    scores[~valid] = -np.inf
-    s, e = np.unravel_index(int(np.argmax(scores)), scores.shape)
-    return float(scores[s, e]), int(s), int(e)
-
-
 def evaluate_qa(model, features, examples, batch_size, pad_token_id, max_answer_length=30):
-    """SQuAD exact match and F1 (0..100, numpy_bert.metrics.squad_metrics) of the best span of
-    each example over its windows."""
+    """SQuAD exact match and F1 (0..100, numpy_bert.metrics.squad_metrics) of each example's answer.
+
+    Each window's best span is ``numpy_bert.pipelines.best_spans``' (the question-answering
+    pipeline's scoring: p_start * p_end, softmax over the window's context tokens and
+    [CLS], s <= e < s + max_answer_length; within a window that is the span of the
+    largest start + end logit, which run_qa's postprocessing takes too); an example's
+    answer is the best-scoring span over its windows (probabilities compared, as the
+    pipeline does; run_qa compares the logit sums), cut from the context at the tokens'
+    offsets.
+    """
     from numpy_bert.metrics import squad_metrics
+    from numpy_bert.pipelines import best_spans
 
     outputs = _forward_all(model, features, batch_size, pad_token_id)
-    best = [None] * len(examples)                  # (score, text) per example
+    best = [None] * len(examples)                  # (score, answer text) per example
     for f, start_logits, end_logits in zip(features, outputs["start_logits"], outputs["end_logits"]):
-        found = best_span(start_logits, end_logits, f["offsets"][:len(start_logits)], max_answer_length)
-        if found is not None and (best[f["example"]] is None or found[0] > best[f["example"]][0]):
-            context = examples[f["example"]]["context"]
-            text = context[f["offsets"][found[1]][0]:f["offsets"][found[2]][1]]
-            best[f["example"]] = (found[0], text)
+        offsets = f["offsets"][:len(start_logits)]
+        context_mask = np.array([o is not None for o in offsets])                  # (T,)
+        spans, _ = best_spans(start_logits, end_logits, context_mask, top_k=1, max_answer_len=max_answer_length)
+        k = f["example"]
+        if spans and (best[k] is None or spans[0][2] > best[k][0]):
+            start, end, score = spans[0]
+            best[k] = (score, examples[k]["context"][offsets[start][0]:offsets[end][1]])
     predictions = [b[1] if b else "" for b in best]
     scores = squad_metrics(predictions, [ex["answers"]["text"] for ex in examples])
     return {f"eval_{k}": float(v) for k, v in scores.items()}

@@ -219,3 +219,48 @@ def test_warmup_steps_are_steps_or_a_fraction_as_in_transformers_5():
         make_settings("text-classification", batch_size=0)
     assert make_settings("question-answering")["max_length"] == 384
     assert make_settings("text-classification")["lr"] == 5e-5
+
+
+class FakeQA:
+    """A stand-in QA model whose logits are given per window (to test the evaluation alone)."""
+
+    training = False
+
+    def __init__(self, logits):
+        self.logits = logits  # {first input id: (start_logits, end_logits)}
+
+    def train(self):
+        return self
+
+    def eval(self):
+        return self
+
+    def __call__(self, input_ids, token_type_ids=None, attention_mask=None):
+        pairs = [self.logits[int(row[1])] for row in input_ids]
+        return {"start_logits": np.array([p[0] for p in pairs]), "end_logits": np.array([p[1] for p in pairs])}
+
+
+def test_qa_evaluation_takes_the_best_span_over_the_windows():
+    from numpy_bert.finetune import evaluate_qa
+
+    context = "the car is red and the hat is blue"
+    # two windows of one example, [CLS] q [SEP] context piece [SEP]; offsets None outside the context
+    w1 = {"input_ids": [1, 11, 2, 5, 6, 7, 8, 2], "token_type_ids": [0] * 8, "example": 0,
+          "offsets": [None, None, None, (0, 3), (4, 7), (8, 10), (11, 14), None]}
+    w2 = {"input_ids": [1, 12, 2, 8, 9, 10, 11, 2], "token_type_ids": [0] * 8, "example": 0,
+          "offsets": [None, None, None, (11, 14), (15, 18), (19, 22), (23, 26), None]}
+    flat = np.zeros(8)
+    peaked_red = flat.copy(), flat.copy()
+    peaked_red[0][6] = peaked_red[1][6] = 3.0                 # "red", fairly sure
+    peaked_hat = flat.copy(), flat.copy()
+    peaked_hat[0][5] = peaked_hat[1][6] = 8.0                 # "the hat"... very sure
+    peaked_hat[0][1] = peaked_hat[1][1] = 20.0                # the question token: never an answer
+    model = FakeQA({11: peaked_red, 12: peaked_hat})
+    examples = [{"context": context, "answers": {"text": ["the hat"], "answer_start": [19]}}]
+    assert evaluate_qa(model, [w1, w2], examples, 2, 0) == {"eval_exact_match": 100.0, "eval_f1": 100.0}
+    model = FakeQA({11: peaked_red, 12: (flat, flat)})       # window 2 undecided: window 1's "red" wins
+    result = evaluate_qa(model, [w1, w2], [{**examples[0], "answers": {"text": ["red"], "answer_start": [11]}}], 1, 0)
+    assert result == {"eval_exact_match": 100.0, "eval_f1": 100.0}
+    # max_answer_length 1 forbids "the hat" (two tokens)
+    model = FakeQA({11: (flat, flat), 12: peaked_hat})
+    assert evaluate_qa(model, [w1, w2], examples, 2, 0, max_answer_length=1)["eval_exact_match"] == 0.0

@@ -41,6 +41,11 @@ alone (epoch = step // steps_per_epoch), so ``OUT/checkpoint/`` (weights, AdamW'
 moments, the dropout generator's state in trainer_state.json) lets ``--resume``
 continue bit for bit.
 
+To run the same recipe elsewhere (benchmarks/bench_finetune.py feeds PyTorch with it):
+``make_settings`` -> ``prepare_task_data`` (examples, labels, features) ->
+``training_schedule`` -> ``iterate_batches(data.train_features, ..., epoch)`` per epoch,
+the learning rate from ``optim.learning_rate``; ``load_model`` gives the initial weights.
+
 Dimension key: B batch, T tokens, K labels.
 """
 
@@ -656,6 +661,18 @@ def warmup_step_count(warmup_steps, total_steps):
     return int(warmup_steps) if warmup_steps >= 1 else math.ceil(total_steps * warmup_steps)
 
 
+def training_schedule(settings, n_features):
+    """(steps per epoch, total steps, warmup steps) of a run over ``n_features`` training features.
+
+    The learning rate of update ``step`` (0 for the first) is then
+    ``optim.learning_rate(step, settings["lr"], warmup_steps, total_steps)``: HF's linear
+    schedule with warmup.
+    """
+    spe = steps_per_epoch(n_features, settings["batch_size"])
+    total_steps = settings["epochs"] * spe
+    return spe, total_steps, warmup_step_count(settings["warmup_steps"], total_steps)
+
+
 def check_resume(state, settings):
     """The run's settings, with what --resume may change (intervals, time budget) taken from
     ``settings``; ValueError if anything else differs."""
@@ -707,13 +724,15 @@ def restore_checkpoint(checkpoint, state, task):
     return model, optimizer
 
 
-def trainer_state(step, total_steps, settings, fingerprint, model, best, model_source):
-    """trainer_state.json: where the run is, its settings, the best eval so far, the dropout rng."""
+def trainer_state(step, total_steps, settings, fingerprint, model, best, model_source, window):
+    """trainer_state.json: where the run is, its settings, the best eval so far, the dropout rng,
+    and the sums of the log window under way (so a resumed run logs the same averages)."""
     return {"step": step, "total_steps": total_steps, "epoch": step / max(1, settings["steps_per_epoch"]),
             "settings": settings, "data_sha256": fingerprint, "model": model_source,
             "best_metric": None if best is None else best[settings["metric_for_best_model"]],
             "best_step": None if best is None else best["step"],
-            "best": best, "dropout_rng": model.rng.bit_generator.state}
+            "best": best, "dropout_rng": model.rng.bit_generator.state,
+            "window": {k: window[k] for k in ("loss", "steps", "tokens")}}
 
 
 # ---------------------------------------------------------------------------------------
@@ -830,10 +849,8 @@ def finetune(model, train, eval, out, task="text-classification", resume=False, 
         raise ValueError("the --train or --eval file differs from the one the run was started with (sha256 "
                          "mismatch); resume with the same files")
     check_head(model_dir, task, data.id2label, head_rows, ignore_mismatched_sizes)
-    spe = steps_per_epoch(len(data.train_features), settings["batch_size"])
+    spe, total_steps, warmup_steps = training_schedule(settings, len(data.train_features))
     settings["steps_per_epoch"] = spe
-    total_steps = settings["epochs"] * spe
-    warmup_steps = warmup_step_count(settings["warmup_steps"], total_steps)
     say(f"data: {len(data.train_examples)} training examples ({len(data.train_features)} features), "
         f"{len(data.eval_examples)} eval examples; {settings['epochs']} epochs of {spe} steps"
         + (f"; labels {data.id2label}" if data.id2label else ""))
@@ -854,6 +871,8 @@ def finetune(model, train, eval, out, task="text-classification", resume=False, 
 
     # ---- 3. train
     window = new_window()
+    if state is not None:
+        window.update(state["window"])
     clock.start_loop(step)
     batches, batches_epoch = None, None
     metric = settings["metric_for_best_model"]
@@ -878,6 +897,7 @@ def finetune(model, train, eval, out, task="text-classification", resume=False, 
             records.append(record)
             write_metrics(out / "metrics.jsonl", records)
             say(progress_line(record, total_steps))
+            window = new_window()
         if evaluate_now:
             record = {"step": step, "epoch": step / spe, **data.evaluate(net), "elapsed_s": time.time() - clock.start}
             records.append(record)
@@ -889,10 +909,11 @@ def finetune(model, train, eval, out, task="text-classification", resume=False, 
                                 name=BEST)
         if evaluate_now or step % settings["save_every"] == 0:
             save_checkpoint(out, net, tokenizer, optimizer,
-                            trainer_state(step, total_steps, settings, fingerprint, net, best, model_source))
+                            trainer_state(step, total_steps, settings, fingerprint, net, best, model_source,
+                                          window))
             write_metrics(out / "metrics.jsonl", records)
         if logged:
-            window = new_window()  # the next window's tokens/s leaves out this evaluation and save
+            window["start"] = time.time()  # the next tokens/s leaves out this evaluation and save
         if out_of_time:
             say(f"time budget of {settings['time_budget']} min reached: stopped at step {step} of {total_steps}; "
                 f"--resume continues from {out / CHECKPOINT}")

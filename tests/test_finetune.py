@@ -269,3 +269,62 @@ def test_question_answering_run_with_windows(tmp_path):
 def test_read_examples_keeps_the_file_order(tmp_path):
     f = write_jsonl(tmp_path / "q.jsonl", qa_rows(5, 0))
     assert [ex["id"] for ex in read_examples(f, "question-answering")] == [f"q{i}" for i in range(5)]
+
+
+# ---------------------------------------------------------------------------------------- more of the loop
+
+@needs_cls
+def test_eval_every_adds_evaluations_between_epoch_ends(tmp_path, sentiment):
+    run(tmp_path / "run", sentiment, epochs=2, eval_every=5)
+    steps = [r["step"] for r in read_metrics(tmp_path / "run" / "metrics.jsonl") if "eval_accuracy" in r]
+    assert steps == [5, 8, 10, 15, 16]  # every 5 steps and each epoch's end (8 steps an epoch)
+
+
+@needs_cls
+def test_nan_loss_stops_before_updating(tmp_path, sentiment, monkeypatch):
+    from numpy_bert.train import TrainingDiverged
+
+    cls = numpy_bert.BertForSequenceClassification
+    original, calls = cls.loss_and_grads, {"n": 0}
+
+    def nan_at_step_6(self, *args, **kwargs):
+        loss, grads, details = original(self, *args, **kwargs)
+        calls["n"] += 1
+        return (float("nan") if calls["n"] == 6 else loss), grads, details
+
+    monkeypatch.setattr(cls, "loss_and_grads", nan_at_step_6)
+    with pytest.raises(TrainingDiverged, match=r"the loss became nan at step 6.*checkpoint.*step 4.*--lr"):
+        run(tmp_path / "run", sentiment, save_every=4)
+
+
+@needs_cls
+def test_sigkill_then_resume_through_the_cli_is_bit_identical(tmp_path, sentiment):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    def start(out, *extra):
+        args = ["--model", str(TINY), "--task", "text-classification", "--train", str(sentiment[0]), "--eval",
+                str(sentiment[1]), "--out", str(out), "--epochs", "6", "--lr", "1e-3", "--save-every", "2",
+                "--quiet", *extra]
+        return subprocess.Popen([sys.executable, "-m", "numpy_bert", "finetune", *args], cwd=REPO,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+    straight = start(tmp_path / "straight")
+    assert straight.wait(timeout=120) == 0, straight.stderr.read()
+    killed = start(tmp_path / "killed")
+    state = tmp_path / "killed" / "checkpoint" / "trainer_state.json"
+    deadline = time.time() + 120
+    while time.time() < deadline and killed.poll() is None and not state.is_file():
+        time.sleep(0.02)
+    assert killed.poll() is None, "the run ended before it could be killed"
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    assert 2 <= json.loads(state.read_text())["step"] < 48
+    resumed = start(tmp_path / "killed", "--resume")
+    assert resumed.wait(timeout=120) == 0, resumed.stderr.read()
+    for name in ("checkpoint/model.safetensors", "checkpoint/optimizer.safetensors", "best/model.safetensors"):
+        assert (tmp_path / "straight" / name).read_bytes() == (tmp_path / "killed" / name).read_bytes(), name
+    assert (without_wall_clock(read_metrics(tmp_path / "straight" / "metrics.jsonl"))
+            == without_wall_clock(read_metrics(tmp_path / "killed" / "metrics.jsonl")))

@@ -20,10 +20,11 @@ or "multi_label_classification") and ``classifier_dropout`` (None: the heads'
 dropout is hidden_dropout_prob).
 
     >>> BertConfig(num_labels=3).id2label
-    {0: 'LABEL_0', 1: 'LABEL_1', 2: 'LABEL_2'} Fields that would change the computation in ways
-numpy_bert does not implement (``position_embedding_type`` other than
-``"absolute"``, ``is_decoder``, untied word embeddings) raise a ValueError instead
-of being silently ignored.
+    {0: 'LABEL_0', 1: 'LABEL_1', 2: 'LABEL_2'}
+
+Fields that would change the computation in ways numpy_bert does not implement
+(``position_embedding_type`` other than ``"absolute"``, ``is_decoder``, untied word
+embeddings) raise a ValueError instead of being silently ignored.
 """
 
 import json

@@ -11,6 +11,7 @@ Dimension key (used in every shape comment below):
     HS  head size, H / NH (64)         I   intermediate size (3072)
     V   vocabulary size                L   number of encoder layers (12)
     M   masked positions: entries of ``labels`` that are not -100
+    N   labels of a classifier (config.num_labels)     C   choices (multiple choice)
 
 The computation, exactly as HuggingFace's ``BertForPreTraining`` (post-LN BERT):
 
@@ -21,6 +22,18 @@ The computation, exactly as HuggingFace's ``BertForPreTraining`` (post-LN BERT):
     pooler       p  = tanh(dense(x_L[:, 0]))                       (the [CLS] token)
     MLM head     logits = LayerNorm(act(dense(x_L))) @ word.T + cls.predictions.bias
     NSP head     seq_relationship = dense(p)                       (0 = IsNext, 1 = NotNext)
+
+The fine-tuning heads (HF's classes of the same names) are one linear layer each:
+
+    BertForSequenceClassification   logits = classifier(dropout(p))        (B, N)
+    BertForMultipleChoice           logits = classifier(dropout(p))        (B*C, 1) -> (B, C)
+    BertForTokenClassification      logits = classifier(dropout(x_L))      (B, T, N)
+    BertForQuestionAnswering        start, end = qa_outputs(x_L)           (B, T) each
+    BertForNextSentencePrediction   logits = cls.seq_relationship(p)       (B, 2)
+    BertForMaskedLM                 the MLM head above, without pooler and NSP
+
+with N = config.num_labels; their backward is one: classifier_backward, then the pooler's
+(only the [CLS] row of x_L feeds p) or straight into the encoder's.
 
 Parameters live in one flat dict keyed by HF's ``named_parameters()`` names, in HF's
 (out, in) layout: ``bert.encoder.layer.3.attention.self.query.weight`` is (H, H). The MLM
@@ -507,6 +520,12 @@ class BertModel:
         return x, extras, caches, ids
 
     @_on_the_layers_threads
+    def sequence_output(self, input_ids, token_type_ids=None, attention_mask=None):
+        """The encoder's last hidden state x_L (B, T, H) alone: no pooler, no head (the
+        fill-mask pipeline runs the MLM head on the [MASK] rows only)."""
+        return self._encode(input_ids, token_type_ids, attention_mask)[0]
+
+    @_on_the_layers_threads
     def __call__(self, input_ids, token_type_ids=None, attention_mask=None,
                  output_hidden_states=False, output_attentions=False):
         """-> {"last_hidden_state" (B, T, H), "pooler_output" (B, H), ["hidden_states"],
@@ -742,7 +761,8 @@ class _BertWithHead(BertModel):
         return {**self._outputs(logits), **extras}
 
     def _loss_and_grads(self, input_ids, token_type_ids, attention_mask, labels, return_details):
-        labels = self._check_labels(labels, np.shape(input_ids))   # before any work
+        self._inputs(input_ids, token_type_ids, attention_mask)     # their errors first,
+        labels = self._check_labels(labels, np.shape(input_ids))    # then the labels', before any work
         # ---- forward, keeping each layer's cache
         logits, _, (c_bert, c_pool, c_head, x_shape, head_shape) = self._forward(
             input_ids, token_type_ids, attention_mask, keep_caches=True)
@@ -832,3 +852,177 @@ class BertForSequenceClassification(_BertWithHead):
             return float(loss), self.layers.mse_loss_backward(1.0, cache)
         loss, cache = self.layers.bce_with_logits_forward(logits, labels)
         return float(loss), self.layers.bce_with_logits_backward(1.0, cache)
+
+
+class BertForTokenClassification(_BertWithHead):
+    """BERT with a classifier on every token: one label per token (NER, POS tagging).
+
+        logits = classifier(dropout(x_L))                 (B, T, N), N = config.num_labels
+        loss   = mean cross-entropy over the tokens whose label is not -100
+
+    labels (B, T): class ids, -100 where no label is predicted (padding, [CLS], [SEP], the
+    continuation pieces of a word). If every label is -100 the loss is defined as 0.0 with
+    zero gradients, as the MLM's (PyTorch's mean over an empty set gives NaN). Dropout p is
+    config.classifier_dropout, or hidden_dropout_prob when that is None.
+    """
+
+    architecture = "BertForTokenClassification"
+    _on_pooled = False
+
+    def _check_labels(self, labels, input_shape):
+        if labels is None:
+            raise ValueError("loss_and_grads needs labels (B, T): class ids, -100 where none")
+        return _class_ids(labels, "labels", tuple(input_shape), self.config.num_labels)
+
+    def _loss(self, logits, labels):
+        return _cross_entropy(self.layers, logits, labels)                     # (B, T, N)
+
+
+class BertForQuestionAnswering(_BertWithHead):
+    """BERT with start / end scores on every token: extractive question answering (SQuAD).
+
+        start_logits, end_logits = qa_outputs(x_L)[..., 0], [..., 1]     (B, T) each
+        loss = (CE(start_logits, start_positions) + CE(end_logits, end_positions)) / 2
+
+    As HF: positions are clamped to [0, T], and a position equal to T (one that was outside
+    the sequence, e.g. an answer cut off by truncation) is ignored in its cross-entropy;
+    each cross-entropy is a mean over its own kept rows (0 when none is kept). No dropout.
+    """
+
+    architecture = "BertForQuestionAnswering"
+    _on_pooled = False
+    _head = "qa_outputs"                 # qa_outputs.weight (2, H), qa_outputs.bias (2,)
+    _head_dropout = False
+
+    @classmethod
+    def _check_config(cls, config):
+        if config.num_labels != 2:
+            raise ValueError(f"BertForQuestionAnswering's qa_outputs give a start and an end score: "
+                             f"config.num_labels must be 2, got {config.num_labels}; pass num_labels=2")
+
+    def _outputs(self, logits):                                               # logits (B, T, 2)
+        return {"start_logits": np.ascontiguousarray(logits[..., 0]),
+                "end_logits": np.ascontiguousarray(logits[..., 1])}
+
+    def _check_labels(self, positions, input_shape):
+        start, end = positions
+        if start is None or end is None:
+            raise ValueError("loss_and_grads needs start_positions and end_positions (B,): the "
+                             "answer's first and last token")
+        B, T = input_shape
+        clamped = []
+        for name, p in (("start_positions", start), ("end_positions", end)):
+            p = _as_int_array(p, name)
+            if p.ndim == 2 and p.shape[1] == 1:              # (B, 1), as HF accepts it
+                p = p[:, 0]
+            if p.shape != (B,):
+                raise ValueError(f"{name} must have shape (B,) = {(B,)}, got {np.shape(p)}")
+            clamped.append(np.clip(p, 0, T))                 # HF: clamp(0, T); T is ignored
+        return tuple(clamped)
+
+    def _loss(self, logits, positions):
+        T = logits.shape[1]
+        start_loss, dstart = _cross_entropy(self.layers, logits[..., 0], positions[0], ignore_index=T)
+        end_loss, dend = _cross_entropy(self.layers, logits[..., 1], positions[1], ignore_index=T)
+        dlogits = np.stack([dstart, dend], axis=-1) * 0.5                       # (B, T, 2)
+        return (start_loss + end_loss) / 2, dlogits
+
+    def loss_and_grads(self, input_ids, token_type_ids=None, attention_mask=None, start_positions=None,
+                       end_positions=None, return_details=False):
+        """The loss (see the class docstring) and the gradient of every parameter: (loss,
+        grads), or with return_details (loss, grads, {"start_logits", "end_logits"})."""
+        return self._loss_and_grads(input_ids, token_type_ids, attention_mask,
+                                    (start_positions, end_positions), return_details)
+
+
+class BertForMaskedLM(_BertWithHead):
+    """BERT with the masked-LM head only (no pooler, no NSP): predicts the masked tokens.
+
+        logits = LayerNorm(act(transform.dense(x_L))) @ word_embeddings.T + cls.predictions.bias
+                                                          (B, T, V), the decoder tied
+        loss   = mean cross-entropy over the positions whose label is not -100
+
+    The head is BertForPreTraining's (mlm_head_forward), here on every token as HF's
+    BertForMaskedLM runs it; all labels -100 gives loss 0.0 with zero gradients.
+    """
+
+    architecture = "BertForMaskedLM"
+    _on_pooled = False
+
+    def _head_forward(self, h, keep_caches):
+        return mlm_head_forward(self.layers, self.params, self.config, h, keep_caches)
+
+    def _head_backward(self, dlogits, cache, grads):
+        return mlm_head_backward(self.layers, dlogits, cache, grads)
+
+    def _check_labels(self, labels, input_shape):
+        if labels is None:
+            raise ValueError("loss_and_grads needs labels (B, T): the token ids to predict, -100 elsewhere")
+        return _class_ids(labels, "labels", tuple(input_shape), self.config.vocab_size)
+
+    def _loss(self, logits, labels):
+        return _cross_entropy(self.layers, logits, labels)                     # (B, T, V)
+
+
+class BertForNextSentencePrediction(_BertWithHead):
+    """BERT with the next-sentence head only: does sentence B follow sentence A?
+
+        logits = cls.seq_relationship(pooled)             (B, 2): 0 = IsNext, 1 = NotNext
+        loss   = mean cross-entropy against labels (B,) in {0, 1}
+
+    No dropout on the pooled output (HF's BertOnlyNSPHead is the linear alone).
+    """
+
+    architecture = "BertForNextSentencePrediction"
+    _head = "cls.seq_relationship"
+    _head_dropout = False
+
+    def _check_labels(self, labels, input_shape):
+        if labels is None:
+            raise ValueError("loss_and_grads needs labels (B,): 0 (IsNext) or 1 (NotNext)")
+        return _class_ids(labels, "labels", tuple(input_shape[:1]), 2)
+
+    def _loss(self, logits, labels):
+        return _cross_entropy(self.layers, logits, labels)                     # (B, 2)
+
+
+class BertForMultipleChoice(_BertWithHead):
+    """BERT scoring C candidate continuations of each example (SWAG, RACE).
+
+    Inputs are (B, C, T): each of the B*C pairs is encoded on its own, its pooled vector
+    scored by one linear layer, and the C scores of an example compared:
+
+        scores = classifier(dropout(pooled))              (B*C, 1), classifier.weight (1, H)
+        logits = scores.reshape(B, C)
+        loss   = mean cross-entropy against labels (B,), the right choice in [0, C)
+
+    hidden_states / attentions, when asked for, are those of the (B*C, T) flattened batch,
+    as HF's. Dropout p is config.classifier_dropout, or hidden_dropout_prob when None.
+    """
+
+    architecture = "BertForMultipleChoice"
+
+    def _inputs(self, input_ids, token_type_ids, attention_mask):
+        ids = _as_int_array(input_ids, "input_ids")
+        if ids.ndim != 3 or 0 in ids.shape:
+            raise ValueError(f"BertForMultipleChoice takes input_ids of shape (B, C, T): C choices "
+                             f"per example, got shape {ids.shape}")
+        B, C, T = ids.shape
+        flat = [None if a is None else np.asarray(a) for a in (token_type_ids, attention_mask)]
+        for name, a in zip(("token_type_ids", "attention_mask"), flat):
+            if a is not None and a.shape != ids.shape:
+                raise ValueError(f"{name} has shape {a.shape} but input_ids has shape {ids.shape}; "
+                                 f"they must match")
+        flat = [None if a is None else a.reshape(B * C, T) for a in flat]
+        return _check_inputs(self.config, ids.reshape(B * C, T), *flat)        # (B*C, T) each
+
+    def _task_logits(self, head_logits, input_shape):
+        return head_logits.reshape(input_shape[:2])                            # (B*C, 1) -> (B, C)
+
+    def _check_labels(self, labels, input_shape):
+        if labels is None:
+            raise ValueError("loss_and_grads needs labels (B,): the right choice of each example")
+        return _class_ids(labels, "labels", tuple(input_shape[:1]), input_shape[1])
+
+    def _loss(self, logits, labels):
+        return _cross_entropy(self.layers, logits, labels)                     # (B, C)

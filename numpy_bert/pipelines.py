@@ -26,14 +26,14 @@ import numpy as np
 
 from numpy_bert.hub import resolve_model
 from numpy_bert.layers import softmax_forward
-from numpy_bert.model import BertForPreTraining, BertModel, mlm_head_forward
+from numpy_bert.model import BertForMaskedLM, BertForPreTraining, BertModel, mlm_head_forward
 from numpy_bert.tokenization import BertTokenizer, _check_text
 
 
 class Pipeline:
     """Shared part: a model, its tokenizer, input checks.
 
-    ``model`` is a numpy_bert BertForPreTraining or BertModel; ``tokenizer`` a
+    ``model`` is a numpy_bert BertForPreTraining, BertForMaskedLM or BertModel; ``tokenizer`` a
     numpy_bert BertTokenizer. ``message`` says which checkpoint was loaded.
     """
 
@@ -137,8 +137,7 @@ class FillMaskPipeline(Pipeline):
         Same numbers as ``model(ids)["prediction_logits"][0, masked]`` (the head works
         row by row), without the (T, H) @ (H, V) product for rows nobody reads.
         """
-        out = BertModel.__call__(self.model, *self._inputs(ids))  # encoder + pooler only
-        hidden = out["last_hidden_state"][0, masked]  # (M, H)
+        hidden = self.model.sequence_output(*self._inputs(ids))[0, masked]  # (M, H) encoder only
         logits, _ = mlm_head_forward(self.model.layers, self.model.params, self.model.config, hidden)  # (M, V)
         return logits
 
@@ -693,6 +692,8 @@ def pipeline(task, model=None, tokenizer=None, dtype=np.float32):
     if name not in TASKS:
         raise ValueError(f"unknown task {task!r}; choose one of: {', '.join(TASKS)}")
     cls = getattr(models, MODEL_CLASSES[name])
+    if name == "fill-mask":  # fill-mask needs only the MLM head: BertForMaskedLM loads MLM-only checkpoints too
+        cls = BertForMaskedLM
     if model is None or isinstance(model, (str, bytes)) or hasattr(model, "__fspath__"):
         path, message = resolve_model(model)
         tokenizer = tokenizer if tokenizer is not None else BertTokenizer.from_pretrained(path)
@@ -701,6 +702,9 @@ def pipeline(task, model=None, tokenizer=None, dtype=np.float32):
         if tokenizer is None:
             raise ValueError("pass the tokenizer too when model is a model object, or give a name or directory")
         message = f"using the given {type(model).__name__}"
-    if name != "feature-extraction" and not isinstance(model, cls):
+    if name == "fill-mask":
+        if not isinstance(model, (BertForPreTraining, BertForMaskedLM)):
+            raise ValueError("the fill-mask pipeline needs a BertForMaskedLM or BertForPreTraining (an MLM head)")
+    elif name != "feature-extraction" and not isinstance(model, cls):
         raise ValueError(f"the {name} pipeline needs a {cls.__name__}, got a {type(model).__name__}")
     return TASKS[name](model, tokenizer, message=message)

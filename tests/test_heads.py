@@ -15,10 +15,12 @@ import json
 import numpy as np
 import pytest
 
-from numpy_bert import BertConfig, BertForPreTraining, BertForSequenceClassification, BertModel
+from numpy_bert import (BertConfig, BertForMaskedLM, BertForMultipleChoice, BertForNextSentencePrediction,
+                        BertForPreTraining, BertForQuestionAnswering, BertForSequenceClassification,
+                        BertForTokenClassification, BertModel)
 from numpy_bert.model import init_params
 
-from .test_model_grads import finite_difference_errors
+from .test_model_grads import finite_difference_errors, is_key_bias
 
 TINY = dict(vocab_size=13, hidden_size=12, num_hidden_layers=2, num_attention_heads=3,
             intermediate_size=7, max_position_embeddings=9, type_vocab_size=3, initializer_range=0.3,
@@ -47,6 +49,14 @@ def batch(B=3, T=5, seed=0):
     return dict(input_ids=ids, token_type_ids=types, attention_mask=mask)
 
 
+def cannot_learn(model, name):
+    """Parameters whose true gradient is 0: the key bias (softmax over the keys removes it)
+    and, for QA, the last LayerNorm's bias: it adds the same qa_outputs.weight @ b to the
+    start (and end) logit of every token, which the softmax over the tokens removes."""
+    last = f"bert.encoder.layer.{model.config.num_hidden_layers - 1}.output.LayerNorm.bias"
+    return is_key_bias(name) or (isinstance(model, BertForQuestionAnswering) and name == last)
+
+
 def assert_gradients_match_finite_differences(model, inputs, train):
     """Every parameter tensor, eval or train mode (the same dropout masks on every call)."""
     if train:
@@ -59,7 +69,7 @@ def assert_gradients_match_finite_differences(model, inputs, train):
     model.rng = np.random.default_rng(42)
     _, grads = model.loss_and_grads(**inputs)
     assert list(grads) == list(model.params)
-    worst = finite_difference_errors(model, grads, loss_only)
+    worst = finite_difference_errors(model, grads, loss_only, cannot=lambda name: cannot_learn(model, name))
     name = max(worst, key=worst.get)
     assert worst[name] <= 1e-6, f"worst {name}: relative error {worst[name]:.2e}"
 
@@ -148,6 +158,130 @@ def test_sequence_classification_bad_labels():
     single = tiny(BertForSequenceClassification, num_labels=3, problem_type="single_label_classification")
     with pytest.raises(TypeError, match="labels must hold integers"):
         single.loss_and_grads(**inputs, labels=np.array([0.0, 1.0, 2.0]))
+
+
+# ----------------------------------------------------------------------------- the other heads
+
+TOKEN_LABELS = np.array([[-100, 2, 0, 3, -100], [1, 1, 0, -100, -100], [-100, 0, 3, 2, 1]])
+MLM_LABELS = np.array([[-100, 4, -100, -100, 11], [0, -100, -100, -100, -100], [-100, -100, 12, -100, -100]])
+
+
+def other_heads():
+    """(class, config changes, inputs) for each head but sequence classification."""
+    rng = np.random.default_rng(5)
+    choices = {k: np.stack([v, np.roll(v, 1, axis=0)], axis=1) for k, v in batch().items()}  # (B, 2, T)
+    return {
+        "token": (BertForTokenClassification, {"num_labels": 4}, {**batch(), "labels": TOKEN_LABELS}),
+        # positions past the end (9 > T = 5) and negative are clamped to T (ignored) and 0
+        "qa": (BertForQuestionAnswering, {}, {**batch(), "start_positions": np.array([1, 9, -3]),
+                                              "end_positions": np.array([[3], [2], [7]])}),
+        "mlm": (BertForMaskedLM, {}, {**batch(), "labels": MLM_LABELS}),
+        "nsp": (BertForNextSentencePrediction, {}, {**batch(), "labels": np.array([1, 0, 1])}),
+        "choice": (BertForMultipleChoice, {}, {**choices, "labels": rng.permutation([0, 1, 1])}),
+    }
+
+
+@pytest.mark.parametrize("train", [False, True], ids=["eval", "train"])
+@pytest.mark.parametrize("head", list(other_heads()))
+def test_other_heads_gradients(head, train):
+    cls, config, inputs = other_heads()[head]
+    assert_gradients_match_finite_differences(tiny(cls, classifier_dropout=0.3, **config), inputs, train)
+
+
+@pytest.mark.parametrize("head", list(other_heads()))
+def test_details_are_the_forwards_outputs(head):
+    cls, config, inputs = other_heads()[head]
+    model = tiny(cls, **config)
+    _, _, details = model.loss_and_grads(**inputs, return_details=True)
+    out = model(**{k: v for k, v in inputs.items() if k in batch()})
+    assert set(details) <= set(out)
+    for key, value in details.items():
+        np.testing.assert_allclose(value, out[key], rtol=0, atol=1e-14, err_msg=key)
+
+
+def test_token_classification_loss_skips_minus_100_and_all_ignored_is_zero():
+    model = tiny(BertForTokenClassification, num_labels=4)
+    loss, _, details = model.loss_and_grads(**batch(), labels=TOKEN_LABELS, return_details=True)
+    kept = TOKEN_LABELS != -100
+    assert abs(loss + np.mean(log_softmax(details["logits"])[kept, TOKEN_LABELS[kept]])) < 1e-13
+    loss, grads = model.loss_and_grads(**batch(), labels=np.full_like(TOKEN_LABELS, -100))
+    assert loss == 0.0 and not any(np.any(g) for g in grads.values())
+
+
+def test_question_answering_clamps_positions_as_hf():
+    model = tiny(BertForQuestionAnswering)
+    inputs = other_heads()["qa"][2]
+    loss, _, d = model.loss_and_grads(**inputs, return_details=True)
+    # clamp(0, T=5): start 9 -> 5 (ignored), -3 -> 0; end 7 -> 5 (ignored)
+    start = -np.mean(log_softmax(d["start_logits"])[[0, 2], [1, 0]])
+    end = -np.mean(log_softmax(d["end_logits"])[[0, 1], [3, 2]])
+    assert abs(loss - (start + end) / 2) < 1e-13
+    with pytest.raises(ValueError, match="needs start_positions and end_positions"):
+        model.loss_and_grads(**batch(), start_positions=np.array([0, 1, 2]))
+    with pytest.raises(ValueError, match=r"start_positions must have shape \(B,\)"):
+        model.loss_and_grads(**batch(), start_positions=np.zeros(2, int), end_positions=np.zeros(3, int))
+    with pytest.raises(ValueError, match="num_labels must be 2"):
+        BertForQuestionAnswering(BertConfig(**TINY, num_labels=3))
+
+
+def test_masked_lm_is_the_pretraining_models_mlm_head():
+    """Same parameters: BertForMaskedLM's logits, loss and gradients are BertForPreTraining's
+    MLM part (which runs the head on the labelled rows only); the decoder is tied."""
+    pretraining = tiny(BertForPreTraining)
+    mlm = BertForMaskedLM(pretraining.config, dtype=np.float64)
+    assert "bert.pooler.dense.weight" not in mlm.params and "cls.seq_relationship.weight" not in mlm.params
+    for name in mlm.params:
+        mlm.params[name][...] = pretraining.params[name]
+    inputs = batch()
+    np.testing.assert_allclose(mlm(**inputs)["logits"], pretraining(**inputs)["prediction_logits"],
+                               rtol=0, atol=1e-13)
+    loss, grads = mlm.loss_and_grads(**inputs, labels=MLM_LABELS)
+    want, want_grads = pretraining.loss_and_grads(**inputs, labels=MLM_LABELS)
+    assert abs(loss - want) < 1e-13
+    for name, g in grads.items():
+        np.testing.assert_allclose(g, want_grads[name], rtol=0, atol=1e-13, err_msg=name)
+    # every vocabulary row gets the decoder's gradient (softmax over V), on top of the lookup's
+    assert np.all(np.any(grads["bert.embeddings.word_embeddings.weight"] != 0, axis=1))
+
+
+def test_multiple_choice_scores_each_choice_as_a_sequence():
+    model = tiny(BertForMultipleChoice)
+    cls, _, inputs = other_heads()["choice"]
+    logits = model(**{k: v for k, v in inputs.items() if k != "labels"})["logits"]   # (B, C)
+    assert logits.shape == (3, 2)
+    for c in range(2):
+        one = {k: v[:, c] for k, v in inputs.items() if k != "labels"}
+        ours = model(**{k: v[:, None] for k, v in one.items()})["logits"][:, 0]
+        np.testing.assert_allclose(logits[:, c], ours, rtol=0, atol=1e-14)
+    assert model.params["classifier.weight"].shape == (1, 12)
+    with pytest.raises(ValueError, match=r"input_ids of shape \(B, C, T\)"):
+        model(batch()["input_ids"])
+    with pytest.raises(ValueError, match=r"class ids in \[0, 2\)"):
+        model.loss_and_grads(**{**inputs, "labels": np.array([0, 2, 1])})
+
+
+def test_fill_mask_pipeline_takes_an_mlm_only_checkpoint(tmp_path):
+    """A BertForMaskedLM checkpoint (no pooler, no NSP head) fills masks as the full one."""
+    import shutil
+
+    from numpy_bert import pipeline
+    from tests.test_pipelines import FILL_MASK, MODEL_DIR, assert_same_predictions
+
+    pretraining = BertForPreTraining.from_pretrained(MODEL_DIR)
+    mlm = BertForMaskedLM.from_pretrained(MODEL_DIR)
+    assert sorted(mlm.loading_info["unexpected_keys"]) == [
+        "bert.pooler.dense.bias", "bert.pooler.dense.weight",
+        "cls.seq_relationship.bias", "cls.seq_relationship.weight"]
+    shutil.copytree(MODEL_DIR, tmp_path / "mlm")
+    mlm.save_pretrained(tmp_path / "mlm")
+    unmasker = pipeline("fill-mask", model=tmp_path / "mlm")
+    assert isinstance(unmasker.model, BertForMaskedLM) and unmasker.model.loading_info["unexpected_keys"] == []
+    case = FILL_MASK[next(iter(FILL_MASK))]
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        assert_same_predictions(unmasker(case["inputs"], **case["kwargs"]), case["output"], "mlm-only")
+    assert pipeline("fill-mask", model=pretraining, tokenizer=unmasker.tokenizer).model is pretraining
 
 
 # ----------------------------------------------------------------------------- loading and saving

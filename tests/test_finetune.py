@@ -248,8 +248,8 @@ def qa_rows(n, seed, padding_sentences=0):
 @needs_qa
 def test_question_answering_run_with_windows(tmp_path):
     # contexts longer than max_length 48: several windows per example, some without the answer
-    files = (write_jsonl(tmp_path / "train.jsonl", qa_rows(48, 1, padding_sentences=8)),
-             write_jsonl(tmp_path / "eval.jsonl", qa_rows(16, 2, padding_sentences=8)))
+    files = (write_jsonl(tmp_path / "train.jsonl", qa_rows(24, 1, padding_sentences=6)),
+             write_jsonl(tmp_path / "eval.jsonl", qa_rows(8, 2, padding_sentences=6)))
     out = tmp_path / "run"
     settings = make_settings("question-answering", max_length=48, doc_stride=16)
     data = prepare_task_data("question-answering", *files, BertTokenizer.from_pretrained(TINY), {}, settings)
@@ -260,7 +260,7 @@ def test_question_answering_run_with_windows(tmp_path):
             piece = tokenizer.decode(f["input_ids"][f["start_positions"]:f["end_positions"] + 1])
             assert piece in COLOURS
     assert any(f["start_positions"] == 0 for f in data.train_features)
-    run(out, files, task="question-answering", epochs=3, max_length=48, doc_stride=16, lr=2e-3)
+    run(out, files, task="question-answering", epochs=2, max_length=48, doc_stride=16, lr=2e-3)
     train, evals, config, model = check_run_files(out, "BertForQuestionAnswering")
     assert {"eval_exact_match", "eval_f1"} <= set(evals[-1])
     assert np.mean([r["loss"] for r in train[-3:]]) < np.mean([r["loss"] for r in train[:3]])

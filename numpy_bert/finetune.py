@@ -361,9 +361,22 @@ def token_features(examples, tokenizer, max_length, label2id, id2label, path):
     """One feature per sentence, labels per token as HF's run_ner (label_all_tokens=False):
     the tag id on each word's first sub-token, -100 on its other sub-tokens and on
     [CLS]/[SEP]. Words cut off by max_length are not scored."""
-    features = []
+    from numpy_bert.metrics import get_entities
+
+    features, checked = [], set()
     for ex in examples:
         tag_ids = [label_to_id(t, id2label, label2id, path, ex["line"], "tags") for t in ex["tags"]]
+        for tag, k in zip(ex["tags"], tag_ids):
+            if k not in checked:  # entity F1 needs IOB names: say so now, not after an epoch
+                try:
+                    get_entities([id2label[k]])
+                except ValueError:
+                    raise DataError(
+                        f"{_where(path, ex['line'], 'tags')}: tag {tag!r} (label {id2label[k]!r}) is not an IOB "
+                        "tag; entity F1 reads 'O' or B-, I-, E-, S- and the entity type (B-PER, I-LOC): "
+                        + ("write the tags as names, or use a model whose config.json's id2label names them"
+                           if _is_id(tag) else "rename the tag")) from None
+                checked.add(k)
         enc = tokenizer(ex["tokens"], is_split_into_words=True, truncation=True, max_length=max_length)
         labels, previous = [], None
         for word in enc.word_ids():

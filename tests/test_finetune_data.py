@@ -264,3 +264,17 @@ def test_qa_evaluation_takes_the_best_span_over_the_windows():
     # max_answer_length 1 forbids "the hat" (two tokens)
     model = FakeQA({11: (flat, flat), 12: peaked_hat})
     assert evaluate_qa(model, [w1, w2], examples, 2, 0, max_answer_length=1)["eval_exact_match"] == 0.0
+
+
+def test_tags_must_be_iob_names():
+    from numpy_bert.finetune import token_features
+
+    examples = [{"line": 3, "tokens": ["a", "b"], "tags": [0, 1]}]
+    id2label, label2id = label_maps([0, 1], {})
+    with pytest.raises(DataError, match=r"t\.jsonl, line 3, column 'tags': tag 0 \(label 'LABEL_0'\) is not an IOB "
+                                        r"tag.*write the tags as names"):
+        token_features(examples, None, 16, label2id, id2label, "t.jsonl")
+    id2label, label2id = label_maps(["PER", "O"], {})
+    with pytest.raises(DataError, match=r"tag 'PER' \(label 'PER'\) is not an IOB tag.*rename"):
+        token_features([{"line": 2, "tokens": ["a", "b"], "tags": ["PER", "O"]}], None, 16, label2id, id2label,
+                       "t.jsonl")

@@ -25,6 +25,7 @@ is ``numpy_bert.vocab_trainer.train_wordpiece``.
 """
 
 import json
+import numbers
 import os
 import unicodedata
 from pathlib import Path
@@ -37,6 +38,8 @@ __all__ = [
     "BasicTokenizer",
     "WordpieceTokenizer",
     "BertTokenizer",
+    "BatchEncoding",
+    "Encoding",
     "load_vocab",
     "write_vocab",
     "SPECIAL_TOKENS",
@@ -469,6 +472,7 @@ class BertTokenizer:
         self.wordpiece_tokenizer = WordpieceTokenizer(self.vocab, unk_token, max_input_chars_per_word)
         self._cache = {}
         self._cache_size = cache_size
+        self._cls_sep_pad_ids = (self.cls_token_id, self.sep_token_id, self.pad_token_id)
 
     # -- the ids of the special tokens --------------------------------------------------
     @property
@@ -515,47 +519,86 @@ class BertTokenizer:
 
     # -- text -> pieces ---------------------------------------------------------------------
     def _encode_chunk(self, chunk):
-        """One whitespace-free chunk -> (ids, spans relative to the chunk), cached."""
+        """One whitespace-free chunk -> (ids, spans relative to the chunk, word of each token
+        counted from the chunk's first word, number of words in the chunk), cached.
+
+        ``"don't"`` -> ids of ``don ' t``, spans ``(0, 3) (3, 4) (4, 5)``, words ``0 1 2``, 3 words.
+        """
         result = self._cache.get(chunk)
         if result is None:
-            ids, spans = [], []
+            ids, spans, words = [], [], []
             vocab = self.vocab
             if chunk in self.basic_tokenizer._never_split:
                 ids.append(vocab[chunk])
                 spans.append((0, len(chunk)))
+                words.append(0)
+                n_words = 1
             else:
-                for word, positions in self.basic_tokenizer.split_chunk(chunk):
+                split = self.basic_tokenizer.split_chunk(chunk)
+                for w, (word, positions) in enumerate(split):
                     for piece, start, end in self.wordpiece_tokenizer.split_word(word):
                         ids.append(vocab[piece])
                         spans.append((positions[start], positions[end - 1] + 1))
-            result = (tuple(ids), tuple(spans))
+                        words.append(w)
+                n_words = len(split)
+            result = (tuple(ids), tuple(spans), tuple(words), n_words)
             if len(self._cache) >= self._cache_size:
                 self._cache.clear()
             self._cache[chunk] = result
         return result
 
-    def _encode_text(self, text, with_offsets=False):
-        """Text -> (ids, offsets or None), no special tokens added."""
+    def _encode_text(self, text, details=False):
+        """Text -> (ids, offsets, word ids), no special tokens added.
+
+        Without ``details`` offsets and word ids are None (the fast path: most calls need only
+        ids). A word is what BERT's pre-tokenizer makes of the text: ``"don't go"`` has the 4
+        words ``don ' t go``; every piece of a word has that word's index.
+        """
         ids = []
         cache = self._cache
         encode_chunk = self._encode_chunk
-        if not with_offsets:
+        if not details:
             for chunk in self.basic_tokenizer._chunk_re.findall(text):
                 hit = cache.get(chunk)
                 ids.extend((hit or encode_chunk(chunk))[0])
-            return ids, None
-        offsets = []
+            return ids, None, None
+        offsets, words = [], []
+        first_word = 0
         for match in self.basic_tokenizer._chunk_re.finditer(text):
-            chunk_ids, spans = encode_chunk(match.group())
+            chunk_ids, spans, chunk_words, n_words = encode_chunk(match.group())
             start = match.start()
             ids.extend(chunk_ids)
-            offsets.extend((start + a, start + b) for a, b in spans)
-        return ids, offsets
+            offsets += [(start + a, start + b) for a, b in spans]
+            if n_words == 1:  # most chunks are one word
+                words += [first_word] * len(chunk_ids)
+            else:
+                words += [first_word + w for w in chunk_words]
+            first_word += n_words
+        return ids, offsets, words
+
+    def _encode_sequence(self, sequence, is_split_into_words=False, details=False):
+        """One input sequence -> (ids, offsets, word ids) as ``_encode_text``.
+
+        With ``is_split_into_words`` the sequence is a list of words, each tokenized on its own:
+        word i's pieces have word id i and offsets into that word (as the fast tokenizer reports
+        them), so ``["New York", "is"]`` -> ``new york is`` with words ``0 0 1`` and offsets
+        ``(0, 3) (4, 8) (0, 2)``.
+        """
+        if not is_split_into_words:
+            return self._encode_text(sequence, details)
+        ids, offsets, words = [], [] if details else None, [] if details else None
+        for i, word in enumerate(sequence):
+            word_ids, word_offsets, _ = self._encode_text(word, details)
+            ids += word_ids
+            if details:
+                offsets += word_offsets
+                words += [i] * len(word_ids)
+        return ids, offsets, words
 
     def tokenize(self, text):
         """Text -> word pieces: ``"UNwant\\u00e9d,running"`` -> ``["un", "##want", "##ed", ",", "runn", "##ing"]``."""
         _check_text(text)
-        ids, _ = self._encode_text(text)
+        ids, _, _ = self._encode_text(text)
         return [self.ids_to_tokens[i] for i in ids]
 
     def convert_tokens_to_ids(self, tokens):
@@ -597,119 +640,106 @@ class BertTokenizer:
         return self(text, text_pair, add_special_tokens=add_special_tokens, truncation=truncation,
                     max_length=max_length)["input_ids"]
 
-    def __call__(self, text, text_pair=None, padding=False, truncation=None, max_length=None,
-                 return_tensors=None, return_offsets_mapping=False, add_special_tokens=True):
-        """Encode one text (or pair) or a batch, as HuggingFace does.
+    def __call__(self, text, text_pair=None, padding=False, truncation=None, max_length=None, stride=0,
+                 is_split_into_words=False, return_tensors=None, return_overflowing_tokens=False,
+                 return_special_tokens_mask=False, return_offsets_mapping=False, add_special_tokens=True):
+        """Encode one text (or pair) or a batch, as HuggingFace's fast BertTokenizer does -> BatchEncoding.
 
-        ``text``: a str or a list of str; ``text_pair``: the same kind, or None.
+        ``text``: a str or a list of str; ``text_pair``: the same kind, or None (for one text an
+        empty ``text_pair`` counts as none, as in HF). With ``is_split_into_words=True`` a text
+        is a list of words (a batch: a list of lists) and each word is tokenized on its own.
+
         ``padding``: False (none), True or "longest" (to the longest in the batch),
         "max_length" (to ``max_length``). ``truncation``: False, True or
         "longest_first" (take tokens from the longer sequence; when both are too long
         they end up sharing ``max_length`` equally, the longer, B on a tie, getting the odd one),
         "only_first", "only_second"; None means "longest_first" when ``max_length`` is
         given without padding, as in HF. Special tokens count towards ``max_length``.
-        ``return_tensors="np"`` returns int64 arrays of shape (B, T) (B = 1 for one text);
-        otherwise lists (nested for a batch). ``return_offsets_mapping`` adds
-        "offset_mapping": (start, end) character spans into the original text.
+
+        ``return_overflowing_tokens=True`` keeps what truncation cuts off, as more windows of
+        at most ``max_length`` tokens, each repeating the last ``stride`` tokens of the one
+        before, and adds "overflow_to_sample_mapping" (the input each window came from). The
+        output is then always a batch of windows, even for one text. For question answering,
+        ``tok(question, context, truncation="only_second", max_length=384, stride=128,
+        return_overflowing_tokens=True)`` gives every window of the context with the whole
+        question in front. When both sequences of a pair are cut (longest_first) the windows
+        are every combination of A's and B's windows, in the fast tokenizer's order.
+
+        ``return_special_tokens_mask`` adds "special_tokens_mask" (1 for added [CLS], [SEP] and
+        padding); ``return_offsets_mapping`` adds "offset_mapping": (start, end) character spans
+        into the original text (into the word, with ``is_split_into_words``), (0, 0) for added
+        tokens. ``return_tensors="np"`` returns int64 arrays of shape (B, T) (B = 1 for one
+        text, the number of windows with overflowing tokens); otherwise lists (nested for a batch).
+        The BatchEncoding also answers ``word_ids(i)``, ``sequence_ids(i)``, ``token_to_word``,
+        ``char_to_token`` and friends for each row.
         """
-        batched = isinstance(text, (list, tuple))
-        if batched:
-            texts = list(text)
-            if not texts:
-                raise ValueError("the batch of texts is empty: pass at least one string")
-            for i, t in enumerate(texts):
-                _check_text(t, f"text[{i}]")
-            if text_pair is None:
-                pairs = None
-            else:
-                if not isinstance(text_pair, (list, tuple)) or len(text_pair) != len(texts):
-                    raise ValueError("with a batch of texts, text_pair must be a list of the same length "
-                                     f"({len(texts)}), got {type(text_pair).__name__}")
-                pairs = list(text_pair)
-                for i, t in enumerate(pairs):
-                    _check_text(t, f"text_pair[{i}]")
-        else:
-            _check_text(text)
-            texts = [text]
-            if text_pair is not None:
-                _check_text(text_pair, "text_pair")
-            pairs = None if text_pair is None else [text_pair]
+        batched, examples = _examples(text, text_pair, is_split_into_words)
         padding = _padding_strategy(padding)
         truncation = _truncation_strategy(truncation, max_length, padding)
         if return_tensors not in (None, "np"):
             raise ValueError(f"return_tensors must be None or 'np' (numpy_bert has no {return_tensors!r} tensors)")
         if max_length is not None and (not _is_int(max_length) or max_length < 0):
             raise ValueError(f"max_length must be a non-negative int, got {max_length!r}")
+        if not _is_int(stride) or stride < 0:
+            raise ValueError(f"stride must be a non-negative int, got {stride!r}")
         if truncation and max_length is None:
             max_length = self.model_max_length
         if padding == "max_length" and max_length is None:
             max_length = self.model_max_length
             if max_length is None:
                 raise ValueError("padding='max_length' needs max_length (this tokenizer has no model_max_length)")
-        n_special = (3 if pairs is not None else 2) if add_special_tokens else 0
-        if truncation and max_length is not None and max_length < n_special:
+        is_pair = examples[0][1] is not None
+        n_special = (3 if is_pair else 2) if add_special_tokens else 0
+        truncating = bool(truncation) and max_length is not None
+        if truncating and max_length < n_special:
             raise ValueError(f"max_length={max_length} is smaller than the {n_special} special tokens "
-                             f"{'[CLS] A [SEP] B [SEP]' if pairs is not None else '[CLS] A [SEP]'} needs; "
+                             f"{'[CLS] A [SEP] B [SEP]' if is_pair else '[CLS] A [SEP]'} needs; "
                              f"use max_length >= {n_special}")
+        if truncating and max_length >= 2 and stride > max_length - 2:  # the fast tokenizer's own check
+            raise ValueError(f"stride={stride} is larger than max_length={max_length} minus the 2 special tokens "
+                             f"of one text ({max_length - 2}): a window would repeat more tokens than it holds; "
+                             "use a smaller stride or a larger max_length")
 
-        rows = []
-        for i, t in enumerate(texts):
-            ids_a, off_a = self._encode_text(t, return_offsets_mapping)
-            ids_b = off_b = None
-            if pairs is not None:
-                ids_b, off_b = self._encode_text(pairs[i], return_offsets_mapping)
-            if truncation and max_length is not None:
-                budget = max_length - n_special
-                keep_a, keep_b = _lengths_after_truncation_strategy(
-                    len(ids_a), None if ids_b is None else len(ids_b), budget, truncation)
-                ids_a = ids_a[:keep_a]
-                off_a = off_a[:keep_a] if off_a is not None else None
-                if ids_b is not None:
-                    ids_b = ids_b[:keep_b]
-                    off_b = off_b[:keep_b] if off_b is not None else None
-            if add_special_tokens:
-                ids = self.build_inputs_with_special_tokens(ids_a, ids_b)
-                types = [0] * (len(ids_a) + 2) + ([1] * (len(ids_b) + 1) if ids_b is not None else [])
-                offsets = None
-                if return_offsets_mapping:
-                    offsets = [(0, 0)] + off_a + [(0, 0)] + (off_b + [(0, 0)] if ids_b is not None else [])
+        specials = self._cls_sep_pad_ids
+        rows, sample_of_row, first_rows = [], [], []
+        for i, (a, b) in enumerate(examples):
+            first = _Sequence(self, a, is_split_into_words, return_offsets_mapping)
+            second = None if b is None else _Sequence(self, b, is_split_into_words, return_offsets_mapping)
+            n_b = None if second is None else len(second.ids)
+            if truncating:
+                windows = _truncation_windows(len(first.ids), n_b, max_length - n_special, truncation, stride,
+                                              max_length)
             else:
-                ids = ids_a + (ids_b or [])
-                types = [0] * len(ids_a) + [1] * len(ids_b or [])
-                offsets = (off_a + (off_b or [])) if return_offsets_mapping else None
-            rows.append((ids, types, offsets))
+                windows = [((0, len(first.ids)), None if second is None else (0, n_b))]
+            if not return_overflowing_tokens:
+                windows = windows[:1]  # what truncation keeps
+            first_rows.append(len(rows))
+            for span_a, span_b in windows:
+                rows.append(Encoding(first, span_a, second, span_b, add_special_tokens, specials))
+                sample_of_row.append(i)
 
+        # padding="longest" pads to the longest first window of each input (as the fast
+        # tokenizer does: the later windows are padded to that length, never cut)
         if padding == "longest":
-            target = max(len(r[0]) for r in rows)
-        elif padding == "max_length":
-            target = max_length
+            target = max(len(rows[r]) for r in first_rows)
         else:
-            target = 0
-        out = {"input_ids": [], "token_type_ids": [], "attention_mask": []}
+            target = max_length if padding == "max_length" else 0
+        if target:
+            for row in rows:
+                row.pad_to(target)
+        data = {"input_ids": [row.ids for row in rows], "token_type_ids": [row.type_ids for row in rows],
+                "attention_mask": [row.attention_mask for row in rows]}
+        if return_special_tokens_mask:
+            data["special_tokens_mask"] = [row.special_tokens_mask for row in rows]
         if return_offsets_mapping:
-            out["offset_mapping"] = []
-        for ids, types, offsets in rows:
-            n_pad = max(0, target - len(ids))
-            out["input_ids"].append(ids + [self.pad_token_id] * n_pad)
-            out["token_type_ids"].append(types + [0] * n_pad)
-            out["attention_mask"].append([1] * len(ids) + [0] * n_pad)
-            if return_offsets_mapping:
-                out["offset_mapping"].append(offsets + [(0, 0)] * n_pad)
+            data["offset_mapping"] = [row.offsets for row in rows]
+        if return_overflowing_tokens:
+            data["overflow_to_sample_mapping"] = sample_of_row
         if return_tensors == "np":
-            import numpy as np
-
-            lengths = {len(row) for row in out["input_ids"]}
-            if len(lengths) > 1:
-                raise ValueError("the texts encode to different lengths "
-                                 f"({min(lengths)} .. {max(lengths)} tokens): pass padding=True to get arrays")
-            arrays = {key: np.array(value, dtype=np.int64).reshape(len(rows), -1)  # (B, T)
-                      for key, value in out.items() if key != "offset_mapping"}
-            if return_offsets_mapping:
-                arrays["offset_mapping"] = np.array(out["offset_mapping"], dtype=np.int64).reshape(len(rows), -1, 2)
-            return arrays  # offset_mapping (B, T, 2)
-        if not batched:
-            out = {key: value[0] for key, value in out.items()}
-        return out
+            data = _as_arrays(data)
+        elif not batched and not return_overflowing_tokens:
+            data = {key: value[0] for key, value in data.items()}
+        return BatchEncoding(data, rows, n_sequences=2 if is_pair else 1)
 
     # -- decoding ----------------------------------------------------------------------------
     def decode(self, ids, skip_special_tokens=False, clean_up_tokenization_spaces=False):
@@ -814,6 +844,339 @@ class BertTokenizer:
         return [str(vocab_path), str(config_path)]
 
 
+class _Sequence:
+    """One input sequence (a text, or a list of words) encoded without special tokens.
+
+    ``ids`` are computed at once; each token's character span (``offsets``) and word index
+    (``words``) only when first asked for, by encoding the sequence again the slow way: most
+    calls need only ids, and an encoding's ``word_ids()`` is there when it is wanted.
+    """
+
+    __slots__ = ("_tokenizer", "source", "is_split_into_words", "ids", "_offsets", "_words")
+
+    def __init__(self, tokenizer, source, is_split_into_words, details):
+        self._tokenizer, self.source, self.is_split_into_words = tokenizer, source, is_split_into_words
+        self.ids, self._offsets, self._words = tokenizer._encode_sequence(source, is_split_into_words, details)
+
+    def _details(self):
+        if self._offsets is None:
+            _, self._offsets, self._words = self._tokenizer._encode_sequence(
+                self.source, self.is_split_into_words, details=True)
+
+    @property
+    def offsets(self):
+        self._details()
+        return self._offsets
+
+    @property
+    def words(self):
+        self._details()
+        return self._words
+
+
+class Encoding:
+    """One row of a BatchEncoding, like ``tokenizers.Encoding``: a window ``[start, stop)`` of
+    sequence A's tokens and (for a pair) one of B's, laid out as
+
+        [CLS] A[start:stop] [SEP] B[start:stop] [SEP] [PAD] ...   (without special tokens: A B [PAD] ...)
+
+    Every per-token list (``ids``, ``type_ids``, ``attention_mask``, ``special_tokens_mask``,
+    ``offsets``, ``word_ids``, ``sequence_ids``) is built by the one method ``_layout`` from
+    the values of A's and B's tokens and the values at the added tokens.
+    """
+
+    __slots__ = ("_first", "_first_span", "_second", "_second_span", "_special", "_cls_id", "_sep_id",
+                 "_pad_id", "n_a", "n_b", "n_pad")
+
+    def __init__(self, first, first_span, second=None, second_span=None, add_special_tokens=True,
+                 special_ids=(None, None, None)):
+        self._first, self._first_span = first, first_span
+        self._second, self._second_span = second, second_span
+        self._special = bool(add_special_tokens)
+        self._cls_id, self._sep_id, self._pad_id = special_ids
+        self.n_a = first_span[1] - first_span[0]
+        self.n_b = 0 if second is None else second_span[1] - second_span[0]
+        self.n_pad = 0
+
+    @property
+    def n_sequences(self):
+        return 1 if self._second is None else 2
+
+    def __len__(self):
+        added = (2 + (self._second is not None)) if self._special else 0
+        return added + self.n_a + self.n_b + self.n_pad
+
+    def __repr__(self):
+        return f"Encoding(num_tokens={len(self)}, n_sequences={self.n_sequences})"
+
+    def pad_to(self, length):
+        """Pad (on the right) to ``length`` tokens; a longer row stays as it is."""
+        self.n_pad = 0
+        self.n_pad = max(0, length - len(self))
+
+    def _layout(self, at_cls, a_values, at_sep_a, b_values, at_sep_b, at_pad):
+        """The row's per-token list: the values at [CLS], at A's tokens, at A's [SEP], at B's
+        tokens, at B's [SEP] and at padding. ``a_values`` / ``b_values`` are lists (one value per
+        token) or one value for all of that sequence's tokens."""
+        special = self._special
+        out = [at_cls] if special else []
+        out += a_values if type(a_values) is list else [a_values] * self.n_a
+        if special:
+            out.append(at_sep_a)
+        if self._second is not None:
+            out += b_values if type(b_values) is list else [b_values] * self.n_b
+            if special:
+                out.append(at_sep_b)
+        if self.n_pad:
+            out += [at_pad] * self.n_pad
+        return out
+
+    def _slices(self, attribute):
+        """``attribute`` ("ids", "offsets", "words") of the row's A tokens and B tokens."""
+        (a0, a1), second = self._first_span, self._second
+        b = None if second is None else getattr(second, attribute)[self._second_span[0]:self._second_span[1]]
+        return getattr(self._first, attribute)[a0:a1], b
+
+    @property
+    def ids(self):
+        a, b = self._slices("ids")
+        return self._layout(self._cls_id, a, self._sep_id, b, self._sep_id, self._pad_id)
+
+    @property
+    def type_ids(self):
+        return self._layout(0, 0, 0, 1, 1, 0)
+
+    @property
+    def attention_mask(self):
+        return self._layout(1, 1, 1, 1, 1, 0)
+
+    @property
+    def special_tokens_mask(self):
+        return self._layout(1, 0, 1, 0, 1, 1)
+
+    @property
+    def offsets(self):
+        a, b = self._slices("offsets")
+        return self._layout((0, 0), a, (0, 0), b, (0, 0), (0, 0))
+
+    @property
+    def word_ids(self):
+        a, b = self._slices("words")
+        return self._layout(None, a, None, b, None, None)
+
+    @property
+    def sequence_ids(self):
+        return self._layout(None, 0, None, 1, None, None)
+
+    @property
+    def tokens(self):
+        return self._first._tokenizer.convert_ids_to_tokens(self.ids)
+
+    # -- mapping between tokens, words and characters (as tokenizers.Encoding does) --------
+    def _token(self, index):
+        """A token index (negative counts from the end) -> index, or None if out of range."""
+        n = len(self)
+        if index < 0:
+            index += n
+        return index if 0 <= index < n else None
+
+    def token_to_sequence(self, token_index):
+        """0 or 1 for a token of A or B; None for added tokens, padding or an index out of range."""
+        index = self._token(token_index)
+        return None if index is None else self.sequence_ids[index]
+
+    def token_to_word(self, token_index):
+        """The index of the word (in its own sequence) the token is part of, or None."""
+        index = self._token(token_index)
+        return None if index is None else self.word_ids[index]
+
+    def token_to_chars(self, token_index):
+        """The token's (start, end) character span in its sequence, or None for added tokens."""
+        index = self._token(token_index)
+        if index is None or self.sequence_ids[index] is None:
+            return None
+        return self.offsets[index]
+
+    def _sequence_range(self, sequence_index):
+        """[lo, hi) of the tokens of sequence 0 or 1; all tokens for a sequence the row does not
+        have (as tokenizers does: char_to_token(i, sequence_index=1) on one text searches it all)."""
+        if sequence_index == 0 or (sequence_index == 1 and self._second is not None):
+            lo = int(self._special)
+            if sequence_index == 1:
+                lo += self.n_a + int(self._special)
+            return lo, lo + (self.n_a if sequence_index == 0 else self.n_b)
+        return 0, len(self)
+
+    def char_to_token(self, char_index, sequence_index=0):
+        """The first token of the sequence whose character span holds ``char_index``, or None."""
+        if not _is_int(char_index) or char_index < 0:
+            raise ValueError(f"char_index must be a non-negative int, got {char_index!r}")
+        lo, hi = self._sequence_range(sequence_index)
+        offsets = self.offsets
+        for i in range(lo, hi):
+            if offsets[i][0] <= char_index < offsets[i][1]:
+                return i
+        return None
+
+    def char_to_word(self, char_index, sequence_index=0):
+        """The word of the token holding ``char_index``, or None."""
+        token = self.char_to_token(char_index, sequence_index)
+        return None if token is None else self.word_ids[token]
+
+    def word_to_tokens(self, word_index, sequence_index=0):
+        """(start, end) token indices of the word's pieces in this row, or None if none is in it."""
+        lo, hi = self._sequence_range(sequence_index)
+        words = self.word_ids
+        span = None
+        for i in range(lo, hi):
+            if words[i] is not None and words[i] > word_index:
+                break  # word ids only grow within a sequence
+            if words[i] == word_index:
+                span = (i if span is None else span[0], i + 1)
+        return span
+
+    def word_to_chars(self, word_index, sequence_index=0):
+        """(start, end) character span of the word's pieces in this row, or None."""
+        span = self.word_to_tokens(word_index, sequence_index)
+        if span is None:
+            return None
+        offsets = self.offsets
+        return offsets[span[0]][0], offsets[span[1] - 1][1]
+
+
+class TokenSpan(tuple):
+    """(start, end) token indices, as transformers' TokenSpan."""
+
+    __slots__ = ()
+
+    def __new__(cls, start, end):
+        return super().__new__(cls, (start, end))
+
+    start = property(lambda self: self[0])
+    end = property(lambda self: self[1])
+
+    def __repr__(self):
+        return f"TokenSpan(start={self[0]}, end={self[1]})"
+
+
+class CharSpan(TokenSpan):
+    """(start, end) character indices, as transformers' CharSpan."""
+
+    __slots__ = ()
+
+    def __repr__(self):
+        return f"CharSpan(start={self[0]}, end={self[1]})"
+
+
+class BatchEncoding(dict):
+    """What the tokenizer returns: a dict of "input_ids", "token_type_ids", "attention_mask"
+    (and what else was asked for), plus one ``Encoding`` per row, as transformers' BatchEncoding.
+
+        >>> enc = tok(["Hello world!", "Hi"], padding=True)
+        >>> enc["input_ids"]                # a dict, as before
+        >>> enc.word_ids(0)                 # [None, 0, 1, 2, None]: the word of each token of row 0
+        >>> enc.sequence_ids(0)             # [None, 0, 0, 0, None]: 0 for A, 1 for B, None for added tokens
+        >>> enc.char_to_token(0, 6)         # 2: the token of row 0 that holds character 6
+
+    For one text (no batch, no overflowing tokens) the mapping methods take the index
+    alone: ``enc.token_to_word(1)``; for a batch ``enc.token_to_word(row, token)``.
+    ``enc[i]`` with an int is row i's Encoding; ``enc.input_ids`` is ``enc["input_ids"]``.
+    """
+
+    __slots__ = ("_encodings", "_n_sequences")
+
+    def __init__(self, data=None, encodings=None, n_sequences=None):
+        dict.__init__(self, data or {})
+        self._encodings = encodings
+        self._n_sequences = n_sequences
+
+    def __getitem__(self, key):
+        if isinstance(key, str):
+            return dict.__getitem__(self, key)
+        if _is_int(key) and self._encodings is not None:
+            return self._encodings[key]
+        if isinstance(key, slice):
+            return {name: value[key] for name, value in self.items()}
+        raise KeyError(f"{key!r}: index a BatchEncoding with a key such as 'input_ids', a row number "
+                       "(that row's Encoding) or a slice")
+
+    def __getattr__(self, name):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        try:
+            return dict.__getitem__(self, name)
+        except KeyError:
+            raise AttributeError(f"BatchEncoding has no attribute or key {name!r}") from None
+
+    @property
+    def encodings(self):
+        return self._encodings
+
+    @property
+    def is_fast(self):
+        return self._encodings is not None
+
+    @property
+    def n_sequences(self):
+        return self._n_sequences
+
+    def _row(self, batch_index):
+        if not self._encodings:
+            raise ValueError("this BatchEncoding has no per-row encodings (it was not made by the tokenizer)")
+        if not _is_int(batch_index):
+            raise TypeError(f"batch_index must be an int, got {type(batch_index).__name__}")
+        n = len(self._encodings)
+        if not -n <= batch_index < n:
+            raise IndexError(f"batch_index {batch_index} is out of range: this encoding has {n} row(s)")
+        return self._encodings[batch_index]
+
+    def _split(self, batch_or_index, index):
+        """HF's calling convention: (index) for row 0, or (batch_index, index)."""
+        return (self._row(0), batch_or_index) if index is None else (self._row(batch_or_index), index)
+
+    def tokens(self, batch_index=0):
+        return self._row(batch_index).tokens
+
+    def word_ids(self, batch_index=0):
+        """The word index of each token of a row; None for added tokens and padding."""
+        return self._row(batch_index).word_ids
+
+    def sequence_ids(self, batch_index=0):
+        """0 (A) or 1 (B) for each token of a row; None for added tokens and padding."""
+        return self._row(batch_index).sequence_ids
+
+    def token_to_sequence(self, batch_or_token_index, token_index=None):
+        row, index = self._split(batch_or_token_index, token_index)
+        return row.token_to_sequence(index)
+
+    def token_to_word(self, batch_or_token_index, token_index=None):
+        row, index = self._split(batch_or_token_index, token_index)
+        return row.token_to_word(index)
+
+    def token_to_chars(self, batch_or_token_index, token_index=None):
+        row, index = self._split(batch_or_token_index, token_index)
+        span = row.token_to_chars(index)
+        return None if span is None else CharSpan(*span)
+
+    def char_to_token(self, batch_or_char_index, char_index=None, sequence_index=0):
+        row, index = self._split(batch_or_char_index, char_index)
+        return row.char_to_token(index, sequence_index)
+
+    def char_to_word(self, batch_or_char_index, char_index=None, sequence_index=0):
+        row, index = self._split(batch_or_char_index, char_index)
+        return row.char_to_word(index, sequence_index)
+
+    def word_to_tokens(self, batch_or_word_index, word_index=None, sequence_index=0):
+        row, index = self._split(batch_or_word_index, word_index)
+        span = row.word_to_tokens(index, sequence_index)
+        return None if span is None else TokenSpan(*span)
+
+    def word_to_chars(self, batch_or_word_index, word_index=None, sequence_index=0):
+        row, index = self._split(batch_or_word_index, word_index)
+        span = row.word_to_chars(index, sequence_index)
+        return None if span is None else CharSpan(*span)
+
+
 def _read_tokenizer_json(path):
     """The vocab and normalizer options of a tokenizer.json (what transformers 5's save_pretrained writes)."""
     try:
@@ -836,8 +1199,8 @@ def _read_tokenizer_json(path):
 
 
 def _is_int(value):
-    import numbers
-
+    if type(value) is int:  # the common case, without the slow abstract-class check
+        return True
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
@@ -914,3 +1277,112 @@ def _lengths_after_truncation_strategy(n_a, n_b, budget, strategy):
                          f"the {to_remove} needed to fit max_length; use truncation='longest_first' or a "
                          "larger max_length")
     return (n_a - to_remove, n_b) if strategy == "only_first" else (n_a, n_b - to_remove)
+
+
+def _window_ranges(n, size, stride, what):
+    """The windows [start, stop) that cut ``n`` tokens to ``size``, as the fast tokenizer's
+    ``Encoding.truncate`` cuts them: the first is what truncation keeps, each next one starts
+    ``size - stride`` tokens later (so it repeats the previous window's last ``stride`` tokens),
+    and the last one ends at ``n``. 10 tokens in windows of 4 with stride 1 ->
+    ``[(0, 4), (3, 7), (6, 10)]``. ``size == 0`` keeps nothing and overflows all:
+    ``[(0, 0), (0, n)]``. ``what`` names the sequence and its room in the error message.
+    """
+    if size >= n:
+        return [(0, n)]
+    if size == 0:
+        return [(0, 0), (0, n)]
+    if stride >= size:
+        raise ValueError(f"stride={stride} must be smaller than the {size} tokens of {what} that fit in each "
+                         "window (a window repeats the last `stride` tokens of the one before); use a smaller "
+                         "stride or a larger max_length")
+    windows = []
+    for start in range(0, n, size - stride):
+        windows.append((start, min(start + size, n)))
+        if start + size >= n:
+            break
+    return windows
+
+
+def _truncation_windows(n_a, n_b, budget, strategy, stride, max_length):
+    """Token windows of A (and B) for one input -> list of (span_a, span_b), span_b None for one
+    sequence. The first pair is what truncation keeps (``_lengths_after_truncation_strategy``);
+    the rest are the overflowing windows in the fast tokenizer's order: with a pair where only
+    one sequence is cut, that sequence's windows with the other whole; when both are cut
+    (longest_first), (A0, B0), then each later A window with every B window, then A0 with the
+    later B windows.
+    """
+    keep_a, keep_b = _lengths_after_truncation_strategy(n_a, n_b, budget, strategy)
+    if n_b is None:
+        return [(span, None) for span in _window_ranges(
+            n_a, keep_a, stride, f"the text (max_length={max_length} less the special tokens)")]
+    room = f"max_length={max_length} less the special tokens and {{}} tokens of the {{}} sequence"
+    windows_a = _window_ranges(n_a, keep_a, stride, "the first sequence (" + room.format(keep_b, "second") + ")")
+    windows_b = _window_ranges(n_b, keep_b, stride, "the second sequence (" + room.format(keep_a, "first") + ")")
+    pairs = [(windows_a[0], windows_b[0])]
+    for span_a in windows_a[1:]:
+        pairs += [(span_a, span_b) for span_b in windows_b]
+    pairs += [(windows_a[0], span_b) for span_b in windows_b[1:]]
+    return pairs
+
+
+def _examples(text, text_pair, is_split_into_words):
+    """Check the inputs of ``BertTokenizer.__call__`` -> (batched, [(sequence A, sequence B or None), ...]).
+
+    A sequence is a str, or with ``is_split_into_words`` a list of words. As in HF, one
+    text's empty ``text_pair`` ("" or []) counts as no pair, and with ``is_split_into_words``
+    a list of lists is a batch and a list of str is one text.
+    """
+    if is_split_into_words:
+        def check(sequence, what):
+            if not isinstance(sequence, (list, tuple)):
+                raise TypeError(f"{what} must be a list of words with is_split_into_words=True, got "
+                                f"{type(sequence).__name__}: pass ['Hello', 'world'] (or a batch of such lists)")
+            for j, word in enumerate(sequence):
+                _check_text(word, f"{what}[{j}]")
+            return list(sequence)
+
+        if not isinstance(text, (list, tuple)):
+            check(text, "text")
+        batched = len(text) > 0 and isinstance(text[0], (list, tuple))
+    else:
+        def check(sequence, what):
+            _check_text(sequence, what)
+            return sequence
+
+        batched = isinstance(text, (list, tuple))
+    if not batched:
+        first = check(text, "text")
+        if text_pair is None or (isinstance(text_pair, (str, list, tuple)) and len(text_pair) == 0):
+            return False, [(first, None)]
+        return False, [(first, check(text_pair, "text_pair"))]
+    texts = [check(t, f"text[{i}]") for i, t in enumerate(text)]
+    if not texts:
+        raise ValueError("the batch of texts is empty: pass at least one string")
+    if text_pair is None:
+        return True, [(t, None) for t in texts]
+    if not isinstance(text_pair, (list, tuple)) or len(text_pair) != len(texts):
+        raise ValueError("with a batch of texts, text_pair must be a list of the same length "
+                         f"({len(texts)}), got {type(text_pair).__name__}"
+                         + (f" of length {len(text_pair)}" if isinstance(text_pair, (list, tuple)) else ""))
+    return True, [(t, check(p, f"text_pair[{i}]")) for i, (t, p) in enumerate(zip(texts, text_pair))]
+
+
+def _as_arrays(data):
+    """The tokenizer's lists -> int64 arrays: (B, T) per key, offset_mapping (B, T, 2),
+    overflow_to_sample_mapping (B,)."""
+    import numpy as np
+
+    lengths = {len(row) for row in data["input_ids"]}
+    if len(lengths) > 1:
+        raise ValueError("the texts encode to different lengths "
+                         f"({min(lengths)} .. {max(lengths)} tokens): pass padding=True to get arrays")
+    n_rows = len(data["input_ids"])
+    arrays = {}
+    for key, value in data.items():
+        if key == "overflow_to_sample_mapping":
+            arrays[key] = np.array(value, dtype=np.int64)  # (B,)
+        elif key == "offset_mapping":
+            arrays[key] = np.array(value, dtype=np.int64).reshape(n_rows, -1, 2)  # (B, T, 2)
+        else:
+            arrays[key] = np.array(value, dtype=np.int64).reshape(n_rows, -1)  # (B, T)
+    return arrays

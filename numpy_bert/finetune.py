@@ -865,7 +865,7 @@ def finetune(model, train, eval, out, task="text-classification", resume=False, 
     spe, total_steps, warmup_steps = training_schedule(settings, len(data.train_features))
     settings["steps_per_epoch"] = spe
     say(f"data: {len(data.train_examples)} training examples ({len(data.train_features)} features), "
-        f"{len(data.eval_examples)} eval examples; {settings['epochs']} epochs of {spe} steps"
+        f"{len(data.eval_examples)} eval examples; {settings['epochs']} epoch(s) of {spe} steps"
         + (f"; labels {data.id2label}" if data.id2label else ""))
 
     # ---- 2. model and optimizer, from the checkpoint when resuming

@@ -462,7 +462,7 @@ def add_finetune_arguments(parser):
                         help=f"AdamW's decoupled weight decay, not on biases and LayerNorm (default {d['weight_decay']})")
     parser.add_argument("--max-grad-norm", type=float, help=f"gradient clipping (default {d['max_grad_norm']})")
     parser.add_argument("--doc-stride", type=int,
-                        help=f"QA: tokens shared by consecutive windows of a long context (default {d['doc_stride']})")
+                        help="QA: tokens shared by consecutive windows of a long context (default min(max_length // 2, 128))")
     parser.add_argument("--max-answer-length", type=int,
                         help=f"QA: longest answer in tokens at evaluation (default {d['max_answer_length']})")
     parser.add_argument("--max-train-samples", type=int, help="use only the first N training examples")

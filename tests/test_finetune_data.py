@@ -278,3 +278,13 @@ def test_tags_must_be_iob_names():
     with pytest.raises(DataError, match=r"tag 'PER' \(label 'PER'\) is not an IOB tag.*rename"):
         token_features([{"line": 2, "tokens": ["a", "b"], "tags": ["PER", "O"]}], None, 16, label2id, id2label,
                        "t.jsonl")
+
+
+def test_max_length_is_cut_to_the_models_positions():
+    from numpy_bert.finetune import make_settings
+
+    with pytest.warns(UserWarning, match="max_position_embeddings \\(128\\); using max_length=128"):
+        s = make_settings("question-answering", max_positions=128)
+    assert s["max_length"] == 128 and s["doc_stride"] == 64
+    s = make_settings("question-answering", max_positions=512)
+    assert s["max_length"] == 384 and s["doc_stride"] == 128  # run_qa's defaults

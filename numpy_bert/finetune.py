@@ -248,6 +248,10 @@ def read_examples(path, task):
             label = record["label"]
             if label is None or label == "":
                 raise DataError(f"{_where(path, line, 'label')}: empty; every example needs a label")
+            if isinstance(label, (list, dict, float, bool)) or (isinstance(label, str) and _FLOAT.match(label)):
+                raise DataError(f"{_where(path, line, 'label')}: {label!r}; numpy-bert finetune trains single-label "
+                                "classification: a label is one name or one integer id (multi-label lists and "
+                                "regression targets are not supported)")
             examples.append({"line": line, "text": _text(record, "text", path, line),
                              "text_pair": _text(record, "text_pair", path, line, required=False),
                              "label": label})
@@ -285,6 +289,7 @@ def file_fingerprint(*paths):
 # ---------------------------------------------------------------------------------------
 
 _INT = re.compile(r"[+-]?\d+\Z")
+_FLOAT = re.compile(r"\s*[+-]?(\d+\.\d*|\.\d+|\d+(\.\d*)?[eE][+-]?\d+)\s*\Z")  # 0.5, 1., 2e-3: not ids
 
 
 def _is_id(value):

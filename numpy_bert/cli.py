@@ -455,13 +455,14 @@ def add_finetune_arguments(parser):
                         help="tokens per example, longer ones are truncated (QA: windows) (default "
                              + ", ".join(f"{v} for {t}" for t, v in MAX_LENGTH.items()) + ")")
     parser.add_argument("--seed", type=int, help=f"seed of the new head, dropout and shuffling (default {d['seed']})")
-    parser.add_argument("--warmup-ratio", type=float,
-                        help=f"fraction of the steps with a linear warmup (default {d['warmup_ratio']})")
+    parser.add_argument("--warmup-steps", type=float,
+                        help="linear warmup: a number of steps, or below 1 a fraction of all steps, as in "
+                             f"transformers 5 (default {d['warmup_steps']})")
     parser.add_argument("--weight-decay", type=float,
                         help=f"AdamW's decoupled weight decay, not on biases and LayerNorm (default {d['weight_decay']})")
     parser.add_argument("--max-grad-norm", type=float, help=f"gradient clipping (default {d['max_grad_norm']})")
     parser.add_argument("--doc-stride", type=int,
-                        help=f"QA: tokens shared by consecutive windows of a long context (default {d['doc_stride']})")
+                        help="QA: tokens shared by consecutive windows of a long context (default min(max_length // 2, 128))")
     parser.add_argument("--max-answer-length", type=int,
                         help=f"QA: longest answer in tokens at evaluation (default {d['max_answer_length']})")
     parser.add_argument("--max-train-samples", type=int, help="use only the first N training examples")
@@ -493,8 +494,10 @@ def run_finetune(args):
         set_blas_threads(args.threads)
     keep_freed_memory()
     overrides = {key: getattr(args, key) for key in DEFAULTS}
-    finetune(args.model, args.train, args.eval, args.out, task=args.task, resume=args.resume,
-             ignore_mismatched_sizes=args.ignore_mismatched_sizes, quiet=args.quiet, **overrides)
+    with warnings.catch_warnings():  # e.g. the new head's "newly initialized": one line each, as they come
+        warnings.showwarning = lambda message, *_, **__: print(f"warning: {message}", file=sys.stderr)
+        finetune(args.model, args.train, args.eval, args.out, task=args.task, resume=args.resume,
+                 ignore_mismatched_sizes=args.ignore_mismatched_sizes, quiet=args.quiet, **overrides)
     return 0
 
 

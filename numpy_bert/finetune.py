@@ -21,8 +21,11 @@ F1 (QA). The best evaluation so far is saved in ``OUT/best/`` (HF layout: what
 ``AutoModelFor...from_pretrained`` and ``pipeline(...)`` load).
 
 Defaults are HF ``TrainingArguments``' (lr 5e-5, 3 epochs, batch 8, weight decay 0,
-no warmup, max_grad_norm 1.0, seed 42, AdamW with eps 1e-8) and the example scripts'
-(max_length 128 as run_glue/run_ner, 384 with doc_stride 128 for QA as run_qa).
+no warmup (``warmup_steps``: steps, or below 1 a fraction of all steps, as in
+transformers 5), max_grad_norm 1.0, seed 42, AdamW with eps 1e-8) and the example scripts'
+(max_length 128 as run_glue/run_ner, 384 with doc_stride 128 for QA as run_qa; at most the
+model's max_position_embeddings, as run_glue clamps it; doc_stride by default
+min(max_length // 2, 128), the question-answering pipeline's rule).
 
 Data files are CSV with a header row or JSON Lines (``.csv`` / ``.jsonl``, ``.json``;
 any other name is sniffed: a first character ``{`` means JSON Lines). In CSV, the
@@ -40,6 +43,11 @@ alone (epoch = step // steps_per_epoch), so ``OUT/checkpoint/`` (weights, AdamW'
 moments, the dropout generator's state in trainer_state.json) lets ``--resume``
 continue bit for bit.
 
+To run the same recipe elsewhere (benchmarks/bench_finetune.py feeds PyTorch with it):
+``make_settings`` -> ``prepare_task_data`` (examples, labels, features) ->
+``training_schedule`` -> ``iterate_batches(data.train_features, ..., epoch)`` per epoch,
+the learning rate from ``optim.learning_rate``; ``load_model`` gives the initial weights.
+
 Dimension key: B batch, T tokens, K labels.
 """
 
@@ -50,6 +58,7 @@ import json
 import math
 import re
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -75,8 +84,8 @@ BEST = "best"
 IGNORE_INDEX = -100
 
 # HF TrainingArguments' defaults, and the example scripts' lengths
-DEFAULTS = dict(epochs=3, lr=5e-5, batch_size=8, max_length=None, seed=42, warmup_ratio=0.0,
-                weight_decay=0.0, max_grad_norm=1.0, doc_stride=128, max_answer_length=30,
+DEFAULTS = dict(epochs=3, lr=5e-5, batch_size=8, max_length=None, seed=42, warmup_steps=0,
+                weight_decay=0.0, max_grad_norm=1.0, doc_stride=None, max_answer_length=30,
                 log_every=10, eval_every=None, save_every=500, max_train_samples=None,
                 max_eval_samples=None, eval_batch_size=None, time_budget=None)
 MAX_LENGTH = {"text-classification": 128, "token-classification": 128, "question-answering": 384}
@@ -239,6 +248,10 @@ def read_examples(path, task):
             label = record["label"]
             if label is None or label == "":
                 raise DataError(f"{_where(path, line, 'label')}: empty; every example needs a label")
+            if isinstance(label, (list, dict, float, bool)) or (isinstance(label, str) and _FLOAT.match(label)):
+                raise DataError(f"{_where(path, line, 'label')}: {label!r}; numpy-bert finetune trains single-label "
+                                "classification: a label is one name or one integer id (multi-label lists and "
+                                "regression targets are not supported)")
             examples.append({"line": line, "text": _text(record, "text", path, line),
                              "text_pair": _text(record, "text_pair", path, line, required=False),
                              "label": label})
@@ -276,6 +289,7 @@ def file_fingerprint(*paths):
 # ---------------------------------------------------------------------------------------
 
 _INT = re.compile(r"[+-]?\d+\Z")
+_FLOAT = re.compile(r"\s*[+-]?(\d+\.\d*|\.\d+|\d+(\.\d*)?[eE][+-]?\d+)\s*\Z")  # 0.5, 1., 2e-3: not ids
 
 
 def _is_id(value):
@@ -355,9 +369,22 @@ def token_features(examples, tokenizer, max_length, label2id, id2label, path):
     """One feature per sentence, labels per token as HF's run_ner (label_all_tokens=False):
     the tag id on each word's first sub-token, -100 on its other sub-tokens and on
     [CLS]/[SEP]. Words cut off by max_length are not scored."""
-    features = []
+    from numpy_bert.metrics import get_entities
+
+    features, checked = [], set()
     for ex in examples:
         tag_ids = [label_to_id(t, id2label, label2id, path, ex["line"], "tags") for t in ex["tags"]]
+        for tag, k in zip(ex["tags"], tag_ids):
+            if k not in checked:  # entity F1 needs IOB names: say so now, not after an epoch
+                try:
+                    get_entities([id2label[k]])
+                except ValueError:
+                    raise DataError(
+                        f"{_where(path, ex['line'], 'tags')}: tag {tag!r} (label {id2label[k]!r}) is not an IOB "
+                        "tag; entity F1 reads 'O' or B-, I-, E-, S- and the entity type (B-PER, I-LOC): "
+                        + ("write the tags as names, or use a model whose config.json's id2label names them"
+                           if _is_id(tag) else "rename the tag")) from None
+                checked.add(k)
         enc = tokenizer(ex["tokens"], is_split_into_words=True, truncation=True, max_length=max_length)
         labels, previous = [], None
         for word in enc.word_ids():
@@ -533,39 +560,30 @@ def evaluate_tokens(model, features, batch_size, pad_token_id, id2label):
     return {"eval_loss": nll / max(count, 1), **{f"eval_{k}": float(v) for k, v in scores.items()}}
 
 
-def best_span(start_logits, end_logits, offsets, max_answer_length=30):
-    """(score, start, end) of the best answer span inside the context of one window.
-
-    score = start_logits[s] + end_logits[e] over s <= e < s + max_answer_length with
-    both tokens in the context (offsets not None); an exact search over all pairs
-    (HF's run_qa postprocessing searches the 20 best starts and ends). None when the
-    window has no context token.
-    """
-    in_context = np.array([o is not None for o in offsets])                        # (T,)
-    if not in_context.any():
-        return None
-    T = len(offsets)
-    scores = start_logits[:, None].astype(np.float64) + end_logits[None, :]        # (T, T): [s, e]
-    s_idx, e_idx = np.arange(T)[:, None], np.arange(T)[None, :]
-    valid = (e_idx >= s_idx) & (e_idx < s_idx + max_answer_length) & in_context[:, None] & in_context[None, :]
-    scores[~valid] = -np.inf
-    s, e = np.unravel_index(int(np.argmax(scores)), scores.shape)
-    return float(scores[s, e]), int(s), int(e)
-
-
 def evaluate_qa(model, features, examples, batch_size, pad_token_id, max_answer_length=30):
-    """SQuAD exact match and F1 (0..100, numpy_bert.metrics.squad_metrics) of the best span of
-    each example over its windows."""
+    """SQuAD exact match and F1 (0..100, numpy_bert.metrics.squad_metrics) of each example's answer.
+
+    Each window's best span is ``numpy_bert.pipelines.best_spans``' (the question-answering
+    pipeline's scoring: p_start * p_end, softmax over the window's context tokens and
+    [CLS], s <= e < s + max_answer_length; within a window that is the span of the
+    largest start + end logit, which run_qa's postprocessing takes too); an example's
+    answer is the best-scoring span over its windows (probabilities compared, as the
+    pipeline does; run_qa compares the logit sums), cut from the context at the tokens'
+    offsets.
+    """
     from numpy_bert.metrics import squad_metrics
+    from numpy_bert.pipelines import best_spans
 
     outputs = _forward_all(model, features, batch_size, pad_token_id)
-    best = [None] * len(examples)                  # (score, text) per example
+    best = [None] * len(examples)                  # (score, answer text) per example
     for f, start_logits, end_logits in zip(features, outputs["start_logits"], outputs["end_logits"]):
-        found = best_span(start_logits, end_logits, f["offsets"][:len(start_logits)], max_answer_length)
-        if found is not None and (best[f["example"]] is None or found[0] > best[f["example"]][0]):
-            context = examples[f["example"]]["context"]
-            text = context[f["offsets"][found[1]][0]:f["offsets"][found[2]][1]]
-            best[f["example"]] = (found[0], text)
+        offsets = f["offsets"][:len(start_logits)]
+        context_mask = np.array([o is not None for o in offsets])                  # (T,)
+        spans, _ = best_spans(start_logits, end_logits, context_mask, top_k=1, max_answer_len=max_answer_length)
+        k = f["example"]
+        if spans and (best[k] is None or spans[0][2] > best[k][0]):
+            start, end, score = spans[0]
+            best[k] = (score, examples[k]["context"][offsets[start][0]:offsets[end][1]])
     predictions = [b[1] if b else "" for b in best]
     scores = squad_metrics(predictions, [ex["answers"]["text"] for ex in examples])
     return {f"eval_{k}": float(v) for k, v in scores.items()}
@@ -627,8 +645,12 @@ def prepare_task_data(task, train, eval, tokenizer, model_config, settings, head
 # settings, model, checkpoints
 # ---------------------------------------------------------------------------------------
 
-def make_settings(task, **overrides):
-    """DEFAULTS with the given overrides (None = default), checked. Returns a dict (JSON-able)."""
+def make_settings(task, max_positions=None, **overrides):
+    """DEFAULTS with the given overrides (None = default), checked. Returns a dict (JSON-able).
+
+    ``max_positions``: the model's max_position_embeddings; a longer max_length is cut to
+    it with a warning (run_glue does the same).
+    """
     if task not in TASKS:
         raise ValueError(f"unknown --task {task!r}; choose one of {', '.join(TASKS)}")
     unknown = set(overrides) - set(DEFAULTS)
@@ -638,14 +660,22 @@ def make_settings(task, **overrides):
     s.update({k: v for k, v in overrides.items() if v is not None})
     if s["max_length"] is None:
         s["max_length"] = MAX_LENGTH[task]
+    if max_positions and isinstance(s["max_length"], int) and s["max_length"] > max_positions:
+        warnings.warn(f"max_length {s['max_length']} is longer than the model's max_position_embeddings "
+                      f"({max_positions}); using max_length={max_positions}", UserWarning, stacklevel=3)
+        s["max_length"] = max_positions
+    if s["doc_stride"] is None and isinstance(s["max_length"], int):
+        s["doc_stride"] = min(s["max_length"] // 2, 128)
     for key in ("epochs", "batch_size", "log_every", "save_every", "max_length", "doc_stride",
                 "max_answer_length", "eval_every", "max_train_samples", "max_eval_samples", "eval_batch_size"):
         if s[key] is not None and (not isinstance(s[key], int) or isinstance(s[key], bool) or s[key] < 1):
             raise ValueError(f"--{key.replace('_', '-')} must be a positive integer, got {s[key]!r}")
     if not (s["lr"] > 0 and math.isfinite(s["lr"])):
         raise ValueError(f"--lr must be a positive number, got {s['lr']}")
-    if not 0 <= s["warmup_ratio"] < 1:
-        raise ValueError(f"--warmup-ratio must be in [0, 1), got {s['warmup_ratio']}")
+    w = s["warmup_steps"]
+    if not (0 <= w < 1 or (w >= 1 and float(w).is_integer())):
+        raise ValueError(f"--warmup-steps must be a number of steps (an integer >= 1) or a fraction of all "
+                         f"steps in [0, 1), as in transformers 5; got {w}")
     if not s["weight_decay"] >= 0:
         raise ValueError(f"--weight-decay must be >= 0, got {s['weight_decay']}")
     if task == "question-answering" and not s["doc_stride"] < s["max_length"] - 4:
@@ -654,6 +684,24 @@ def make_settings(task, **overrides):
     if s["time_budget"] is not None and s["time_budget"] <= 0:
         s["time_budget"] = None
     return s
+
+
+def warmup_step_count(warmup_steps, total_steps):
+    """transformers 5's ``TrainingArguments.get_warmup_steps``: ``warmup_steps`` >= 1 is a
+    number of steps, below 1 a fraction of all steps (rounded up)."""
+    return int(warmup_steps) if warmup_steps >= 1 else math.ceil(total_steps * warmup_steps)
+
+
+def training_schedule(settings, n_features):
+    """(steps per epoch, total steps, warmup steps) of a run over ``n_features`` training features.
+
+    The learning rate of update ``step`` (0 for the first) is then
+    ``optim.learning_rate(step, settings["lr"], warmup_steps, total_steps)``: HF's linear
+    schedule with warmup.
+    """
+    spe = steps_per_epoch(n_features, settings["batch_size"])
+    total_steps = settings["epochs"] * spe
+    return spe, total_steps, warmup_step_count(settings["warmup_steps"], total_steps)
 
 
 def check_resume(state, settings):
@@ -707,13 +755,15 @@ def restore_checkpoint(checkpoint, state, task):
     return model, optimizer
 
 
-def trainer_state(step, total_steps, settings, fingerprint, model, best, model_source):
-    """trainer_state.json: where the run is, its settings, the best eval so far, the dropout rng."""
+def trainer_state(step, total_steps, settings, fingerprint, model, best, model_source, window):
+    """trainer_state.json: where the run is, its settings, the best eval so far, the dropout rng,
+    and the sums of the log window under way (so a resumed run logs the same averages)."""
     return {"step": step, "total_steps": total_steps, "epoch": step / max(1, settings["steps_per_epoch"]),
             "settings": settings, "data_sha256": fingerprint, "model": model_source,
             "best_metric": None if best is None else best[settings["metric_for_best_model"]],
             "best_step": None if best is None else best["step"],
-            "best": best, "dropout_rng": model.rng.bit_generator.state}
+            "best": best, "dropout_rng": model.rng.bit_generator.state,
+            "window": {k: window[k] for k in ("loss", "steps", "tokens")}}
 
 
 # ---------------------------------------------------------------------------------------
@@ -796,7 +846,7 @@ def finetune(model, train, eval, out, task="text-classification", resume=False, 
     ``train`` file, evaluating on ``eval``; write the run to directory ``out``.
 
     Keyword overrides (None = the default in DEFAULTS): epochs, lr, batch_size,
-    max_length, seed, warmup_ratio, weight_decay, max_grad_norm, doc_stride,
+    max_length, seed, warmup_steps, weight_decay, max_grad_norm, doc_stride,
     max_answer_length, log_every, eval_every, save_every, max_train_samples,
     max_eval_samples, eval_batch_size, time_budget (minutes: the run stops, evaluates
     and saves its checkpoint when it is spent; --resume continues it). Returns a
@@ -810,14 +860,14 @@ def finetune(model, train, eval, out, task="text-classification", resume=False, 
     out = Path(out)
     checkpoint = find_checkpoint(out) if out.exists() else None
     state = read_run_state(out, checkpoint, resume)  # None for a new run
-    settings = make_settings(task, **overrides)
+    model_dir, message = (checkpoint, f"resuming {checkpoint}") if state else resolve_model(model)
+    settings = make_settings(task, _read_config(model_dir).get("max_position_embeddings"), **overrides)
     settings["metric_for_best_model"] = BEST_METRIC[task]
     if state is not None:
         settings = check_resume(state, {**settings, "steps_per_epoch": state["settings"]["steps_per_epoch"]})
     clock = Clock(start_time, settings["time_budget"])
 
     # ---- 1. the model's files, the data, the label mapping
-    model_dir, message = (checkpoint, f"resuming {checkpoint}") if state else resolve_model(model)
     say(message)
     tokenizer = BertTokenizer.from_pretrained(model_dir)
     head_rows = _head_rows(model_dir, task)
@@ -830,12 +880,10 @@ def finetune(model, train, eval, out, task="text-classification", resume=False, 
         raise ValueError("the --train or --eval file differs from the one the run was started with (sha256 "
                          "mismatch); resume with the same files")
     check_head(model_dir, task, data.id2label, head_rows, ignore_mismatched_sizes)
-    spe = steps_per_epoch(len(data.train_features), settings["batch_size"])
+    spe, total_steps, warmup_steps = training_schedule(settings, len(data.train_features))
     settings["steps_per_epoch"] = spe
-    total_steps = settings["epochs"] * spe
-    warmup_steps = math.ceil(settings["warmup_ratio"] * total_steps)  # HF's get_warmup_steps
     say(f"data: {len(data.train_examples)} training examples ({len(data.train_features)} features), "
-        f"{len(data.eval_examples)} eval examples; {settings['epochs']} epochs of {spe} steps"
+        f"{len(data.eval_examples)} eval examples; {settings['epochs']} epoch(s) of {spe} steps"
         + (f"; labels {data.id2label}" if data.id2label else ""))
 
     # ---- 2. model and optimizer, from the checkpoint when resuming
@@ -854,6 +902,8 @@ def finetune(model, train, eval, out, task="text-classification", resume=False, 
 
     # ---- 3. train
     window = new_window()
+    if state is not None:
+        window.update(state["window"])
     clock.start_loop(step)
     batches, batches_epoch = None, None
     metric = settings["metric_for_best_model"]
@@ -872,9 +922,11 @@ def finetune(model, train, eval, out, task="text-classification", resume=False, 
         last_step = step >= total_steps or out_of_time
         evaluate_now = step % spe == 0 or last_step or bool(settings["eval_every"]
                                                             and step % settings["eval_every"] == 0)
-        if step % settings["log_every"] == 0 or evaluate_now:
+        logged = step % settings["log_every"] == 0 or evaluate_now
+        if logged:
             record = log_record(step, lr, grad_norm, window, spe, clock, total_steps)
             records.append(record)
+            write_metrics(out / "metrics.jsonl", records)
             say(progress_line(record, total_steps))
             window = new_window()
         if evaluate_now:
@@ -888,8 +940,11 @@ def finetune(model, train, eval, out, task="text-classification", resume=False, 
                                 name=BEST)
         if evaluate_now or step % settings["save_every"] == 0:
             save_checkpoint(out, net, tokenizer, optimizer,
-                            trainer_state(step, total_steps, settings, fingerprint, net, best, model_source))
+                            trainer_state(step, total_steps, settings, fingerprint, net, best, model_source,
+                                          window))
             write_metrics(out / "metrics.jsonl", records)
+        if logged:
+            window["start"] = time.time()  # the next tokens/s leaves out this evaluation and save
         if out_of_time:
             say(f"time budget of {settings['time_budget']} min reached: stopped at step {step} of {total_steps}; "
                 f"--resume continues from {out / CHECKPOINT}")

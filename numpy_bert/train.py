@@ -595,17 +595,10 @@ def train_step(model, optimizer, batch, lr, step, settings, out, records):
                  f" is intact" if last else "no checkpoint had been written yet")
         raise TrainingDiverged(
             f"the loss became {loss} at step {step + 1} (gradient norm {norm}); stopped before updating the "
-            f"weights; {where}. Start a new run with a lower --lr (now {settings['lr']}) or more warmup "
-            f"({_warmup_option(settings)})")
+            f"weights; {where}. Start a new run with a lower --lr (now {settings['lr']}) or more "
+            f"--warmup-steps (now {settings['warmup_steps']})")
     optimizer.step(grads, lr)
     return loss, details, norm
-
-
-def _warmup_option(settings):
-    """'--warmup-steps N' or (fine-tuning) '--warmup-ratio R', as the run was given it."""
-    if "warmup_steps" in settings:
-        return f"--warmup-steps, now {settings['warmup_steps']}"
-    return f"--warmup-ratio, now {settings['warmup_ratio']}"
 
 
 def new_window():

@@ -206,3 +206,92 @@ def test_iterate_batches_covers_the_epoch_once_in_a_seeded_order():
     assert all(np.array_equal(a["input_ids"], b["input_ids"]) for a, b in zip(rest, batches[1:]))
     for b in batches:  # dynamic padding: each batch as long as its longest row
         assert b["attention_mask"][:, -1].any()
+
+
+def test_warmup_steps_are_steps_or_a_fraction_as_in_transformers_5():
+    from numpy_bert.finetune import make_settings, warmup_step_count
+
+    assert warmup_step_count(0, 30) == 0 and warmup_step_count(5, 30) == 5
+    assert warmup_step_count(0.1, 25) == 3  # ceil(2.5)
+    with pytest.raises(ValueError, match="--warmup-steps"):
+        make_settings("text-classification", warmup_steps=2.5)
+    with pytest.raises(ValueError, match="--batch-size must be a positive integer"):
+        make_settings("text-classification", batch_size=0)
+    assert make_settings("question-answering")["max_length"] == 384
+    assert make_settings("text-classification")["lr"] == 5e-5
+
+
+class FakeQA:
+    """A stand-in QA model whose logits are given per window (to test the evaluation alone)."""
+
+    training = False
+
+    def __init__(self, logits):
+        self.logits = logits  # {first input id: (start_logits, end_logits)}
+
+    def train(self):
+        return self
+
+    def eval(self):
+        return self
+
+    def __call__(self, input_ids, token_type_ids=None, attention_mask=None):
+        pairs = [self.logits[int(row[1])] for row in input_ids]
+        return {"start_logits": np.array([p[0] for p in pairs]), "end_logits": np.array([p[1] for p in pairs])}
+
+
+def test_qa_evaluation_takes_the_best_span_over_the_windows():
+    from numpy_bert.finetune import evaluate_qa
+
+    context = "the car is red and the hat is blue"
+    # two windows of one example, [CLS] q [SEP] context piece [SEP]; offsets None outside the context
+    w1 = {"input_ids": [1, 11, 2, 5, 6, 7, 8, 2], "token_type_ids": [0] * 8, "example": 0,
+          "offsets": [None, None, None, (0, 3), (4, 7), (8, 10), (11, 14), None]}
+    w2 = {"input_ids": [1, 12, 2, 8, 9, 10, 11, 2], "token_type_ids": [0] * 8, "example": 0,
+          "offsets": [None, None, None, (11, 14), (15, 18), (19, 22), (23, 26), None]}
+    flat = np.zeros(8)
+    peaked_red = flat.copy(), flat.copy()
+    peaked_red[0][6] = peaked_red[1][6] = 3.0                 # "red", fairly sure
+    peaked_hat = flat.copy(), flat.copy()
+    peaked_hat[0][5] = peaked_hat[1][6] = 8.0                 # "the hat"... very sure
+    peaked_hat[0][1] = peaked_hat[1][1] = 20.0                # the question token: never an answer
+    model = FakeQA({11: peaked_red, 12: peaked_hat})
+    examples = [{"context": context, "answers": {"text": ["the hat"], "answer_start": [19]}}]
+    assert evaluate_qa(model, [w1, w2], examples, 2, 0) == {"eval_exact_match": 100.0, "eval_f1": 100.0}
+    model = FakeQA({11: peaked_red, 12: (flat, flat)})       # window 2 undecided: window 1's "red" wins
+    result = evaluate_qa(model, [w1, w2], [{**examples[0], "answers": {"text": ["red"], "answer_start": [11]}}], 1, 0)
+    assert result == {"eval_exact_match": 100.0, "eval_f1": 100.0}
+    # max_answer_length 1 forbids "the hat" (two tokens)
+    model = FakeQA({11: (flat, flat), 12: peaked_hat})
+    assert evaluate_qa(model, [w1, w2], examples, 2, 0, max_answer_length=1)["eval_exact_match"] == 0.0
+
+
+def test_tags_must_be_iob_names():
+    from numpy_bert.finetune import token_features
+
+    examples = [{"line": 3, "tokens": ["a", "b"], "tags": [0, 1]}]
+    id2label, label2id = label_maps([0, 1], {})
+    with pytest.raises(DataError, match=r"t\.jsonl, line 3, column 'tags': tag 0 \(label 'LABEL_0'\) is not an IOB "
+                                        r"tag.*write the tags as names"):
+        token_features(examples, None, 16, label2id, id2label, "t.jsonl")
+    id2label, label2id = label_maps(["PER", "O"], {})
+    with pytest.raises(DataError, match=r"tag 'PER' \(label 'PER'\) is not an IOB tag.*rename"):
+        token_features([{"line": 2, "tokens": ["a", "b"], "tags": ["PER", "O"]}], None, 16, label2id, id2label,
+                       "t.jsonl")
+
+
+def test_max_length_is_cut_to_the_models_positions():
+    from numpy_bert.finetune import make_settings
+
+    with pytest.warns(UserWarning, match="max_position_embeddings \\(128\\); using max_length=128"):
+        s = make_settings("question-answering", max_positions=128)
+    assert s["max_length"] == 128 and s["doc_stride"] == 64
+    s = make_settings("question-answering", max_positions=512)
+    assert s["max_length"] == 384 and s["doc_stride"] == 128  # run_qa's defaults
+
+
+@pytest.mark.parametrize("label", [0.5, [0, 1], "2.5", True])
+def test_regression_and_multi_label_targets_are_refused(tmp_path, label):
+    f = jsonl(tmp_path / "r.jsonl", [{"text": "a", "label": 0}, {"text": "b", "label": label}])
+    with pytest.raises(DataError, match=r"r\.jsonl, line 2, column 'label': .*single-label"):
+        read_examples(f, "text-classification")

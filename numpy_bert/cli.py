@@ -493,7 +493,7 @@ def run_finetune(args):
     if args.threads and args.threads > 0:
         set_blas_threads(args.threads)
     keep_freed_memory()
-    overrides = {key: getattr(args, key) for key in DEFAULTS}
+    overrides = {key: getattr(args, key, None) for key in DEFAULTS}   # None: the default (clipping has no option)
     with warnings.catch_warnings():  # e.g. the new head's "newly initialized": one line each, as they come
         warnings.showwarning = lambda message, *_, **__: print(f"warning: {message}", file=sys.stderr)
         finetune(args.model, args.train, args.eval, args.out, task=args.task, resume=args.resume,

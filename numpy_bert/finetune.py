@@ -12,7 +12,7 @@ The loop, one step (HF Trainer's recipe):
 
     batch = the next batch_size examples of this epoch's shuffle, padded to the longest
     loss, grads = model.loss_and_grads(**batch)     # dropout on
-    clip_by_global_norm(grads, 1.0)
+    clip_grad_norm(grads, 1.0)                      # PyTorch's clip_grad_norm_, as HF's Trainer
     optimizer.step(grads, lr=learning_rate(step))   # AdamW, warmup + linear decay
 
 and at the end of every epoch (and every ``--eval-every`` steps) an evaluation on the
@@ -85,7 +85,7 @@ IGNORE_INDEX = -100
 
 # HF TrainingArguments' defaults, and the example scripts' lengths
 DEFAULTS = dict(epochs=3, lr=5e-5, batch_size=8, max_length=None, seed=42, warmup_steps=0,
-                weight_decay=0.0, max_grad_norm=1.0, doc_stride=None, max_answer_length=30,
+                weight_decay=0.0, max_grad_norm=1.0, clipping="torch", doc_stride=None, max_answer_length=30,
                 log_every=10, eval_every=None, save_every=500, max_train_samples=None,
                 max_eval_samples=None, eval_batch_size=None, time_budget=None)
 MAX_LENGTH = {"text-classification": 128, "token-classification": 128, "question-answering": 384}

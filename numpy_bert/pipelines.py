@@ -233,11 +233,12 @@ class NextSentencePipeline(Pipeline):
         ids = self._encode(a, text_pair=b)
         first_sep = ids.index(self.tokenizer.sep_token_id)
         token_type_ids = [0] * (first_sep + 1) + [1] * (len(ids) - first_sep - 1)
-        logits = self._forward(ids, token_type_ids)["seq_relationship_logits"][0]  # (2,)
+        out = self._forward(ids, token_type_ids)
+        # BertForPreTraining names its NSP logits seq_relationship_logits, BertForNextSentencePrediction logits
+        logits = out.get("seq_relationship_logits", out.get("logits"))[0]        # (2,)
         probs, _ = softmax_forward(logits.astype(np.float64))  # (2,)
         label = int(np.argmax(probs))
         return {"label": self.labels[label], "score": float(probs[label]), "is_next": float(probs[0])}
-
 
 
 # --------------------------------------------------------------------------- text classification
@@ -724,7 +725,7 @@ ALIASES = {"embed": "feature-extraction", "nsp": "next-sentence", "next-sentence
 MODEL_CLASSES = {
     "fill-mask": ("BertForMaskedLM", "BertForPreTraining"),
     "feature-extraction": ("BertModel",),
-    "next-sentence": ("BertForPreTraining",),
+    "next-sentence": ("BertForPreTraining", "BertForNextSentencePrediction"),
     "text-classification": ("BertForSequenceClassification",),
     "token-classification": ("BertForTokenClassification",),
     "question-answering": ("BertForQuestionAnswering",),

@@ -121,6 +121,7 @@ def test_same_seed_gives_identical_metrics(tmp_path, corpus):
     run(tmp_path / "b", corpus, steps=10, seed=3)
     run(tmp_path / "c", corpus, steps=10, seed=4)
     a, b, c = (without_wall_clock(read_metrics(tmp_path / d / "metrics.jsonl")) for d in "abc")
+    # bit for bit: the promise of a seed (same seed, same process, same threads)
     assert a == b
     assert a != c
     assert ((tmp_path / "a" / "checkpoint" / "model.safetensors").read_bytes()
@@ -153,6 +154,8 @@ def test_sigkill_then_resume_is_bit_identical(tmp_path, corpus):
 
     resumed = _cli("--out", tmp_path / "killed", "--resume", *common)
     assert resumed.wait(timeout=120) == 0, resumed.stderr.read()
+    # bit for bit: --resume's promise (same seed, same machine, same thread settings: the
+    # three processes run the same BLAS calls in the same order)
     a = (tmp_path / "straight" / "checkpoint" / "model.safetensors").read_bytes()
     b = (tmp_path / "killed" / "checkpoint" / "model.safetensors").read_bytes()
     assert a == b
@@ -193,6 +196,7 @@ def test_interrupted_run_resumed_in_process_matches_straight_run(tmp_path, corpu
     state = json.loads((tmp_path / "parts" / "checkpoint" / "trainer_state.json").read_text())
     assert state["step"] == 10
     run(tmp_path / "parts", corpus, steps=None, resume=True)
+    # bit for bit: --resume's promise (same seed, same process, same threads)
     for name in ("model.safetensors", "optimizer.safetensors"):
         assert ((tmp_path / "straight" / "checkpoint" / name).read_bytes()
                 == (tmp_path / "parts" / "checkpoint" / name).read_bytes()), name

@@ -146,12 +146,23 @@ def corpus(tmp_path_factory):
     return write_corpus(tmp_path_factory.mktemp("corpus") / "corpus.txt")
 
 
+def _inside_evaluate():
+    """Is train.evaluate on the call stack (directly or through a helper)?"""
+    frame = sys._getframe(2)
+    while frame is not None:
+        if frame.f_code.co_name == "evaluate":
+            return True
+        frame = frame.f_back
+    return False
+
+
 def spy_on_training(monkeypatch, on_call):
-    """Wrap BertForPreTraining.loss_and_grads: on_call(model, original, args, kwargs, caller) -> result."""
+    """Wrap BertForPreTraining.loss_and_grads: on_call(model, original, args, kwargs, caller) -> result,
+    caller "evaluate" inside train.evaluate, else "train"."""
     original = BertForPreTraining.loss_and_grads
 
     def spied(self, *args, **kwargs):
-        return on_call(self, original, args, kwargs, sys._getframe(1).f_code.co_name)
+        return on_call(self, original, args, kwargs, "evaluate" if _inside_evaluate() else "train")
 
     monkeypatch.setattr(BertForPreTraining, "loss_and_grads", spied)
 

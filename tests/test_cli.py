@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from numpy_bert import hub
@@ -77,6 +78,9 @@ def test_embed_and_nsp():
     want = next(c for c in EXPECTED["feature_extraction"] if c["text"] == "Short.")["output"]
     got = json.loads(result.stdout)
     assert len(got) == 1 and len(got[0]) == len(want[0]) and len(got[0][0]) == 12
+    # the values themselves: transformers' hidden states, within float32 rounding (as
+    # test_pipelines' feature-extraction check) and the JSON's decimal printing
+    np.testing.assert_allclose(np.array(got), np.array(want), atol=1e-5, rtol=0)
     case = EXPECTED["next_sentence"][0]
     result = numpy_bert("nsp", case["a"], case["b"], "--model", MODEL_DIR)
     assert result.returncode == 0, result.stderr
@@ -120,3 +124,53 @@ def test_help_has_an_example():
     result = numpy_bert("fill-mask", "--help")
     assert result.returncode == 0
     assert 'numpy-bert fill-mask "Hello I\'m a [MASK] model."' in result.stdout
+
+
+def test_version():
+    from numpy_bert import __version__
+
+    result = numpy_bert("--version")
+    assert result.returncode == 0 and result.stdout.strip() == f"numpy_bert {__version__}"
+    assert __version__ and __version__[0].isdigit()
+
+
+def test_numpy_bert_debug_shows_the_traceback():
+    args = ["fill-mask", "No mask in here.", "--model", MODEL_DIR]
+    assert_clean_error(numpy_bert(*args), "no [MASK] token")
+    debug = numpy_bert(*args, env={"NUMPY_BERT_DEBUG": "1"})
+    assert debug.returncode != 0
+    assert debug.stderr.startswith("Traceback") and "ValueError" in debug.stderr and "no [MASK] token" in debug.stderr
+
+
+def test_ctrl_c_exits_130_with_one_line(monkeypatch, capsys):
+    from numpy_bert import cli
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "run_gradcheck", interrupted)
+    assert cli.main(["gradcheck"]) == 130
+    assert capsys.readouterr().err == "interrupted\n"
+
+
+def test_ctrl_c_in_a_subprocess_exits_130(tmp_path):
+    import signal
+    import time
+
+    # a pretraining run long enough to be interrupted, on a corpus of its own
+    from tests.test_train import write_corpus
+
+    corpus = write_corpus(tmp_path / "corpus.txt")
+    proc = subprocess.Popen([sys.executable, "-m", "numpy_bert", "pretrain", "--corpus", str(corpus), "--out",
+                             str(tmp_path / "run"), "--preset", "micro", "--steps", "100000", "--quiet"],
+                            cwd=REPO, env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    metrics = tmp_path / "run" / "metrics.jsonl"
+    deadline = time.time() + 60
+    while time.time() < deadline and proc.poll() is None and not metrics.is_file():
+        time.sleep(0.05)
+    assert proc.poll() is None, proc.stderr.read()
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert err.strip().splitlines()[-1] == "interrupted" and "Traceback" not in err

@@ -17,13 +17,23 @@ def default_corpus(tmp_path_factory):
 
 
 def test_default_corpus_is_large_and_well_formed(default_corpus):
+    from numpy_bert.train import PRESETS
+
     path, _ = default_corpus
     documents = read_corpus(path)
     sentences = [s for d in documents for s in d]
     size_mb = path.stat().st_size / 1e6
     print(f"default corpus: {len(documents)} documents, {len(sentences)} sentences, {size_mb:.2f} MB")
-    assert len(documents) > 3000  # module-, class-, function-level docstrings and topic sections
-    assert len(sentences) > 15000 and size_mb > 1.0
+    tiny = PRESETS["tiny"]
+    # large enough for the tiny preset that pretrains on it: the held-out documents
+    # (heldout_fraction of them, each giving at least one pair) must give at least 100 NSP
+    # pairs, so that held-out NSP accuracy has a standard error of at most
+    # sqrt(0.25 / 100) = 0.05 ...
+    assert len(documents) * tiny["heldout_fraction"] >= 100
+    # ... and the WordPiece vocabulary it learns (vocab_size entries) must be able to hold
+    # whole words rather than fragments: the corpus has at least that many distinct words
+    words = {w.lower() for s in sentences for w in re.findall(r"[A-Za-z]+", s)}
+    assert len(words) >= tiny["vocab_size"]
     assert all(len(d) >= 2 for d in documents)
     assert len({tuple(d) for d in documents}) == len(documents)  # no duplicate documents
     text = path.read_text(encoding="utf-8")
@@ -44,13 +54,43 @@ def test_default_corpus_has_no_code_or_doctest_lines(default_corpus):
     assert all(re.match(r"^[\"'(‘“]?[A-Z]", line) and re.search(r"[.!?][\"')’”]*$", line) for line in lines)
 
 
+def _first_prose(candidates, min_sentences=2):
+    """The prose sentences of the first candidate docstring that has at least min_sentences."""
+    for doc in candidates:
+        sentences = docstring_sentences(doc or "")
+        if len(sentences) >= min_sentences:
+            return sentences
+    pytest.fail(f"none of the {len(candidates)} installed docstrings tried has {min_sentences} prose sentences")
+
+
 def test_default_corpus_has_every_source(default_corpus):
+    # the docstrings of this installation, whatever their wording: a few objects of each
+    # source, read through Python itself (__doc__), must appear as a document
+    import email.message
+    import itertools
+    import json
+    import math
+
+    import matplotlib.figure
+    import numpy
+    from pydoc_data.topics import topics
+
     path, _ = default_corpus
-    text = path.read_text(encoding="utf-8")
-    assert "Return the arc cosine (measured in radians) of x.\nThe result is between 0 and pi.\n" in text  # math (C)
-    assert "These equivalences assume that \"__debug__\" and \"AssertionError\" refer to the built-in" in text
-    assert "Matplotlib" in text and "ndarray" in text
-    assert "Return a list of all the message's header field names." in text  # email.message
+    text = "\n" + path.read_text(encoding="utf-8")
+    sources = {
+        "builtins (C modules)": [math.acos.__doc__, math.__doc__, itertools.groupby.__doc__, math.fsum.__doc__],
+        "stdlib": [email.message.Message.keys.__doc__, json.__doc__, json.dumps.__doc__],
+        "numpy": [numpy.ndarray.__doc__, numpy.mean.__doc__, numpy.dot.__doc__],
+        "matplotlib": [matplotlib.figure.Figure.savefig.__doc__, matplotlib.figure.__doc__],
+    }
+    for source, candidates in sources.items():
+        sentences = _first_prose(candidates)
+        # the first sentences are a document's start (a later paragraph may be a
+        # duplicate of another docstring's and start its own document)
+        assert "\n" + "\n".join(sentences[:2]) + "\n" in text, source
+    # pydoc's topics are cut into sections; most sentences of a topic are in the corpus
+    topic = docstring_sentences(topics["assert"])
+    assert sum(f"\n{s}\n" in text for s in topic) >= len(topic) / 2
 
 
 def test_building_imports_no_module_with_side_effects(default_corpus):

@@ -142,3 +142,43 @@ def test_cli_gradcheck_fails_on_a_broken_layer(monkeypatch, capsys):
     assert cli.main(["gradcheck"]) == 1
     out = capsys.readouterr().out
     assert "FAIL" in out and "1 FAILED" in out
+
+
+def _report_rows(out):
+    """(layer, argument, shape, checked, rel error, result) of each row of the CLI's table."""
+    lines = out.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("layer ")) + 2
+    rows = []
+    for line in lines[start:]:
+        if not line.strip():
+            break
+        layer, rest = line[:line.index("  ")], line[line.index("  "):].split()
+        rows.append((layer, *rest[:5]))
+    return rows
+
+
+def test_cli_gradcheck_entries_tol_and_seed(capsys):
+    # --entries: each tensor is checked at min(size, entries) entries
+    assert cli.main(["gradcheck", "--layer", "layer_norm", "--entries", "7"]) == 0
+    rows = _report_rows(capsys.readouterr().out)
+    assert rows
+    for layer, name, shape, checked, rel, result in rows:
+        size = int(np.prod([int(n) for n in shape.split("x")])) if shape != "scalar" else 1
+        assert int(checked) == min(size, 7), (layer, name)
+    # --tol: the threshold every row is judged against; a correct backward's float64
+    # centred differences agree to about 1e-10 relative, so 1e-30 fails every nonzero error
+    assert cli.main(["gradcheck", "--layer", "layer_norm", "--tol", "1e-30"]) == 1
+    out = capsys.readouterr().out
+    strict = _report_rows(out)
+    assert all(r[5] == ("FAIL" if float(r[4]) > 1e-30 else "pass") for r in strict)
+    assert any(r[5] == "FAIL" for r in strict) and "(rel error <= 1e-30)" in out
+    # --seed: other inputs (other errors), the same seed the same table
+    tables = {}
+    for seed in ("0", "0", "5"):
+        assert cli.main(["gradcheck", "--layer", "layer_norm", "--seed", seed]) == 0
+        tables.setdefault(seed, []).append(_report_rows(capsys.readouterr().out))
+    assert tables["0"][0] == tables["0"][1]  # same seed, same process: bit for bit
+    assert [r[4] for r in tables["0"][0]] != [r[4] for r in tables["5"][0]]
+    for bad, message in ((["--entries", "0"], "--entries must be at least 1"), (["--tol", "0"], "--tol must be")):
+        assert cli.main(["gradcheck", *bad]) == 1
+        assert message in capsys.readouterr().err

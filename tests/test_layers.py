@@ -496,13 +496,25 @@ def test_forwards_do_not_modify_their_inputs(rng):
 def test_read_only_parameters_are_fine(rng):
     # weights loaded from a memory-mapped checkpoint are read-only
     x, ws = attention_inputs(rng)
+    writable = [w.copy() for w in ws]
     for w in ws:
         w.setflags(write=False)
-    ctx, cache = L.self_attention_forward(x, *ws, None, NH)
-    L.self_attention_backward(ctx, cache)
-    w, b = ws[0], ws[1]
-    L.layer_norm_backward(x, L.layer_norm_forward(x, b, b, 1e-12)[1])
-    L.embedding_backward(x[:, :2], L.embedding_forward(np.array([[1, 2]] * B), w)[1])
+
+    def run(ws):
+        ctx, cache = L.self_attention_forward(x, *ws, None, NH)
+        w, b = ws[0], ws[1]
+        ids = np.array([[1, 2]] * B)
+        return ([ctx, *L.self_attention_backward(ctx, cache)]
+                + list(L.layer_norm_backward(x, L.layer_norm_forward(x, b, b, 1e-12)[1]))
+                + list(L.embedding_backward(x[:, :2], L.embedding_forward(ids, w)[1])))
+
+    # the same calls on the same values (only the flag differs): the same results, bit for
+    # bit, and the read-only weights untouched
+    for got, want in zip(run(ws), run(writable)):
+        np.testing.assert_array_equal(got, want)
+    for w, copy in zip(ws, writable):
+        assert not w.flags.writeable
+        np.testing.assert_array_equal(w, copy)
 
 
 # ---------------------------------------------------------------------------------------

@@ -1,8 +1,8 @@
 """bert-base-cased's model card, reproduced: fill-mask top-5 tokens and scores to 4 decimals.
 
-Runs only when the real bert-base-cased files are present (weights/bert-base-cased/ or
-$NUMPY_BERT_BASE_CASED; `numpy-bert download bert-base-cased` fetches them), and is
-skipped with that reason otherwise. The expected values are copied from the model card
+Runs only when $NUMPY_BERT_BASE_CASED names a directory with the real bert-base-cased
+files (`numpy-bert download bert-base-cased --cache-dir DIR` fetches them into
+DIR/bert-base-cased; see tests/conftest.py), and is skipped with that reason otherwise. The expected values are copied from the model card
 (https://huggingface.co/bert-base-cased, "How to use" and "Limitations and bias"); they
 are computed here with numpy_bert's own tokenizer and BertForPreTraining: the softmax
 over the vocabulary of the MLM logits at the [MASK] position.

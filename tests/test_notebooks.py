@@ -8,6 +8,10 @@ For every notebook in notebooks/ (built from notebooks/src/):
   Refresh them with: python notebooks/run_notebooks.py
 
 Needs the optional extra (pip install -e ".[notebooks]"); skipped without it.
+
+The kernels inherit the test's isolated environment (tests/conftest.py): a notebook that
+builds the default corpus builds it in that test's own $NUMPY_BERT_HOME, never in
+~/.cache/numpy_bert.
 """
 
 import importlib.util

@@ -272,7 +272,10 @@ def test_twenty_steps_match_pytorch(name):
 def test_update_in_row_blocks_on_threads_equals_one_thread():
     # with one BLAS thread and several numpy_bert threads, large parameters are updated in
     # two row blocks side by side: element by element the same correctly rounded IEEE
-    # operations (no sums, no BLAS), so bit-identical
+    # operations (no sums, no BLAS). Bit-identity is not the promise across thread counts
+    # (a vectorised kernel may take another path on a block's edge), so the bound is that
+    # of the arithmetic: 3 steps of about 10 float32 operations, each within eps/2 of its
+    # value, so 32 eps of the parameter's scale
     rng = np.random.default_rng(3)
     shapes = {"big.weight": (700, 400), "LayerNorm.weight": (400,), "small.bias": (7,)}
     start = {k: rng.standard_normal(s).astype(np.float32) for k, s in shapes.items()}
@@ -293,6 +296,8 @@ def test_update_in_row_blocks_on_threads_equals_one_thread():
         threads.set_blas_threads(blas_before)
         threads.set_num_threads(threads_before)
     assert params["big.weight"].size >= optim._SPLIT_SIZE
+    eps = float(np.finfo(np.float32).eps)
     for k in shapes:
-        np.testing.assert_array_equal(results[0][k], results[1][k])
-        assert not np.array_equal(results[0][k], start[k])
+        scale = float(np.abs(results[0][k]).max())
+        np.testing.assert_allclose(results[1][k], results[0][k], rtol=0, atol=32 * eps * scale, err_msg=k)
+        assert np.abs(results[0][k] - start[k]).max() > 1e-3  # the steps moved it (lr 1e-2)

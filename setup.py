@@ -20,6 +20,8 @@ setup(
             "torch==2.13.0", "transformers==5.24.0",
             # only for the check that mean-pooled MiniLM embeddings equal its own
             "sentence-transformers==6.2.0",
+            # numpy_bert.metrics against scikit-learn's and seqeval's metrics
+            "scikit-learn==1.9.1", "seqeval==1.2.2",
         ],
         "notebooks": ["nbclient>=0.10", "nbformat>=5.9", "ipykernel>=6.29"],
     },

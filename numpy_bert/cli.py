@@ -11,7 +11,7 @@ of argparse or of the tables printed here.
 
 Bad input raises ``ValueError``, ``TypeError`` or ``OSError`` with a message
 meant for a person; ``main`` prints that message on one line of stderr and exits 1
-instead of showing a traceback (set ``NUMPY_BERT_DEBUG=1`` to see the traceback
+(2 for a malformed data file, ``numpy_bert.finetune.DataError``) instead of showing a traceback (set ``NUMPY_BERT_DEBUG=1`` to see the traceback
 anyway); Ctrl-C exits 130.
 """
 
@@ -23,6 +23,7 @@ import time
 import warnings
 
 from numpy_bert import gradcheck, hub
+from numpy_bert.finetune import DataError
 from numpy_bert.pipelines import pipeline
 from numpy_bert.tokenization import BertTokenizer, write_vocab
 from numpy_bert.vocab_trainer import train_wordpiece
@@ -52,6 +53,9 @@ COMMANDS = [
      "numpy-bert gradcheck"),
     ("pretrain", "pretrain a small BERT with MLM + NSP",
      "numpy-bert pretrain --out runs/tiny --preset tiny --steps 2000"),
+    ("finetune", "fine-tune BERT on text classification, token classification or question answering",
+     "numpy-bert finetune --model numpy-bert-tiny --task text-classification --train train.csv "
+     "--eval eval.csv --out runs/sst"),
 ]
 
 
@@ -427,6 +431,75 @@ def run_pretrain(args):
     return 0
 
 
+# --------------------------------------------------------------------------- finetune
+# (the run itself is numpy_bert.finetune.finetune)
+
+def add_finetune_arguments(parser):
+    """Options of ``numpy-bert finetune``: HF's names, and TrainingArguments' defaults."""
+    from numpy_bert.finetune import DEFAULTS, MAX_LENGTH, TASKS
+
+    _add_model_argument(parser)
+    parser.add_argument("--task", required=True, choices=list(TASKS),
+                        help="the head to train: " + ", ".join(f"{t} ({c})" for t, c in TASKS.items()))
+    parser.add_argument("--train", required=True, metavar="FILE",
+                        help="training data, CSV with a header or JSON Lines: text[, text_pair], label | "
+                             "tokens, tags | question, context, answers (SQuAD's)")
+    parser.add_argument("--eval", required=True, metavar="FILE", help="evaluation data, the same columns")
+    parser.add_argument("--out", required=True, metavar="DIR",
+                        help="run directory: metrics.jsonl, curves.png, best/ (the best model), checkpoint/")
+    d = DEFAULTS
+    parser.add_argument("--epochs", type=int, help=f"passes over the training data (default {d['epochs']})")
+    parser.add_argument("--lr", type=float, help=f"peak learning rate of AdamW (default {d['lr']})")
+    parser.add_argument("--batch-size", type=int, help=f"examples per step (default {d['batch_size']})")
+    parser.add_argument("--max-length", type=int,
+                        help="tokens per example, longer ones are truncated (QA: windows) (default "
+                             + ", ".join(f"{v} for {t}" for t, v in MAX_LENGTH.items()) + ")")
+    parser.add_argument("--seed", type=int, help=f"seed of the new head, dropout and shuffling (default {d['seed']})")
+    parser.add_argument("--warmup-steps", type=float,
+                        help="linear warmup: a number of steps, or below 1 a fraction of all steps, as in "
+                             f"transformers 5 (default {d['warmup_steps']})")
+    parser.add_argument("--weight-decay", type=float,
+                        help=f"AdamW's decoupled weight decay, not on biases and LayerNorm (default {d['weight_decay']})")
+    parser.add_argument("--max-grad-norm", type=float, help=f"gradient clipping (default {d['max_grad_norm']})")
+    parser.add_argument("--doc-stride", type=int,
+                        help=f"QA: tokens shared by consecutive windows of a long context (default {d['doc_stride']})")
+    parser.add_argument("--max-answer-length", type=int,
+                        help=f"QA: longest answer in tokens at evaluation (default {d['max_answer_length']})")
+    parser.add_argument("--max-train-samples", type=int, help="use only the first N training examples")
+    parser.add_argument("--max-eval-samples", type=int, help="use only the first N eval examples")
+    parser.add_argument("--eval-batch-size", type=int, help="examples per evaluation batch (default --batch-size)")
+    parser.add_argument("--log-every", type=int, help=f"progress line + metrics.jsonl record every N steps "
+                        f"(default {d['log_every']})")
+    parser.add_argument("--eval-every", type=int, help="evaluate every N steps too (default: at each epoch's end)")
+    parser.add_argument("--save-every", type=int, help=f"write checkpoint/ every N steps too (default "
+                        f"{d['save_every']}; always at each evaluation)")
+    parser.add_argument("--time-budget", type=float, metavar="MINUTES",
+                        help="stop when this much wall clock is spent, evaluate and save; --resume continues")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run in --out from its checkpoint, bit for bit")
+    parser.add_argument("--ignore-mismatched-sizes", action="store_true",
+                        help="replace a checkpoint's head whose num_labels differs from the data's by a new one")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="BLAS threads (default 1: numpy_bert's own threads; 0 = leave NumPy's setting)")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines")
+
+
+def run_finetune(args):
+    """Entry point of ``numpy-bert finetune``; returns the exit code."""
+    from numpy_bert.fast import set_blas_threads
+    from numpy_bert.finetune import DEFAULTS, finetune
+    from numpy_bert.utils import keep_freed_memory
+
+    if args.threads and args.threads > 0:
+        set_blas_threads(args.threads)
+    keep_freed_memory()
+    overrides = {key: getattr(args, key) for key in DEFAULTS}
+    with warnings.catch_warnings():  # e.g. the new head's "newly initialized": one line each, as they come
+        warnings.showwarning = lambda message, *_, **__: print(f"warning: {message}", file=sys.stderr)
+        finetune(args.model, args.train, args.eval, args.out, task=args.task, resume=args.resume,
+                 ignore_mismatched_sizes=args.ignore_mismatched_sizes, quiet=args.quiet, **overrides)
+    return 0
+
 
 # --------------------------------------------------------------------------- the parser and main
 
@@ -476,7 +549,7 @@ def main(argv=None):
             raise
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"numpy-bert {args.command}: error: {message}", file=sys.stderr)
-        return 1
+        return 2 if isinstance(exc, DataError) else 1
 
 
 if __name__ == "__main__":

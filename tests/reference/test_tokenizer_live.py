@@ -131,3 +131,96 @@ def test_unicode_tables_match_the_rust_library():
 
     for name, probed in probe_unicode_tables().items():
         assert getattr(tokenization, name).split() == probed.split(), name
+
+
+# -- the features fine-tuning needs, live (the calls of features.json.gz and random ones) -----
+
+REFUSALS = {"stride": "stride", "too short": "too few", "Second sequence not provided": "needs a text_pair"}
+
+
+def fixture_script():
+    import sys
+
+    sys.path.insert(0, str(FIXTURES.parent / "reference"))
+    import make_tokenizer_fixtures
+
+    return make_tokenizer_fixtures
+
+
+def record(enc):
+    out = json.loads(json.dumps({key: value.tolist() if hasattr(value, "tolist") else value
+                                 for key, value in enc.items()}))
+    out["word_ids"] = [enc.word_ids(i) for i in range(len(enc.encodings))]
+    out["sequence_ids"] = [enc.sequence_ids(i) for i in range(len(enc.encodings))]
+    return out
+
+
+def assert_same_call(mine, theirs, args, kwargs):
+    expected = fixture_script().hf_record(theirs, args, kwargs)
+    if "error" in expected:
+        ours = next((ours for key, ours in REFUSALS.items() if key in expected["error"]), None)
+        assert ours, expected["error"]
+        with pytest.raises(ValueError, match=ours):
+            mine(*args, **kwargs)
+        return expected, None
+    got = mine(*args, **kwargs)
+    assert record(got) == expected, (str(args)[:300], kwargs)
+    return expected, got
+
+
+@pytest.mark.parametrize("name", ["own-cased", "minilm-lower"])
+def test_features_live(name, minilm_path, tmp_path):
+    script = fixture_script()
+    vocab, lower = script.FEATURE_TOKENIZERS[name]
+    vocab_file = HERE / "vocab-own.txt" if vocab == "own" else minilm_path / "vocab.txt"
+    mine, theirs = BertTokenizer(vocab_file, do_lower_case=lower), hf(vocab_file, tmp_path, do_lower_case=lower)
+    with gzip.open(HERE / "corpus.jsonl.gz", "rt", encoding="utf-8") as f:
+        lines = [json.loads(line) for line in f]
+    for args, kwargs in script.feature_inputs(lines):
+        assert_same_call(mine, theirs, args, kwargs)
+
+
+def test_random_windows_and_mappings(minilm_path, tmp_path, sample):
+    """Random batches of corpus lines and SQuAD contexts under random settings, then the mapping
+    methods (char_to_token, token_to_word, token_to_chars, word_to_tokens, ...) at random indices."""
+    squad = fixture_script().SQUAD
+    mine = BertTokenizer(minilm_path / "vocab.txt")
+    theirs = hf(minilm_path / "vocab.txt", tmp_path)
+    texts = [line[:400] for line in sample[::5]] + [c for c, _ in squad] + [q for _, qs in squad for q in qs]
+    rng = random.Random(2)
+    compared = 0
+    for _ in range(250):
+        n = rng.randint(1, 3)
+        first = [rng.choice(texts) for _ in range(n)]
+        second = [rng.choice(texts) for _ in range(n)] if rng.random() < 0.7 else None
+        kwargs = {"truncation": rng.choice([True, "longest_first", "only_first", "only_second"]),
+                  "max_length": rng.randint(8, 80), "padding": rng.choice([False, True, "max_length"]),
+                  "return_overflowing_tokens": rng.random() < 0.8, "return_offsets_mapping": rng.random() < 0.7,
+                  "return_special_tokens_mask": rng.random() < 0.5}
+        kwargs["stride"] = rng.randint(0, kwargs["max_length"] // 2)
+        if rng.random() < 0.3:
+            kwargs["is_split_into_words"] = True
+            first = [t.split() for t in first]
+            second = None if second is None else [t.split() for t in second]
+        args = (first,) if second is None else (first, second)
+        if n == 1 and rng.random() < 0.5:  # one text, not a batch
+            args = tuple(a[0] for a in args)
+        _, got = assert_same_call(mine, theirs, args, kwargs)
+        if got is None:
+            continue
+        compared += 1
+        enc = theirs(*args, **kwargs)
+        batched = len(enc.encodings) > 1 or isinstance(got["input_ids"][0], list)
+        for _ in range(20):
+            b = rng.randrange(len(enc.encodings))
+            row = (b,) if batched else ()
+            length = len(enc.encodings[b].ids)
+            token, char, word, seq = rng.randrange(length), rng.randrange(60), rng.randrange(12), rng.randint(0, 1)
+            assert got.token_to_word(*row, token) == enc.token_to_word(*row, token)
+            assert got.token_to_sequence(*row, token) == enc.token_to_sequence(*row, token)
+            assert got.token_to_chars(*row, token) == enc.token_to_chars(*row, token)
+            assert got.char_to_token(*row, char, sequence_index=seq) == enc.char_to_token(*row, char, sequence_index=seq)
+            assert got.char_to_word(*row, char, sequence_index=seq) == enc.char_to_word(*row, char, sequence_index=seq)
+            assert got.word_to_tokens(*row, word, sequence_index=seq) == enc.word_to_tokens(*row, word, sequence_index=seq)
+            assert got.tokens(b) == enc.tokens(b)
+    assert compared > 120, compared

@@ -80,7 +80,7 @@ def load_data(args, tokenizer, model_dir):
         split_tweets.split_tweets(data_dir, args.csv, seed=0)
     settings = finetune.make_settings(
         TASK, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size, max_length=args.max_length,
-        seed=args.seed, warmup_ratio=args.warmup_ratio, weight_decay=args.weight_decay, max_grad_norm=1.0,
+        seed=args.seed, warmup_steps=args.warmup_ratio, weight_decay=args.weight_decay, max_grad_norm=1.0,
         max_train_samples=args.limit, max_eval_samples=args.eval_limit, eval_batch_size=args.eval_batch_size)
     config = json.loads((Path(model_dir) / "config.json").read_text(encoding="utf-8"))
     data = finetune.prepare_task_data(TASK, data_dir / "train.csv", data_dir / "test.csv", tokenizer, config,
@@ -119,7 +119,7 @@ class NumpySide:
         self.optimizer = make_optimizer("adamw", self.model.params, weight_decay=settings["weight_decay"])
         self.settings, self.total_steps = settings, total_steps
         self.scratch = tempfile.TemporaryDirectory(prefix="bench_finetune_")
-        self.warmup_steps = math.ceil(settings["warmup_ratio"] * total_steps)    # HF's get_warmup_steps
+        self.warmup_steps = finetune.warmup_step_count(settings["warmup_steps"], total_steps)  # HF's get_warmup_steps
         self.model.train()
 
     def lr(self, step):
@@ -162,6 +162,8 @@ class TorchSide:
         import torch
         import transformers
 
+        from numpy_bert.finetune import warmup_step_count
+
         transformers.logging.disable_progress_bar()
         torch.set_num_threads(threads)
         torch.manual_seed(seed)                                     # its dropout masks
@@ -177,7 +179,7 @@ class TorchSide:
                                             {"params": no_decay, "weight_decay": 0.0}],
                                            lr=settings["lr"], betas=(0.9, 0.999), eps=1e-8)
         self.scheduler = transformers.get_linear_schedule_with_warmup(
-            self.optimizer, math.ceil(settings["warmup_ratio"] * total_steps), total_steps)
+            self.optimizer, warmup_step_count(settings["warmup_steps"], total_steps), total_steps)
         self.max_grad_norm = settings["max_grad_norm"]
 
     def lr(self, step):
@@ -285,7 +287,7 @@ def main(argv=None):
     parser.add_argument("--eval-batch-size", type=int, default=64)
     parser.add_argument("--max-length", type=int, default=128)
     parser.add_argument("--lr", type=float, default=5e-5)
-    parser.add_argument("--warmup-ratio", type=float, default=0.1)
+    parser.add_argument("--warmup-ratio", type=float, default=0.1, help="warmup steps as a fraction of all, in [0, 1)")
     parser.add_argument("--weight-decay", type=float, default=0.01)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--dropout", type=float,

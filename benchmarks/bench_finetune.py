@@ -40,7 +40,6 @@ in seconds.
 
 import argparse
 import json
-import math
 import os
 import platform
 import sys

@@ -40,6 +40,7 @@ in seconds.
 
 import argparse
 import json
+import math
 import os
 import platform
 import sys
@@ -161,8 +162,6 @@ class TorchSide:
         import torch
         import transformers
 
-        from numpy_bert.finetune import warmup_step_count
-
         transformers.logging.disable_progress_bar()
         torch.set_num_threads(threads)
         torch.manual_seed(seed)                                     # its dropout masks
@@ -178,7 +177,7 @@ class TorchSide:
                                             {"params": no_decay, "weight_decay": 0.0}],
                                            lr=settings["lr"], betas=(0.9, 0.999), eps=1e-8)
         self.scheduler = transformers.get_linear_schedule_with_warmup(
-            self.optimizer, warmup_step_count(settings["warmup_steps"], total_steps), total_steps)
+            self.optimizer, math.ceil(settings["warmup_steps"] * total_steps), total_steps)   # warmup_steps < 1: a fraction
         self.max_grad_norm = settings["max_grad_norm"]
 
     def lr(self, step):
@@ -286,7 +285,7 @@ def main(argv=None):
     parser.add_argument("--eval-batch-size", type=int, default=64)
     parser.add_argument("--max-length", type=int, default=128)
     parser.add_argument("--lr", type=float, default=5e-5)
-    parser.add_argument("--warmup-ratio", type=float, default=0.1, help="warmup steps as a fraction of all, in [0, 1)")
+    parser.add_argument("--warmup-ratio", type=float, default=0.1)
     parser.add_argument("--weight-decay", type=float, default=0.01)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--dropout", type=float,

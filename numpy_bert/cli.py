@@ -462,7 +462,7 @@ def add_finetune_arguments(parser):
                         help=f"AdamW's decoupled weight decay, not on biases and LayerNorm (default {d['weight_decay']})")
     parser.add_argument("--max-grad-norm", type=float, help=f"gradient clipping (default {d['max_grad_norm']})")
     parser.add_argument("--doc-stride", type=int,
-                        help=f"QA: tokens shared by consecutive windows of a long context (default {d['doc_stride']})")
+                        help="QA: tokens shared by consecutive windows of a long context (default min(max_length // 2, 128))")
     parser.add_argument("--max-answer-length", type=int,
                         help=f"QA: longest answer in tokens at evaluation (default {d['max_answer_length']})")
     parser.add_argument("--max-train-samples", type=int, help="use only the first N training examples")
@@ -493,7 +493,7 @@ def run_finetune(args):
     if args.threads and args.threads > 0:
         set_blas_threads(args.threads)
     keep_freed_memory()
-    overrides = {key: getattr(args, key) for key in DEFAULTS}
+    overrides = {key: getattr(args, key, None) for key in DEFAULTS}   # None: the default (clipping has no option)
     with warnings.catch_warnings():  # e.g. the new head's "newly initialized": one line each, as they come
         warnings.showwarning = lambda message, *_, **__: print(f"warning: {message}", file=sys.stderr)
         finetune(args.model, args.train, args.eval, args.out, task=args.task, resume=args.resume,

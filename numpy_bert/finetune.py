@@ -12,7 +12,7 @@ The loop, one step (HF Trainer's recipe):
 
     batch = the next batch_size examples of this epoch's shuffle, padded to the longest
     loss, grads = model.loss_and_grads(**batch)     # dropout on
-    clip_by_global_norm(grads, 1.0)
+    clip_grad_norm(grads, 1.0)                      # PyTorch's clip_grad_norm_, as HF's Trainer
     optimizer.step(grads, lr=learning_rate(step))   # AdamW, warmup + linear decay
 
 and at the end of every epoch (and every ``--eval-every`` steps) an evaluation on the
@@ -23,7 +23,9 @@ F1 (QA). The best evaluation so far is saved in ``OUT/best/`` (HF layout: what
 Defaults are HF ``TrainingArguments``' (lr 5e-5, 3 epochs, batch 8, weight decay 0,
 no warmup (``warmup_steps``: steps, or below 1 a fraction of all steps, as in
 transformers 5), max_grad_norm 1.0, seed 42, AdamW with eps 1e-8) and the example scripts'
-(max_length 128 as run_glue/run_ner, 384 with doc_stride 128 for QA as run_qa).
+(max_length 128 as run_glue/run_ner, 384 with doc_stride 128 for QA as run_qa; at most the
+model's max_position_embeddings, as run_glue clamps it; doc_stride by default
+min(max_length // 2, 128), the question-answering pipeline's rule).
 
 Data files are CSV with a header row or JSON Lines (``.csv`` / ``.jsonl``, ``.json``;
 any other name is sniffed: a first character ``{`` means JSON Lines). In CSV, the
@@ -56,6 +58,7 @@ import json
 import math
 import re
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -82,7 +85,7 @@ IGNORE_INDEX = -100
 
 # HF TrainingArguments' defaults, and the example scripts' lengths
 DEFAULTS = dict(epochs=3, lr=5e-5, batch_size=8, max_length=None, seed=42, warmup_steps=0,
-                weight_decay=0.0, max_grad_norm=1.0, doc_stride=128, max_answer_length=30,
+                weight_decay=0.0, max_grad_norm=1.0, clipping="torch", doc_stride=None, max_answer_length=30,
                 log_every=10, eval_every=None, save_every=500, max_train_samples=None,
                 max_eval_samples=None, eval_batch_size=None, time_budget=None)
 MAX_LENGTH = {"text-classification": 128, "token-classification": 128, "question-answering": 384}
@@ -245,6 +248,10 @@ def read_examples(path, task):
             label = record["label"]
             if label is None or label == "":
                 raise DataError(f"{_where(path, line, 'label')}: empty; every example needs a label")
+            if isinstance(label, (list, dict, float, bool)) or (isinstance(label, str) and _FLOAT.match(label)):
+                raise DataError(f"{_where(path, line, 'label')}: {label!r}; numpy-bert finetune trains single-label "
+                                "classification: a label is one name or one integer id (multi-label lists and "
+                                "regression targets are not supported)")
             examples.append({"line": line, "text": _text(record, "text", path, line),
                              "text_pair": _text(record, "text_pair", path, line, required=False),
                              "label": label})
@@ -282,6 +289,7 @@ def file_fingerprint(*paths):
 # ---------------------------------------------------------------------------------------
 
 _INT = re.compile(r"[+-]?\d+\Z")
+_FLOAT = re.compile(r"\s*[+-]?(\d+\.\d*|\.\d+|\d+(\.\d*)?[eE][+-]?\d+)\s*\Z")  # 0.5, 1., 2e-3: not ids
 
 
 def _is_id(value):
@@ -637,8 +645,12 @@ def prepare_task_data(task, train, eval, tokenizer, model_config, settings, head
 # settings, model, checkpoints
 # ---------------------------------------------------------------------------------------
 
-def make_settings(task, **overrides):
-    """DEFAULTS with the given overrides (None = default), checked. Returns a dict (JSON-able)."""
+def make_settings(task, max_positions=None, **overrides):
+    """DEFAULTS with the given overrides (None = default), checked. Returns a dict (JSON-able).
+
+    ``max_positions``: the model's max_position_embeddings; a longer max_length is cut to
+    it with a warning (run_glue does the same).
+    """
     if task not in TASKS:
         raise ValueError(f"unknown --task {task!r}; choose one of {', '.join(TASKS)}")
     unknown = set(overrides) - set(DEFAULTS)
@@ -648,6 +660,12 @@ def make_settings(task, **overrides):
     s.update({k: v for k, v in overrides.items() if v is not None})
     if s["max_length"] is None:
         s["max_length"] = MAX_LENGTH[task]
+    if max_positions and isinstance(s["max_length"], int) and s["max_length"] > max_positions:
+        warnings.warn(f"max_length {s['max_length']} is longer than the model's max_position_embeddings "
+                      f"({max_positions}); using max_length={max_positions}", UserWarning, stacklevel=3)
+        s["max_length"] = max_positions
+    if s["doc_stride"] is None and isinstance(s["max_length"], int):
+        s["doc_stride"] = min(s["max_length"] // 2, 128)
     for key in ("epochs", "batch_size", "log_every", "save_every", "max_length", "doc_stride",
                 "max_answer_length", "eval_every", "max_train_samples", "max_eval_samples", "eval_batch_size"):
         if s[key] is not None and (not isinstance(s[key], int) or isinstance(s[key], bool) or s[key] < 1):
@@ -843,14 +861,14 @@ def finetune(model, train, eval, out, task="text-classification", resume=False, 
     out = Path(out)
     checkpoint = find_checkpoint(out) if out.exists() else None
     state = read_run_state(out, checkpoint, resume)  # None for a new run
-    settings = make_settings(task, **overrides)
+    model_dir, message = (checkpoint, f"resuming {checkpoint}") if state else resolve_model(model)
+    settings = make_settings(task, _read_config(model_dir).get("max_position_embeddings"), **overrides)
     settings["metric_for_best_model"] = BEST_METRIC[task]
     if state is not None:
         settings = check_resume(state, {**settings, "steps_per_epoch": state["settings"]["steps_per_epoch"]})
     clock = Clock(start_time, settings["time_budget"])
 
     # ---- 1. the model's files, the data, the label mapping
-    model_dir, message = (checkpoint, f"resuming {checkpoint}") if state else resolve_model(model)
     say(message)
     tokenizer = BertTokenizer.from_pretrained(model_dir)
     head_rows = _head_rows(model_dir, task)

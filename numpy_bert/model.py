@@ -705,8 +705,10 @@ class _BertWithHead(BertModel):
         loss   = the class's loss of (logits, labels); backward in exact reverse order
 
     A subclass sets ``architecture``, ``_on_pooled``, ``_head`` (the head's parameter
-    prefix) and ``_head_dropout``, and defines ``_check_labels`` and ``_loss``;
-    ``_outputs`` names the logits as HF's output does.
+    prefix) and ``_head_dropout``, and says what its labels are (``_labels_help`` and
+    ``_labels_spec``); the loss is the mean cross-entropy with -100 skipped unless it
+    defines ``_check_labels`` and ``_loss`` of its own; ``_outputs`` names the logits as
+    HF's output does.
     """
 
     _prefix = "bert."
@@ -737,6 +739,22 @@ class _BertWithHead(BertModel):
 
     def _outputs(self, logits):
         return {"logits": logits}
+
+    # ---- labels and loss: class ids and the mean cross-entropy, unless a class says otherwise
+    _labels_help = "(B,): class ids"
+
+    def _labels_spec(self, input_shape):
+        """(the labels' shape, the number of classes)."""
+        raise NotImplementedError
+
+    def _check_labels(self, labels, input_shape):
+        if labels is None:
+            raise ValueError(f"loss_and_grads needs labels {self._labels_help}")
+        shape, num_classes = self._labels_spec(tuple(input_shape))
+        return _class_ids(labels, "labels", shape, num_classes)
+
+    def _loss(self, logits, labels):
+        return _cross_entropy(self.layers, logits, labels)
 
     def _forward(self, input_ids, token_type_ids, attention_mask, keep_caches=False,
                  output_hidden_states=False, output_attentions=False):
@@ -809,6 +827,9 @@ class BertForSequenceClassification(_BertWithHead):
 
     architecture = "BertForSequenceClassification"
 
+    def _labels_spec(self, input_shape):                                       # single-label
+        return input_shape[:1], self.config.num_labels                         # logits (B, N)
+
     def _problem_type(self, labels):
         config = self.config
         if config.problem_type is None:
@@ -830,7 +851,7 @@ class BertForSequenceClassification(_BertWithHead):
         B, N = input_shape[0], self.config.num_labels
         problem = self._problem_type(labels)
         if problem == "single_label_classification":
-            return _class_ids(labels, "labels", (B,), N)
+            return super()._check_labels(labels, input_shape)
         want = (B,) if problem == "regression" and N == 1 and labels.shape == (B,) else (B, N)
         if labels.shape != want:
             raise ValueError(f"labels for {problem} have shape {labels.shape} but must be {want} "
@@ -846,7 +867,7 @@ class BertForSequenceClassification(_BertWithHead):
     def _loss(self, logits, labels):
         problem = self.config.problem_type
         if problem == "single_label_classification":
-            return _cross_entropy(self.layers, logits, labels)
+            return super()._loss(logits, labels)
         if problem == "regression":
             loss, cache = self.layers.mse_loss_forward(logits, labels)
             return float(loss), self.layers.mse_loss_backward(1.0, cache)
@@ -868,14 +889,10 @@ class BertForTokenClassification(_BertWithHead):
 
     architecture = "BertForTokenClassification"
     _on_pooled = False
+    _labels_help = "(B, T): class ids, -100 where none"
 
-    def _check_labels(self, labels, input_shape):
-        if labels is None:
-            raise ValueError("loss_and_grads needs labels (B, T): class ids, -100 where none")
-        return _class_ids(labels, "labels", tuple(input_shape), self.config.num_labels)
-
-    def _loss(self, logits, labels):
-        return _cross_entropy(self.layers, logits, labels)                     # (B, T, N)
+    def _labels_spec(self, input_shape):
+        return input_shape, self.config.num_labels                             # logits (B, T, N)
 
 
 class BertForQuestionAnswering(_BertWithHead):
@@ -955,13 +972,10 @@ class BertForMaskedLM(_BertWithHead):
     def _head_backward(self, dlogits, cache, grads):
         return mlm_head_backward(self.layers, dlogits, cache, grads)
 
-    def _check_labels(self, labels, input_shape):
-        if labels is None:
-            raise ValueError("loss_and_grads needs labels (B, T): the token ids to predict, -100 elsewhere")
-        return _class_ids(labels, "labels", tuple(input_shape), self.config.vocab_size)
+    _labels_help = "(B, T): the token ids to predict, -100 elsewhere"
 
-    def _loss(self, logits, labels):
-        return _cross_entropy(self.layers, logits, labels)                     # (B, T, V)
+    def _labels_spec(self, input_shape):
+        return input_shape, self.config.vocab_size                             # logits (B, T, V)
 
 
 class BertForNextSentencePrediction(_BertWithHead):
@@ -976,14 +990,10 @@ class BertForNextSentencePrediction(_BertWithHead):
     architecture = "BertForNextSentencePrediction"
     _head = "cls.seq_relationship"
     _head_dropout = False
+    _labels_help = "(B,): 0 (IsNext) or 1 (NotNext)"
 
-    def _check_labels(self, labels, input_shape):
-        if labels is None:
-            raise ValueError("loss_and_grads needs labels (B,): 0 (IsNext) or 1 (NotNext)")
-        return _class_ids(labels, "labels", tuple(input_shape[:1]), 2)
-
-    def _loss(self, logits, labels):
-        return _cross_entropy(self.layers, logits, labels)                     # (B, 2)
+    def _labels_spec(self, input_shape):
+        return input_shape[:1], 2                                              # logits (B, 2)
 
 
 class BertForMultipleChoice(_BertWithHead):
@@ -1019,10 +1029,7 @@ class BertForMultipleChoice(_BertWithHead):
     def _task_logits(self, head_logits, input_shape):
         return head_logits.reshape(input_shape[:2])                            # (B*C, 1) -> (B, C)
 
-    def _check_labels(self, labels, input_shape):
-        if labels is None:
-            raise ValueError("loss_and_grads needs labels (B,): the right choice of each example")
-        return _class_ids(labels, "labels", tuple(input_shape[:1]), input_shape[1])
+    _labels_help = "(B,): the right choice of each example"
 
-    def _loss(self, logits, labels):
-        return _cross_entropy(self.layers, logits, labels)                     # (B, C)
+    def _labels_spec(self, input_shape):
+        return input_shape[:1], input_shape[1]                                 # logits (B, C)

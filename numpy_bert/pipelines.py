@@ -233,11 +233,12 @@ class NextSentencePipeline(Pipeline):
         ids = self._encode(a, text_pair=b)
         first_sep = ids.index(self.tokenizer.sep_token_id)
         token_type_ids = [0] * (first_sep + 1) + [1] * (len(ids) - first_sep - 1)
-        logits = self._forward(ids, token_type_ids)["seq_relationship_logits"][0]  # (2,)
+        out = self._forward(ids, token_type_ids)
+        # BertForPreTraining names its NSP logits seq_relationship_logits, BertForNextSentencePrediction logits
+        logits = out.get("seq_relationship_logits", out.get("logits"))[0]        # (2,)
         probs, _ = softmax_forward(logits.astype(np.float64))  # (2,)
         label = int(np.argmax(probs))
         return {"label": self.labels[label], "score": float(probs[label]), "is_next": float(probs[0])}
-
 
 
 # --------------------------------------------------------------------------- text classification
@@ -674,9 +675,14 @@ class QuestionAnsweringPipeline(Pipeline):
 
     def _answer(self, question, context, top_k, max_answer_len, handle_impossible_answer, doc_stride,
                 max_seq_len, align_to_words):
-        windows = self.tokenizer(question, context, truncation="only_second", max_length=max_seq_len,
-                                 stride=doc_stride, return_overflowing_tokens=True, return_offsets_mapping=True,
-                                 return_special_tokens_mask=True)
+        try:
+            windows = self.tokenizer(question, context, truncation="only_second", max_length=max_seq_len,
+                                     stride=doc_stride, return_overflowing_tokens=True, return_offsets_mapping=True,
+                                     return_special_tokens_mask=True)
+        except ValueError as exc:  # the tokenizer's words for it: max_length is max_seq_len, stride doc_stride
+            raise ValueError(f"the question and windows of the context do not fit max_seq_len={max_seq_len} with "
+                             f"doc_stride={doc_stride}: shorten the question, or raise max_seq_len or lower "
+                             f"doc_stride (the tokenizer says: {exc})") from None
         answers, null_score = [], 1e6  # HF starts the smallest null score at 1e6
         for w, ids in enumerate(windows["input_ids"]):
             self._check_length(ids)
@@ -719,7 +725,7 @@ ALIASES = {"embed": "feature-extraction", "nsp": "next-sentence", "next-sentence
 MODEL_CLASSES = {
     "fill-mask": ("BertForMaskedLM", "BertForPreTraining"),
     "feature-extraction": ("BertModel",),
-    "next-sentence": ("BertForPreTraining",),
+    "next-sentence": ("BertForPreTraining", "BertForNextSentencePrediction"),
     "text-classification": ("BertForSequenceClassification",),
     "token-classification": ("BertForTokenClassification",),
     "question-answering": ("BertForQuestionAnswering",),

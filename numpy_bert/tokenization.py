@@ -911,7 +911,7 @@ class Encoding:
 
     def pad_to(self, length):
         """Pad (on the right) to ``length`` tokens; a longer row stays as it is."""
-        self.n_pad = 0
+        self.n_pad = 0  # so that len(self) is the length without padding
         self.n_pad = max(0, length - len(self))
 
     def _layout(self, at_cls, a_values, at_sep_a, b_values, at_sep_b, at_pad):

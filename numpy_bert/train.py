@@ -51,7 +51,7 @@ from pathlib import Path
 
 import numpy as np
 
-from numpy_bert.optim import clip_by_global_norm, learning_rate, make_optimizer
+from numpy_bert.optim import clip_by_global_norm, clip_grad_norm, learning_rate, make_optimizer
 from numpy_bert.utils import atomic_write
 
 # ---------------------------------------------------------------------------------------
@@ -575,6 +575,11 @@ def timed_evaluate(model, eval_batches, clock):
     return held
 
 
+# how train_step clips the gradients: google-research/bert's tf.clip_by_global_norm, or
+# torch.nn.utils.clip_grad_norm_ (what HF's Trainer runs; it adds 1e-6 to the norm)
+CLIPPING = {"global_norm": clip_by_global_norm, "torch": clip_grad_norm}
+
+
 def train_step(model, optimizer, batch, lr, step, settings, out, records):
     """One optimizer step on ``batch``; returns (loss, details, gradient norm before clipping).
 
@@ -582,12 +587,16 @@ def train_step(model, optimizer, batch, lr, step, settings, out, records):
         clip_by_global_norm(grads, 1.0)              # settings["max_grad_norm"] if given
         optimizer.step(grads, lr)
 
+    ``settings["clipping"]`` picks the clipping: "global_norm" (BERT's, the default) or
+    "torch" (``optim.clip_grad_norm``, PyTorch's formula, as HF's Trainer clips: finetune).
+
     A NaN or infinite loss or gradient norm raises TrainingDiverged before the weights
     change: metrics.jsonl is written with the records so far and the last checkpoint is
     left as it is. ``step`` is the number of steps done before this one.
     """
     loss, grads, details = model.loss_and_grads(**batch, return_details=True)
-    norm = clip_by_global_norm(grads, settings.get("max_grad_norm", 1.0))
+    clip = CLIPPING[settings.get("clipping", "global_norm")]
+    norm = clip(grads, settings.get("max_grad_norm", 1.0))
     if not (math.isfinite(loss) and math.isfinite(norm)):
         write_metrics(out / "metrics.jsonl", records)
         last = find_checkpoint(out)

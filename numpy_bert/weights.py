@@ -561,8 +561,9 @@ def _untie(tensors, source):
 def _normalize_names(tensors, architecture, source):
     """Map a checkpoint's names onto HF's named_parameters() names for ``architecture``.
 
-    Returns (params, ignored): ``ignored`` lists names deliberately dropped (buffers,
-    the tied decoder weight after checking it, heads when loading into BertModel).
+    Returns (params, ignored, original): ``ignored`` lists names deliberately dropped
+    (buffers, the tied decoder weight after checking it), ``original`` maps each name in
+    params to the checkpoint's name for it.
     """
     renamed = {}
     for name, array in tensors.items():
@@ -583,16 +584,17 @@ def _normalize_names(tensors, architecture, source):
     tensors = {new: array for new, (name, array) in renamed.items()}
     ignored = _untie(tensors, source)
 
-    params = {}
+    params, originals = {}, {}
     for new, array in tensors.items():
         original = renamed[new][0] if new in renamed else new
         if new in _BUFFERS:
             ignored.append(original)
-        elif new.startswith(_ENCODER_PARTS):
-            params[encoder_prefix(architecture) + new] = array
-        else:
-            params[new] = array  # a head's ("cls.*", "classifier.*", ...) or not BERT's
-    return params, ignored
+            continue
+        if new.startswith(_ENCODER_PARTS):
+            new = encoder_prefix(architecture) + new
+        params[new] = array  # an encoder's, a head's ("cls.*", "classifier.*", ...) or not BERT's
+        originals[new] = original
+    return params, ignored, originals
 
 
 def _format_names(names, limit=8):
@@ -684,7 +686,7 @@ def load_state_dict(path_or_dir, config, architecture="BertForPreTraining", dtyp
     _check_architecture(architecture)
     dtype = _check_float_dtype(dtype, "load_state_dict")
     tensors, source = _read_tensors(path_or_dir)
-    params, _ = _normalize_names(tensors, architecture, source)
+    params, _, _ = _normalize_names(tensors, architecture, source)
     if architecture == "BertModel":   # BertModel has no head: the checkpoint's are ignored
         params = {name: array for name, array in params.items() if not name.startswith(_HEAD_PARTS)}
     check_state_dict(params, config, architecture, source)
@@ -700,7 +702,8 @@ def load_pretrained(path_or_dir, config, architecture, dtype=np.float32, ignore_
     ``loading_info`` is transformers' dict::
 
         {"missing_keys": [names the checkpoint lacks: the new head, to be initialised],
-         "unexpected_keys": [the checkpoint's tensors this architecture has no place for],
+         "unexpected_keys": [the checkpoint's tensors this architecture has no place for,
+                             under the checkpoint's names],
          "mismatched_keys": [(name, checkpoint shape, expected shape), ...]}
 
     The encoder (embeddings and layers) must be complete and of the config's shapes, or a
@@ -713,10 +716,10 @@ def load_pretrained(path_or_dir, config, architecture, dtype=np.float32, ignore_
     _check_architecture(architecture)
     dtype = _check_float_dtype(dtype, "load_pretrained")
     tensors, source = _read_tensors(path_or_dir)
-    found, _ = _normalize_names(tensors, architecture, source)
+    found, _, original = _normalize_names(tensors, architecture, source)
     expected = expected_shapes(config, architecture)
     missing = [name for name in expected if name not in found]
-    unexpected = [name for name in found if name not in expected]
+    unexpected = [original[name] for name in found if name not in expected]
     encoder_missing = [name for name in missing if not is_head(name)]
     if encoder_missing:
         raise ValueError(f"{source} does not hold a BERT encoder for this config: missing "

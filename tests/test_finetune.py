@@ -98,6 +98,13 @@ def check_run_files(out, task_class):
     return train, evals, config, model
 
 
+def check_pipeline(best, task, *args, **kwargs):
+    """numpy_bert's pipeline loads best/ as it is and answers with its labels."""
+    result = numpy_bert.pipeline(task, model=str(best))(*args, **kwargs)
+    assert result
+    return result
+
+
 # ---------------------------------------------------------------------------------------- classification
 
 @needs_cls
@@ -123,6 +130,8 @@ def test_classification_run_through_the_cli(tmp_path, sentiment):
     assert again["eval_loss"] == pytest.approx(best["eval_loss"], rel=1e-5)
     state = json.loads((out / "checkpoint" / "trainer_state.json").read_text())
     assert state["step"] == state["total_steps"] == 24 and state["best_step"] == best["step"]
+    assert check_pipeline(out / "best", "text-classification", "the film was lovely")[0]["label"] in ("negative",
+                                                                                                    "positive")
 
 
 @needs_cls
@@ -224,6 +233,8 @@ def test_token_classification_run(tmp_path):
     assert np.mean([r["loss"] for r in train[-3:]]) < np.mean([r["loss"] for r in train[:3]])
     assert {"eval_f1", "eval_precision", "eval_recall", "eval_loss"} <= set(evals[-1])
     assert evals[-1]["eval_f1"] > evals[0]["eval_f1"] or evals[-1]["eval_f1"] == 1.0
+    entities = check_pipeline(out / "best", "token-classification", "anna jones lives in rome")
+    assert {e["entity"] for e in entities} <= {"B-LOC", "B-PER", "I-PER", "O"}
 
 
 # ---------------------------------------------------------------------------------------- question answering
@@ -263,6 +274,9 @@ def test_question_answering_run_with_windows(tmp_path):
     run(out, files, task="question-answering", epochs=2, max_length=48, doc_stride=16, lr=2e-3)
     train, evals, config, model = check_run_files(out, "BertForQuestionAnswering")
     assert {"eval_exact_match", "eval_f1"} <= set(evals[-1])
+    context = "the colour of the car is red . it is new ."
+    answer = check_pipeline(out / "best", "question-answering", question="what colour is the car ?", context=context)
+    assert context[answer["start"]:answer["end"]] == answer["answer"]
     assert np.mean([r["loss"] for r in train[-3:]]) < np.mean([r["loss"] for r in train[:3]])
 
 

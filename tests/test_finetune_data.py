@@ -278,3 +278,20 @@ def test_tags_must_be_iob_names():
     with pytest.raises(DataError, match=r"tag 'PER' \(label 'PER'\) is not an IOB tag.*rename"):
         token_features([{"line": 2, "tokens": ["a", "b"], "tags": ["PER", "O"]}], None, 16, label2id, id2label,
                        "t.jsonl")
+
+
+def test_max_length_is_cut_to_the_models_positions():
+    from numpy_bert.finetune import make_settings
+
+    with pytest.warns(UserWarning, match="max_position_embeddings \\(128\\); using max_length=128"):
+        s = make_settings("question-answering", max_positions=128)
+    assert s["max_length"] == 128 and s["doc_stride"] == 64
+    s = make_settings("question-answering", max_positions=512)
+    assert s["max_length"] == 384 and s["doc_stride"] == 128  # run_qa's defaults
+
+
+@pytest.mark.parametrize("label", [0.5, [0, 1], "2.5", True])
+def test_regression_and_multi_label_targets_are_refused(tmp_path, label):
+    f = jsonl(tmp_path / "r.jsonl", [{"text": "a", "label": 0}, {"text": "b", "label": label}])
+    with pytest.raises(DataError, match=r"r\.jsonl, line 2, column 'label': .*single-label"):
+        read_examples(f, "text-classification")

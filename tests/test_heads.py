@@ -51,10 +51,13 @@ def batch(B=3, T=5, seed=0):
 
 def cannot_learn(model, name):
     """Parameters whose true gradient is 0: the key bias (softmax over the keys removes it)
-    and, for QA, the last LayerNorm's bias: it adds the same qa_outputs.weight @ b to the
-    start (and end) logit of every token, which the softmax over the tokens removes."""
+    and, for QA, qa_outputs.bias and the last LayerNorm's bias: each adds one constant to
+    the start (or end) logit of every token, which the softmax over the tokens removes;
+    for multiple choice, classifier.bias (the same constant added to every choice's score)."""
     last = f"bert.encoder.layer.{model.config.num_hidden_layers - 1}.output.LayerNorm.bias"
-    return is_key_bias(name) or (isinstance(model, BertForQuestionAnswering) and name == last)
+    return (is_key_bias(name)
+            or (isinstance(model, BertForQuestionAnswering) and name in (last, "qa_outputs.bias"))
+            or (isinstance(model, BertForMultipleChoice) and name == "classifier.bias"))
 
 
 def assert_gradients_match_finite_differences(model, inputs, train):

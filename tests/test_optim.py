@@ -12,8 +12,8 @@ import pytest
 
 from numpy_bert import optim
 from numpy_bert.fast import threads
-from numpy_bert.optim import (AdamW, AdamWeightDecay, clip_by_global_norm, global_norm, learning_rate,
-                              make_optimizer, use_weight_decay)
+from numpy_bert.optim import (AdamW, AdamWeightDecay, clip_by_global_norm, clip_grad_norm, global_norm,
+                              learning_rate, make_optimizer, use_weight_decay)
 from tests.conftest import FIXTURES
 
 OPTIM = FIXTURES / "optim"
@@ -85,6 +85,32 @@ def test_clip_returns_nan_norm_without_touching_gradients():
     grads["a.bias"][0] = np.nan
     assert np.isnan(clip_by_global_norm(grads))
     assert np.isfinite(grads["a.weight"]).all()
+
+
+def test_clip_grad_norm_is_pytorchs():
+    """torch.nn.utils.clip_grad_norm_: factor min(1, max_norm / (norm + 1e-6))."""
+    grads = _grads(10.0)
+    before = {k: g.copy() for k, g in grads.items()}
+    norm = clip_grad_norm(grads, max_norm=1.0)
+    assert norm == pytest.approx(global_norm(before), rel=1e-15)
+    for k in grads:
+        np.testing.assert_allclose(grads[k], before[k] * (1.0 / (norm + 1e-6)), rtol=1e-14)
+    # just below max_norm the 1e-6 still clips (torch does), well below nothing changes
+    grads = _grads(1.0)
+    scale = (1.0 - 1e-7) / global_norm(grads)
+    for g in grads.values():
+        g *= scale
+    before = {k: g.copy() for k, g in grads.items()}
+    clip_grad_norm(grads, 1.0)
+    assert 0 < global_norm(before) - global_norm(grads) < 1e-6
+    small = _grads(0.01, np.float32)
+    before = {k: g.copy() for k, g in small.items()}
+    clip_grad_norm(small, 1.0)
+    for k in small:
+        assert small[k].dtype == np.float32
+        np.testing.assert_array_equal(small[k], before[k])
+    grads["a.bias"][0] = np.nan
+    assert np.isnan(clip_grad_norm(grads)) and np.isfinite(grads["a.weight"]).all()
 
 
 # ---------------------------------------------------------------- weight decay selection

@@ -98,6 +98,18 @@ def test_next_sentence_equals_transformers():
     assert [r["is_next"] for r in nsp(pairs)] == [nsp(a, b)["is_next"] for a, b in pairs]
 
 
+def test_next_sentence_takes_a_bert_for_next_sentence_prediction():
+    """The NSP-only class (its logits under "logits") gives the same answers as BertForPreTraining."""
+    from numpy_bert import BertForNextSentencePrediction, BertTokenizer
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")   # the MLM head of the checkpoint is not used
+        model = BertForNextSentencePrediction.from_pretrained(MODEL_DIR)
+    nsp = pipeline("next-sentence", model=model, tokenizer=BertTokenizer.from_pretrained(MODEL_DIR))
+    for case in EXPECTED["next_sentence"]:
+        assert abs(nsp(case["a"], case["b"])["is_next"] - case["is_next"]) <= 1e-5
+
+
 # --------------------------------------------------------------------------- bad input
 
 

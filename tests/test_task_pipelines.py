@@ -219,6 +219,11 @@ def test_question_answering_bad_input(tokenizer):
         qa(question="Who?", context="Me.", doc_stride=50, max_seq_len=40)
     with pytest.raises(ValueError, match="top_k must be a positive integer"):
         qa(question="Who?", context="Me.", top_k=0)
+    question, context = "What is the name of this rather long question?", "A context of a dozen words or so, " * 3
+    with pytest.raises(ValueError, match="do not fit max_seq_len=12 with doc_stride=6: shorten the question"):
+        qa(question=question, context=context, max_seq_len=12)
+    with pytest.raises(ValueError, match="do not fit max_seq_len=30 with doc_stride=25"):
+        qa(question=question, context=context, max_seq_len=30, doc_stride=25)
 
 
 def test_unknown_task_lists_the_new_ones():

@@ -148,7 +148,8 @@ QA_CASES = [
     ("positional_pair", "qa", ["When was it completed?", SHORT], {}),
     ("dict", "qa", [{"question": "Where is the tower?", "context": SHORT}], {}),
     ("top_k", "qa", {"question": "What is the tower made of?", "context": SHORT}, {"top_k": 5}),
-    ("max_answer_len", "qa", {"question": "Who designed the tower?", "context": SHORT}, {"top_k": 3, "max_answer_len": 2}),
+    ("max_answer_len", "qa", {"question": "Who designed the tower?", "context": SHORT},
+     {"top_k": 3, "max_answer_len": 2}),
     ("impossible", "qa", {"question": "What is the capital of Peru?", "context": SHORT},
      {"handle_impossible_answer": True, "top_k": 4}),
     ("impossible_top_1", "qa_null", {"question": "How many legs has a spider?", "context": "Spiders are arachnids."},
@@ -198,8 +199,8 @@ def build(head, minilm):
                 std = HEAD_STD if name.endswith("weight") else 0.1
                 p.copy_(torch.randn(p.shape, generator=generator, dtype=p.dtype) * std)
         if head == "qa_null":
-            enc = transformers.AutoTokenizer.from_pretrained(minilm)("A question?", "Some context.", return_tensors="pt")
-            cls_state = model.bert(**enc)
+            tokenizer = transformers.AutoTokenizer.from_pretrained(minilm)
+            cls_state = model.bert(**tokenizer("A question?", "Some context.", return_tensors="pt"))
             direction = cls_state.last_hidden_state[0, 0]
             model.qa_outputs.weight += 6.0 * direction / direction.norm() ** 2
         for name, p in model.named_parameters():

@@ -15,6 +15,7 @@ import pytest
 from numpy_bert.tokenization import BertTokenizer, write_vocab
 from numpy_bert.vocab_trainer import train_wordpiece
 from tests.conftest import FIXTURES
+from tests.test_tokenization_corpus import REFUSALS, record
 
 transformers = pytest.importorskip("transformers")
 HERE = FIXTURES / "tokenizer"
@@ -135,9 +136,6 @@ def test_unicode_tables_match_the_rust_library():
 
 # -- the features fine-tuning needs, live (the calls of features.json.gz and random ones) -----
 
-REFUSALS = {"stride": "stride", "too short": "too few", "Second sequence not provided": "needs a text_pair"}
-
-
 def fixture_script():
     import sys
 
@@ -145,14 +143,6 @@ def fixture_script():
     import make_tokenizer_fixtures
 
     return make_tokenizer_fixtures
-
-
-def record(enc):
-    out = json.loads(json.dumps({key: value.tolist() if hasattr(value, "tolist") else value
-                                 for key, value in enc.items()}))
-    out["word_ids"] = [enc.word_ids(i) for i in range(len(enc.encodings))]
-    out["sequence_ids"] = [enc.sequence_ids(i) for i in range(len(enc.encodings))]
-    return out
 
 
 def assert_same_call(mine, theirs, args, kwargs):

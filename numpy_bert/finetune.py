@@ -803,17 +803,19 @@ def eval_line(record, is_best):
 
 
 def plot_curves(records, path, metric, title):
-    """Train loss and the eval figures against the step, to ``path`` (PNG)."""
-    import matplotlib
+    """Train loss and the eval figures against the step, to ``path`` (PNG).
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    Drawn on a ``matplotlib.figure.Figure`` of its own, not through pyplot: the caller's
+    backend and figures (a notebook's inline plots) are left as they are.
+    """
+    from matplotlib.figure import Figure
 
     from numpy_bert.utils import atomic_write
 
     train = [r for r in records if "loss" in r]
     evals = [r for r in records if metric in r]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    fig = Figure(figsize=(11, 4))
+    left, right = fig.subplots(1, 2)
     left.plot([r["step"] for r in train], [r["loss"] for r in train], color="tab:blue", label="train loss")
     if evals and "eval_loss" in evals[0]:
         left.plot([r["step"] for r in evals], [r["eval_loss"] for r in evals], "o-", color="tab:orange",
@@ -829,7 +831,6 @@ def plot_curves(records, path, metric, title):
     fig.tight_layout()
     with atomic_write(path, "wb") as f:
         fig.savefig(f, format="png", dpi=80)
-    plt.close(fig)
 
 
 def is_better(record, best, metric):

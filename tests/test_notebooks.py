@@ -59,10 +59,10 @@ def committed(source):
     return nbformat.read(path, as_version=4)
 
 
-def test_there_are_six_notebooks():
+def test_there_are_seven_notebooks():
     names = [source.stem for source in SOURCES]
     assert names == ["01_tokenization", "02_forward_pass", "03_backward_pass",
-                     "04_pretraining", "05_using_bert", "06_exercises"], names
+                     "04_pretraining", "05_using_bert", "06_exercises", "07_finetuning"], names
 
 
 @pytest.mark.parametrize("source", SOURCES, ids=[s.stem for s in SOURCES])

@@ -462,8 +462,10 @@ print(f"MiniLM fine-tuned on {recipe['train_tweets']:,} tweets ({recipe['steps']
       f"{recipe['epochs']} epoch(s), max_length {recipe['max_length']}, lr {recipe['lr']:g}, warmup "
       f"{recipe['warmup_steps']} steps, weight decay {recipe['weight_decay']}, dropout {recipe['dropout']}, "
       f"{recipe['dtype']}), scored on {recipe['test_tweets']:,} test tweets")
-if recipe["train_tweets"] < sum(summary["counts"]["train"].values()):
-    print("(a short run, not the whole train split: its figures say little about accuracy)")
+n_train = sum(summary["counts"]["train"].values())
+if recipe["train_tweets"] < n_train:
+    print(f"(trained on the first {recipe['train_tweets']:,} of the split's {n_train:,} training tweets: "
+          f"bench_finetune.py --limit {recipe['train_tweets']})")
 print(f"{'':11s} {'test accuracy':>13s} {'macro-F1':>9s} {'training tokens/s':>18s}")
 for name, side in bench["sides"].items():
     print(f"{name:11s} {100 * side['test_accuracy']:12.2f}% {100 * side['test_macro_f1']:8.2f}% "

@@ -776,8 +776,9 @@ class BertTokenizer:
             parts.append(_cleanup_token(token))
         return "".join(parts)
 
-    def batch_decode(self, sequences, skip_special_tokens=False):
-        return [self.decode(ids, skip_special_tokens) for ids in sequences]
+    def batch_decode(self, sequences, skip_special_tokens=False, clean_up_tokenization_spaces=False):
+        """``decode`` of each sequence, with the same options."""
+        return [self.decode(ids, skip_special_tokens, clean_up_tokenization_spaces) for ids in sequences]
 
     # -- files ---------------------------------------------------------------------------------
     @classmethod

@@ -114,3 +114,9 @@ def test_clean_up_tokenization_spaces(minilm_path):
     assert tok.decode(ids, skip_special_tokens=True) == "i ' m sure it ' s john ' s, isn ' t it?"
     assert tok.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=True) == \
         "i'm sure it's john's, isn't it?"
+    # batch_decode takes the option too, as transformers' does
+    batch = [tok(text)["input_ids"] for text in texts]
+    assert tok.batch_decode(batch, skip_special_tokens=True, clean_up_tokenization_spaces=True) == \
+        [tok.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=True) for ids in batch]
+    assert tok.batch_decode(batch, skip_special_tokens=True, clean_up_tokenization_spaces=True)[0] == \
+        "i'm sure it's john's, isn't it?"

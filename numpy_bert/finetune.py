@@ -63,6 +63,7 @@ from pathlib import Path
 
 import numpy as np
 
+from numpy_bert.layers import cross_entropy_forward
 from numpy_bert.optim import learning_rate, make_optimizer
 from numpy_bert.train import (CHECKPOINT, OPTIMIZER_FILE, STATE_FILE, Clock, _duration, find_checkpoint,
                               read_metrics, read_run_state, save_checkpoint, train_step, write_metrics)
@@ -526,18 +527,13 @@ def _forward_all(model, features, batch_size, pad_token_id):
     return outputs
 
 
-def _log_softmax(logits):
-    shifted = logits - logits.max(axis=-1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
-
-
 def evaluate_classification(model, features, batch_size, pad_token_id, id2label):
     """eval_loss (mean cross-entropy), eval_accuracy and eval_macro_f1 (numpy_bert.metrics)."""
     from numpy_bert.metrics import classification_metrics
 
     logits = np.stack(_forward_all(model, features, batch_size, pad_token_id)["logits"])   # (N, K)
     labels = np.array([f["labels"] for f in features])                                     # (N,)
-    loss = float(-_log_softmax(logits.astype(np.float64))[np.arange(len(labels)), labels].mean())
+    loss = float(cross_entropy_forward(logits.astype(np.float64), labels)[0])            # mean over N
     scores = classification_metrics(labels.tolist(), logits.argmax(axis=-1).tolist(), len(id2label))
     return {"eval_loss": loss, **{f"eval_{k}": float(v) for k, v in scores.items()}}
 
@@ -551,8 +547,8 @@ def evaluate_tokens(model, features, batch_size, pad_token_id, id2label):
     for f, row in zip(features, logits):                   # row (T, K)
         labels = np.array(f["labels"])
         keep = labels != IGNORE_INDEX
-        logp = _log_softmax(row[keep].astype(np.float64))   # (words, K)
-        nll -= float(logp[np.arange(keep.sum()), labels[keep]].sum())
+        if keep.any():   # the mean over this row's scored sub-tokens, times their number
+            nll += float(cross_entropy_forward(row[keep].astype(np.float64), labels[keep])[0]) * int(keep.sum())
         count += int(keep.sum())
         true_tags.append([id2label[int(k)] for k in labels[keep]])
         pred_tags.append([id2label[int(k)] for k in row[keep].argmax(axis=-1)])

@@ -334,10 +334,18 @@ def add_download_arguments(parser):
     parser.add_argument("--hub-url", default=None, help="model hub base URL (default $NUMPY_BERT_HUB_URL or "
                         f"{hub.DEFAULT_HUB_URL})")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--timeout", type=float, default=hub.DEFAULT_TIMEOUT, metavar="SECONDS",
+                        help="seconds to connect and for the server to start answering "
+                        "(default %(default)g)")
+    parser.add_argument("--stall-timeout", type=float, default=hub.DEFAULT_STALL_TIMEOUT, metavar="SECONDS",
+                        help="give up on a file when no byte of it came for this long (default %(default)g)")
+    parser.add_argument("--deadline", type=float, default=hub.DEFAULT_DEADLINE, metavar="SECONDS",
+                        help="give up when the whole download takes longer (default %(default)g; 0: no limit)")
 
 
 def run_download(args):
-    path = hub.download(args.name, cache_dir=args.cache_dir, base_url=args.hub_url, progress=not args.quiet)
+    path = hub.download(args.name, cache_dir=args.cache_dir, base_url=args.hub_url, progress=not args.quiet,
+                        timeout=args.timeout, stall_timeout=args.stall_timeout, deadline=args.deadline)
     print(f"{args.name} is in {path}")
     return 0
 

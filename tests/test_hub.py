@@ -33,7 +33,10 @@ def tiny_safetensors():
 
 
 FILES = {
-    "config.json": b'{"model_type": "bert", "hidden_size": 8}\n',
+    # a complete config (download checks it), vocab_size = the 6 lines of vocab.txt
+    "config.json": json.dumps({"model_type": "bert", "vocab_size": 6, "hidden_size": 8, "num_hidden_layers": 1,
+                               "num_attention_heads": 2, "intermediate_size": 12, "max_position_embeddings": 16,
+                               "type_vocab_size": 2}).encode() + b"\n",
     "vocab.txt": "".join(f"{t}\n" for t in ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "hello"]).encode(),
     "tokenizer_config.json": b'{"do_lower_case": false}\n',
     "model.safetensors": tiny_safetensors(),

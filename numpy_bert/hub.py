@@ -233,6 +233,7 @@ DEFAULT_DEADLINE = 3600  # for the whole download (436 MB of bert-base-cased: at
 
 # What each error message ends with: what is left on disk, and what to do.
 _FIX_AGAIN = "nothing of it was kept; run the command again (files already verified are not fetched again)"
+_FIX_LATER = "nothing of it was kept; the server failed: run the command again later (files already verified are kept)"
 _FIX_SERVER = ("nothing of it was kept; the server does not answer as the model hub does: check --hub-url "
                "($NUMPY_BERT_HUB_URL) and any proxy ($HTTPS_PROXY), or try again later")
 _FIX_CONTENT = ("nothing of it was kept; the server sent a damaged or wrong file: run the command again, and if "
@@ -492,6 +493,7 @@ class _Watch:
         self.sockets = []  # every socket opened for this file (each redirect opens one)
         self.total = None  # bytes expected, once known
         self.done = 0  # bytes of the body received
+        self.body_started = False  # the status and headers came (then a silence is a stall)
         self.start = self.last_byte = time.monotonic()
         self.expired = False
         self._stop = threading.Event()
@@ -651,7 +653,7 @@ def _more_after_body(response, sock, wait):
 
 def _explain(exc, watch, limits, netloc):
     """(what went wrong, what to do) for an exception of the HTTP exchange."""
-    got = f"after {watch.done} bytes" if watch.done else "before any byte of the file"
+    got = f"after {watch.done} byte{'s' if watch.done > 1 else ''}" if watch.done else "before any byte of the file"
     if watch.expired:
         return (f"the download did not finish within its deadline of {limits.deadline:g} s ({got})",
                 _fix_time("--deadline SECONDS (0: no deadline)"))
@@ -663,7 +665,7 @@ def _explain(exc, watch, limits, netloc):
                        f"(HTTP {exc.code})", _FIX_SERVER
             return f"bad redirect (HTTP {exc.code}: {reason})", _FIX_SERVER
         if exc.code >= 500:
-            return f"HTTP {exc.code} {reason} (the server failed)", _FIX_AGAIN + ", later"
+            return f"HTTP {exc.code} {reason}", _FIX_LATER
         return f"HTTP {exc.code} {reason}", _FIX_SERVER
     if isinstance(exc, urllib.error.URLError):  # raised while connecting and sending the request
         reason = exc.reason
@@ -686,7 +688,7 @@ def _explain(exc, watch, limits, netloc):
     if isinstance(exc, http.client.LineTooLong):
         return f"the server's answer is not HTTP as it should be: {exc}", _FIX_SERVER
     if isinstance(exc, http.client.BadStatusLine):
-        return f"the server's answer is not HTTP (its first line is {_one_line(exc.line, 80)})", _FIX_SERVER
+        return f"the server's answer is not HTTP (its first line is {_one_line(repr(str(exc.line).strip()), 80)})", _FIX_SERVER
     if isinstance(exc, http.client.HTTPException):  # among them "got more than 100 headers"
         return f"the server's answer is not HTTP as it should be ({type(exc).__name__}: {exc})", _FIX_SERVER
     if isinstance(exc, ConnectionError):
@@ -703,7 +705,6 @@ def _transfer(url, out, watch, limits, expected_size, fail):
     request = urllib.request.Request(url, headers={"User-Agent": "numpy_bert-download",
                                                    "Accept-Encoding": "identity"})
     netloc = urllib.parse.urlsplit(url).netloc
-    watch.body_started = False
     digest = hashlib.sha256()
     try:
         with opener.open(request, timeout=limits.timeout) as response:

@@ -231,6 +231,11 @@ DEFAULT_TIMEOUT = 30  # to connect, and for the server to send its status and he
 DEFAULT_STALL_TIMEOUT = 60  # for the next byte of the file, once its body has started
 DEFAULT_DEADLINE = 3600  # for the whole download (436 MB of bert-base-cased: at least 0.13 MB/s); 0 or None: none
 
+# The most bytes a checkpoint's small files (config.json, vocab.txt, tokenizer_config.json)
+# may have: they are read whole to be checked. bert-base-cased's vocab.txt has 213 kB; the
+# largest BERT vocabularies (250,000 tokens) about 5 MB.
+SMALL_FILE_MAX_BYTES = 16 * 2**20
+
 # What each error message ends with: what is left on disk, and what to do.
 _FIX_AGAIN = "nothing of it was kept; run the command again (files already verified are not fetched again)"
 _FIX_LATER = "nothing of it was kept; the server failed: run the command again later (files already verified are kept)"
@@ -696,8 +701,12 @@ def _explain(exc, watch, limits, netloc):
     return f"{type(exc).__name__}: {exc} ({got})", _FIX_AGAIN
 
 
-def _transfer(url, out, watch, limits, expected_size, fail):
-    """Fetch ``url``, writing the body to ``out``; return ``(bytes, sha256, hash sent by the hub)``."""
+def _transfer(url, out, watch, limits, expected_size, max_size, fail):
+    """Fetch ``url``, writing the body to ``out``; return ``(bytes, sha256, hash sent by the hub)``.
+
+    Reading stops as soon as the body is longer than the file can be (``expected_size``,
+    else the hub's X-Linked-Size, else ``max_size``): a server cannot fill the disk.
+    """
     recorder = _RedirectRecorder()
     # build_opener keeps its default handlers, ProxyHandler (environment proxies)
     # included; ours replace the redirect, HTTP and HTTPS handlers.
@@ -727,6 +736,9 @@ def _transfer(url, out, watch, limits, expected_size, fail):
             if length is not None and linked_size is not None and length != linked_size:
                 raise fail(f"the storage server announces {length} bytes, the hub {linked_size}", _FIX_CONTENT)
             watch.total = length or linked_size or expected_size
+            most = next((n for n in (expected_size, linked_size, max_size) if n is not None), None)
+            if length is not None and most is not None and length > most:
+                raise fail(f"the server announces {length} bytes, more than {name} can have ({most})", _FIX_CONTENT)
             sock = watch.sockets[-1] if watch.sockets else None
             if sock is not None:
                 sock.settimeout(limits.stall_timeout)  # from now on a silence this long is a stall
@@ -738,6 +750,8 @@ def _transfer(url, out, watch, limits, expected_size, fail):
                 out.write(block)
                 digest.update(block)
                 watch.received(len(block))
+                if most is not None and watch.done > most:
+                    raise fail(f"the server sent more than {most} bytes, more than {name} can have", _FIX_CONTENT)
             if watch.expired:
                 raise OSError("deadline")  # explained by _explain
             done = watch.done
@@ -765,7 +779,7 @@ def _transfer(url, out, watch, limits, expected_size, fail):
 
 
 def _fetch(url, dest, limits, progress, expected_size=None, expected_sha256=None, expected_from="pinned",
-           check=None):
+           check=None, max_size=None):
     """Fetch ``url`` into ``dest`` through a temporary file; return ``(size, sha256, checked_against)``."""
     dest = Path(dest)
     fail = functools.partial(_failure, dest.name, url)
@@ -780,7 +794,7 @@ def _fetch(url, dest, limits, progress, expected_size=None, expected_sha256=None
         with os.fdopen(fd, "wb") as out:
             fd = None
             with _Watch(dest.name, limits, progress) as watch:
-                size, sha256, hub_hash = _transfer(url, out, watch, limits, expected_size, fail)
+                size, sha256, hub_hash = _transfer(url, out, watch, limits, expected_size, max_size, fail)
             out.flush()
             os.fsync(out.fileno())
         if expected_sha256 is not None:
@@ -812,18 +826,18 @@ def _fetch(url, dest, limits, progress, expected_size=None, expected_sha256=None
 
 
 def download_file(url, dest, expected_size=None, expected_sha256=None, progress=True, timeout=DEFAULT_TIMEOUT,
-                  stall_timeout=DEFAULT_STALL_TIMEOUT, deadline=DEFAULT_DEADLINE, check=None):
+                  stall_timeout=DEFAULT_STALL_TIMEOUT, deadline=DEFAULT_DEADLINE, check=None, max_size=None):
     """Fetch ``url`` into ``dest`` through a temporary file; return ``(size, sha256, checked)``.
 
     ``checked`` says what the SHA-256 was compared with ("pinned", "hub" or "first
     download"). ``timeout``: seconds to connect and for the status and headers;
     ``stall_timeout``: seconds without a byte of the body; ``deadline``: seconds for the
     whole call (0 or None: none). ``check(path)`` may test the content before it is kept
-    (raising ValueError). Every failure raises DownloadError (an OSError) naming the URL,
+    (raising ValueError); ``max_size`` bounds a body of unknown length. Every failure raises DownloadError (an OSError) naming the URL,
     the file and what to do, and leaves no file behind.
     """
     return _fetch(url, dest, _Limits(timeout, stall_timeout, deadline), progress, expected_size, expected_sha256,
-                  check=check)
+                  check=check, max_size=max_size)
 
 
 def _check_hub_url(base):
@@ -893,8 +907,9 @@ def download(name=DEFAULT_MODEL, cache_dir=None, base_url=None, progress=True, t
             reference, source = recorded, "recorded"
         else:
             reference, source = None, None
+        most = None if filename.endswith(".safetensors") else SMALL_FILE_MAX_BYTES
         size, sha256, checked = _fetch(url, dest, limits, progress, expected.get("size"), reference, source,
-                                       check=check)
+                                       check=check, max_size=most)
         stat = dest.stat()
         record[filename] = {
             "size": size,

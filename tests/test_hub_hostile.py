@@ -202,6 +202,22 @@ def test_connection_reset_mid_body(raw_hub, tmp_path):
                    r"was cut off: got \d+ of", AGAIN_FIX)
 
 
+def test_a_body_longer_than_the_file_can_be_is_cut_at_once(raw_hub, tmp_path, monkeypatch):
+    """No length announced, no end: reading stops past the most a small file may have."""
+    monkeypatch.setattr(hub, "SMALL_FILE_MAX_BYTES", 1000)
+
+    def endless(conn):
+        conn.sendall(response(b"", headers=chunked, length=None))
+        while not raw_hub.closing.is_set():
+            conn.sendall(b"400\r\n" + b"a" * 0x400 + b"\r\n")
+
+    raw_hub.routes[path_of("vocab.txt")] = endless
+    with pytest.raises(hub.DownloadError) as info:
+        fetch(raw_hub, tmp_path)
+    assert_refused(info, raw_hub, tmp_path, "vocab.txt", r"the server sent more than 1000 bytes, more than "
+                   r"vocab\.txt can have", CONTENT_FIX)
+
+
 def trickle(server, data, every=1.0):
     """A script that sends ``data`` one byte every ``every`` seconds (until teardown)."""
     def script(conn):

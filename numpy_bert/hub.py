@@ -311,7 +311,7 @@ def _strict_json(path):
     """
 
     def no_constant(name):
-        raise ValueError(f"{name} is not JSON (strict JSON has no NaN or Infinity)")
+        raise ValueError(f"{name} is not JSON: strict JSON has no NaN or Infinity")
 
     raw = Path(path).read_bytes()
     try:
@@ -461,11 +461,12 @@ class _Limits:
         for name, value in (("timeout", timeout), ("stall_timeout", stall_timeout), ("deadline", deadline)):
             if name == "deadline" and value is None:
                 continue
+            option = f"{name} (--{name.replace('_', '-')})"
             if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise TypeError(f"{name} must be a number of seconds, got {value!r}")
+                raise TypeError(f"{option} must be a number of seconds, got {value!r}")
             if not (math.isfinite(value) and (value > 0 or (name == "deadline" and value == 0))):
                 none = " (or 0 for no deadline)" if name == "deadline" else ""
-                raise ValueError(f"{name} must be a positive number of seconds{none}, got {value}")
+                raise ValueError(f"{option} must be a positive number of seconds{none}, got {value:g}")
         self.timeout, self.stall_timeout = float(timeout), float(stall_timeout)
         self.deadline = float(deadline) if deadline else None
         self.deadline_at = None if self.deadline is None else time.monotonic() + self.deadline

@@ -407,10 +407,12 @@ def test_downloaded_files_get_the_permissions_of_atomic_write(raw_hub, tmp_path,
 
 
 @pytest.mark.parametrize("limits, error, what", [
-    ({"timeout": 0}, ValueError, "timeout must be a positive number of seconds, got 0"),
-    ({"stall_timeout": float("nan")}, ValueError, "stall_timeout must be a positive number of seconds, got nan"),
-    ({"deadline": -1}, ValueError, r"deadline must be a positive number of seconds \(or 0 for no deadline\)"),
-    ({"timeout": "5"}, TypeError, "timeout must be a number of seconds, got '5'"),
+    ({"timeout": 0}, ValueError, r"timeout \(--timeout\) must be a positive number of seconds, got 0$"),
+    ({"stall_timeout": float("nan")}, ValueError,
+     r"stall_timeout \(--stall-timeout\) must be a positive number of seconds, got nan"),
+    ({"deadline": -1}, ValueError, r"deadline \(--deadline\) must be a positive number of seconds \(or 0 for no "
+                                   r"deadline\), got -1"),
+    ({"timeout": "5"}, TypeError, r"timeout \(--timeout\) must be a number of seconds, got '5'"),
 ])
 def test_time_limits_are_checked(tmp_path, limits, error, what):
     with pytest.raises(error, match=what):
@@ -446,7 +448,7 @@ def test_cli_time_limits_reach_the_download(raw_hub, tmp_path, capsys):
     assert code == 1 and err.count("\n") == 1
     assert "did not finish within its deadline of 0.6 s" in err
     code, err = run_cli(raw_hub, tmp_path, capsys, "--deadline", "nan")
-    assert code == 1 and err == "numpy-bert download: error: deadline must be a positive number of seconds " \
-                                "(or 0 for no deadline), got nan\n"
+    assert code == 1 and err == "numpy-bert download: error: deadline (--deadline) must be a positive number of " \
+                                "seconds (or 0 for no deadline), got nan\n"
     code, err = run_cli(raw_hub, tmp_path, capsys, "--deadline", "0", "--stall-timeout", "0.2")
     assert code == 1 and "no data for 0.2 s after" in err  # deadline 0: none; the stall timeout still holds

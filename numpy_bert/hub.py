@@ -601,13 +601,15 @@ class _RedirectRecorder(urllib.request.HTTPRedirectHandler):
     not with the final response. urllib gives up after 10 redirects, or on a loop.
     """
 
-    def __init__(self):
+    def __init__(self, url):
         super().__init__()
         self.headers = {}
         self.redirected = False
+        self.url = url  # where the last request went (errors name that host)
 
     def redirect_request(self, req, fp, code, msg, headers, newurl):
         self.redirected = True
+        self.url = newurl
         for key in ("X-Linked-Etag", "X-Linked-Size"):
             if headers.get(key) and key not in self.headers:
                 self.headers[key] = headers[key]
@@ -694,7 +696,8 @@ def _explain(exc, watch, limits, netloc):
     if isinstance(exc, http.client.LineTooLong):
         return f"the server's answer is not HTTP as it should be: {exc}", _FIX_SERVER
     if isinstance(exc, http.client.BadStatusLine):
-        return f"the server's answer is not HTTP (its first line is {_one_line(repr(str(exc.line).strip()), 80)})", _FIX_SERVER
+        first_line = _one_line(repr(str(exc.line).strip()), 80)
+        return f"the server's answer is not HTTP (its first line is {first_line})", _FIX_SERVER
     if isinstance(exc, http.client.HTTPException):  # among them "got more than 100 headers"
         return f"the server's answer is not HTTP as it should be ({type(exc).__name__}: {exc})", _FIX_SERVER
     if isinstance(exc, ConnectionError):
@@ -708,13 +711,12 @@ def _transfer(url, out, watch, limits, expected_size, max_size, fail):
     Reading stops as soon as the body is longer than the file can be (``expected_size``,
     else the hub's X-Linked-Size, else ``max_size``): a server cannot fill the disk.
     """
-    recorder = _RedirectRecorder()
+    recorder = _RedirectRecorder(url)
     # build_opener keeps its default handlers, ProxyHandler (environment proxies)
     # included; ours replace the redirect, HTTP and HTTPS handlers.
     opener = urllib.request.build_opener(recorder, _WatchedHTTPHandler(watch), _WatchedHTTPSHandler(watch))
     request = urllib.request.Request(url, headers={"User-Agent": "numpy_bert-download",
                                                    "Accept-Encoding": "identity"})
-    netloc = urllib.parse.urlsplit(url).netloc
     digest = hashlib.sha256()
     try:
         with opener.open(request, timeout=limits.timeout) as response:
@@ -775,7 +777,7 @@ def _transfer(url, out, watch, limits, expected_size, max_size, fail):
         # URLError and HTTPError are OSErrors; so are timeouts, resets and ssl.SSLError
         if isinstance(exc, urllib.error.HTTPError):
             exc.close()
-        what, fix = _explain(exc, watch, limits, netloc)
+        what, fix = _explain(exc, watch, limits, urllib.parse.urlsplit(recorder.url).netloc)
         raise fail(what, fix) from None
 
 
@@ -843,7 +845,11 @@ def download_file(url, dest, expected_size=None, expected_sha256=None, progress=
 
 def _check_hub_url(base):
     parts = urllib.parse.urlsplit(base)
-    if parts.scheme not in ("https", "http") or not parts.netloc:
+    try:
+        valid = parts.scheme in ("https", "http") and bool(parts.hostname) and (parts.port or 0) >= 0
+    except ValueError:  # a port that is not a number in 0..65535
+        valid = False
+    if not valid:
         raise ValueError(f"hub URL {base!r} is not an http(s) URL; give one such as {DEFAULT_HUB_URL} "
                          f"(--hub-url or $NUMPY_BERT_HUB_URL)")
 

@@ -420,9 +420,22 @@ def test_time_limits_are_checked(tmp_path, limits, error, what):
     assert not (tmp_path / "bert-base-cased").exists()
 
 
-def test_a_hub_url_that_is_not_http_is_refused(tmp_path):
-    with pytest.raises(ValueError, match=r"hub URL 'huggingface\.co' is not an http\(s\) URL"):
-        hub.download("bert-base-cased", cache_dir=tmp_path, base_url="huggingface.co")
+@pytest.mark.parametrize("url", ["huggingface.co", "ftp://huggingface.co", "http://127.0.0.1:port", "https:///org"])
+def test_a_hub_url_that_is_not_http_is_refused(tmp_path, url):
+    with pytest.raises(ValueError, match=rf"hub URL {re.escape(repr(url))} is not an http\(s\) URL; give one such"):
+        hub.download("bert-base-cased", cache_dir=tmp_path, base_url=url)
+
+
+def test_a_redirect_to_an_unreachable_host_names_that_host(raw_hub, tmp_path):
+    with socket.socket() as probe:  # a free port: nothing listens there once it is closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    raw_hub.routes[path_of("model.safetensors")] = send(response(b"", status="302 Found", headers={
+        "Location": f"http://127.0.0.1:{port}/storage/model"}))
+    with pytest.raises(hub.DownloadError) as info:
+        fetch(raw_hub, tmp_path)
+    assert_refused(info, raw_hub, tmp_path, "model.safetensors", rf"could not reach 127\.0\.0\.1:{port} \(",
+                   "check the network and --hub-url")
 
 
 def run_cli(server, tmp_path, capsys, *options):

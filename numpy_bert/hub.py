@@ -54,6 +54,7 @@ from numpy_bert.config import BertConfig
 from numpy_bert.tokenization import load_vocab
 from numpy_bert.utils import atomic_write, new_file_mode
 from numpy_bert.weights import _no_duplicate_keys  # refuses a name given twice in one object
+from numpy_bert.weights import read_safetensors_header
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 WEIGHTS_DIR = REPO_ROOT / "weights"
@@ -297,7 +298,7 @@ def _file_sha256(path, chunk=1 << 20):
 # The record: {file: {"size", "sha256", "checked_against", "mtime_ns", "url"}}, written
 # atomically after each file is in place. A later run trusts a file whose size and
 # modification time match its record, re-hashes one whose do not, re-runs the content
-# checks of every file (cheap: the large file's check reads its header only), and fetches
+# checks of every file (cheap: model.safetensors's check reads its header only), and fetches
 # again whatever fails. A record entry whose file fails its content check is dropped:
 # it was written by an older numpy_bert that did not check (a truncated vocab.txt was
 # recorded so), and the file is fetched again as on a first download.
@@ -376,32 +377,18 @@ def _check_tokenizer_config(path, learned):
             raise ValueError(f"the file's {key} is {config[key]!r}, it must be a token (a non-empty string)")
 
 
-def _check_safetensors_layout(path, learned=None):
-    """A .safetensors file must end exactly where its header says its data ends.
+def _check_safetensors(path, learned=None):
+    """model.safetensors: a header that weights.read_safetensors_header accepts.
 
-    Format: 8-byte little-endian header length N, N bytes of JSON
-    ``{name: {"dtype", "shape", "data_offsets": [begin, end]}}``, then the data.
-    This catches a truncated file even when no hash is known.
+    That reader checks every entry (dtype, shape, offsets) and that the tensors tile the
+    data exactly, up to the last byte of the file: a truncated file is caught even when
+    no hash is known. It reads the header only, not the 436 MB of data.
     """
-    size = Path(path).stat().st_size
-    with open(path, "rb") as f:
-        head = f.read(8)
-        if len(head) < 8:
-            raise ValueError(f"the file has only {size} bytes, too short for a safetensors file")
-        n = int.from_bytes(head, "little")
-        if n > size - 8:
-            raise ValueError(f"its header length {n} exceeds the file ({size} bytes)")
-        try:
-            header = json.loads(f.read(n))
-        except ValueError:
-            raise ValueError("its safetensors header is not valid JSON (not a safetensors file)") from None
     try:
-        ends = [int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"]
-    except (AttributeError, KeyError, IndexError, TypeError, ValueError):
-        raise ValueError("its safetensors header does not describe tensors (not a safetensors file)") from None
-    expected = 8 + n + max(ends, default=0)
-    if expected != size:
-        raise ValueError(f"the header describes {expected} bytes but the file has {size}")
+        read_safetensors_header(path)
+    except ValueError as exc:
+        detail = str(exc).replace(f"{path}: ", "")
+        raise ValueError(f"the file is not a usable safetensors file ({detail})") from None
 
 
 # The content check of each file a checkpoint has: check(path, learned) raises ValueError
@@ -411,7 +398,7 @@ CONTENT_CHECKS = {
     "config.json": _check_config,
     "vocab.txt": _check_vocab,
     "tokenizer_config.json": _check_tokenizer_config,
-    "model.safetensors": _check_safetensors_layout,
+    "model.safetensors": _check_safetensors,
 }
 
 

@@ -342,7 +342,13 @@ def _check_config(path, learned):
 
 
 def _check_vocab(path, learned):
-    """vocab.txt: what load_vocab accepts, with exactly config.json's vocab_size lines."""
+    """vocab.txt: what load_vocab accepts, with exactly config.json's vocab_size lines.
+
+    Exactly: a checkpoint in KNOWN_MODELS has one line per row of its embedding matrix
+    (bert-base-cased: 28996). Loading a model tolerates fewer lines, as transformers does
+    (a matrix padded for speed); a download does not, since fewer lines is also what a
+    vocab.txt cut short looks like.
+    """
     try:
         vocab = load_vocab(path)  # UTF-8, no blank line, no token twice, [UNK] present
     except ValueError as exc:

@@ -340,9 +340,11 @@ print("in both vocabularies:", len(set(small_vocab) & set(likelihood_vocab)), "o
 
 # %% [markdown]
 # The likelihood score goes first for pieces that are rare on their own but stick together: in this text
-# the digits of the numbers that the documentation quotes, then fragments of long, rare words. Frequency
-# goes first for the common endings and words ("th", "the", "##er", "##ing"), which makes frequent words
-# single tokens sooner; with the same 2,000 entries it needs fewer pieces per word on this text. Which
+# the digits of the numbers that the documentation quotes, then letters that seldom occur apart ("q" +
+# "##u", "##b" + "##j" as in "object"), from which it grows rarer words a letter at a time ("var",
+# "vari", ..., "variabl"). Frequency goes first for the common endings and words ("th", "the", "##er",
+# "##ing"), which makes frequent words single tokens sooner; with the same 2,000 entries it needs fewer
+# pieces per word on this text. Which
 # criterion is better depends on the corpus and the vocabulary size; BERT's vocabulary came from
 # Google's (unreleased) WordPiece trainer, and HuggingFace's trainer, numpy_bert's default, uses
 # frequency.

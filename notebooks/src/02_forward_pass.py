@@ -516,7 +516,7 @@ for h_ in range(maps.shape[0]):
 # more than any other head's (the → cat, the → mat, it → tired). Head 11 is not a previous-token head,
 # as it may look in the grid: `[CLS]` is its top key for 11 of the 13 queries and takes about two
 # thirds of its attention; the previous token gets most of the remaining third (more than in any other
-# head), and is the top key only for "on" and "the". Head 8, larger:
+# head), and is the top key for only two queries ("on" → "sat", "the" → "on"). Head 8, larger:
 
 # %%
 fig, ax = plt.subplots(figsize=(6.5, 5.5))

@@ -20,8 +20,8 @@ again and again, merge the best adjacent pair of symbols into one new token ("##
   ("##q" + "##u") to pairs of two common symbols that are frequent only because both
   are ("##e" + "##s").
 
-Only the learning differs; the tokenizer that uses the vocabulary
-(``numpy_bert.tokenization.WordpieceTokenizer``) does not replay the merges but splits
+Either way, merges are only how the vocabulary is learned: the tokenizer that uses it
+(``numpy_bert.tokenization.WordpieceTokenizer``) does not replay them but splits
 each word greedily, longest match first, so a word may come out split differently
 from the merges that built its pieces.
 """

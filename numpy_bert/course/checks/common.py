@@ -109,12 +109,22 @@ def _factor_text(name, r, factor_hints):
     return f"{name} is off by a factor of {size:.1f} ({direction}{sign}){hint}"
 
 
-def compare(name, got, expected, tol=FLOAT64_TOL, factor_hints=None, hints=None):
+def _error(got, expected, scale):
+    """relative_error, or, with a scale, max|got - expected| / max(scale, largest entry)."""
+    if scale is None:
+        return relative_error(got, expected)
+    largest = float(np.max(np.abs(got) + np.abs(expected), initial=0.0))
+    return float(np.max(np.abs(np.asarray(got, np.float64) - expected), initial=0.0)) / max(scale, largest, 1e-300)
+
+
+def compare(name, got, expected, tol=FLOAT64_TOL, factor_hints=None, hints=None, mistakes=(), scale=None):
     """None if ``got`` equals ``expected`` within ``tol`` (relative to the largest entry), else
-    a sentence saying how it differs: None returned, shape, NaN, float32, transposed, wrong
-    sign, off by a factor (with ``factor_hints[factor]`` appended when the factor is one of
-    its keys), all zeros, or the relative error. ``hints`` may map "zeros" / "wrong" to a hint
-    appended to that diagnosis."""
+    a sentence saying how it differs: None returned, shape, NaN, float32, one of the known
+    ``mistakes`` (pairs ``(what that mistake gives, sentence)``: the sentence is the message),
+    transposed, wrong sign, off by a factor (with ``factor_hints[factor]`` appended when the
+    factor is one of its keys), all zeros, or the relative error. ``hints`` may map "zeros" /
+    "wrong" to a hint appended to that diagnosis. ``scale``: measure the error relative to
+    this (for a gradient that is 0 in exact arithmetic, the scale of the layer's others)."""
     hints = hints or {}
     expected = np.asarray(expected)
     if got is None:
@@ -128,11 +138,17 @@ def compare(name, got, expected, tol=FLOAT64_TOL, factor_hints=None, hints=None)
         return f"{name} has shape {array.shape}, expected {expected.shape}"
     if not np.isfinite(array).all():
         return f"{name} contains NaN or inf"
-    error = relative_error(array, expected)
+    error = _error(array, expected, scale)
     if error <= tol:
         if expected.dtype == np.float64 and array.dtype != np.float64:
             return f"{name} is {array.dtype} for float64 inputs: keep the inputs' dtype"
         return None
+    for wrong, sentence in mistakes:
+        if np.shape(wrong) == array.shape and _error(array, np.asarray(wrong), scale) <= tol:
+            return sentence
+    if scale is not None:
+        return f"{name} is wrong (error {error:.1e} relative to the other gradients)" + \
+            (f": {hints['wrong']}" if "wrong" in hints else "")
     if array.ndim >= 2 and array.shape[-1] == array.shape[-2] and \
             relative_error(array.swapaxes(-1, -2), expected) <= tol:
         return f"{name} is transposed (its last two axes are swapped)"
@@ -157,16 +173,20 @@ def gradient_error(forward, inputs, name, grad, dout, rng, max_entries=12, h=1e-
 
 
 def backward_items(names, got, expected, forward=None, inputs=None, dout=None, rng=None,
-                   factor_hints=None, hints=None, wrt=None):
+                   factor_hints=None, hints=None, wrt=None, mistakes=None, scales=None):
     """One ``(name, problem)`` item per gradient: compared with the reference gradient and,
     where it matches, gradient-checked against ``forward`` (``inputs`` maps the forward's
     argument names to arrays; ``wrt`` maps each gradient's name to its argument, default
     the name without its leading "d"). ``factor_hints`` and ``hints`` are keyed by gradient
-    name: ``{"dk": {8.0: "is the 1/sqrt(HS) in the backward?"}}``."""
+    name: ``{"dk": {8.0: "is the 1/sqrt(HS) in the backward?"}}``, and so are ``mistakes``
+    and ``scales`` (see compare). A gradient with a scale is not gradient-checked (its finite
+    differences are rounding noise)."""
     items = []
     for name, g, e in zip(names, got, expected):
-        problem = compare(name, g, e, factor_hints=(factor_hints or {}).get(name), hints=(hints or {}).get(name))
-        if problem is None and forward is not None:
+        scale = (scales or {}).get(name)
+        problem = compare(name, g, e, factor_hints=(factor_hints or {}).get(name), hints=(hints or {}).get(name),
+                          mistakes=(mistakes or {}).get(name, ()), scale=scale)
+        if problem is None and forward is not None and scale is None:
             argument = (wrt or {}).get(name, name[1:] if name.startswith("d") else name)
             error = gradient_error(forward, inputs, argument, g, dout, rng)
             if error > GRADCHECK_TOL:
@@ -188,6 +208,8 @@ def score(items, right="right"):
     if not problems:
         return 1.0, "correct"
     message = "; ".join(problems)
-    if good:
+    if len(good) > 4:
+        message += f"; the other {len(good)} are {right}"
+    elif good:
         message += f"; {join_names(good)} {'is' if len(good) == 1 else 'are'} {right}"
     return len(good) / len(items), message

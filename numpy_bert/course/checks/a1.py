@@ -142,8 +142,7 @@ def check_strip_accents(fn, rng):
               ("case", ("\u00c9T\u00c9",), "ETE", "strip_accents keeps the case")]
     items = probe_items(fn, probes)
     words = [random_text(rng, 12) for _ in range(10)]
-    items.append(random_item(fn, "random", words, lambda w: "".join(
-        c for c in unicodedata.normalize("NFD", w) if not tokenization.is_nonspacing_mark(c))))
+    items.append(random_item(fn, "random", words, _strip_accents))
     return score(items)
 
 
@@ -199,13 +198,9 @@ def random_vocab(rng):
 
 def check_wordpiece_tokenize(fn, rng):
     vocab = set(random_vocab(rng)) | {"un", "##aff", "##able", "[UNK]"}
-    reference = tokenization.WordpieceTokenizer(vocab)
 
-    def ref(word, **kwargs):
-        if kwargs:
-            reference_k = tokenization.WordpieceTokenizer(vocab, **kwargs)
-            return [piece for piece, _, _ in reference_k.split_word(word)]
-        return [piece for piece, _, _ in reference.split_word(word)]
+    def ref(word):
+        return _wordpiece(word, vocab)
 
     probes = [("unaffable", ("unaffable", vocab), ["un", "##aff", "##able"],
                "the example of the docstring"),
@@ -255,3 +250,26 @@ def check_tokenize_with_offsets(fn, rng):
     items.append(random_item(lambda t: [tuple(x) for x in fn(t, vocab)], "random", texts,
                              lambda t: offsets_reference(t, vocab)))
     return score(items)
+
+
+def _wordpiece(word, vocab, unk_token="[UNK]", max_input_chars_per_word=100):
+    tokenizer = tokenization.WordpieceTokenizer(vocab, unk_token, max_input_chars_per_word)
+    return [piece for piece, _, _ in tokenizer.split_word(word)]
+
+
+def _strip_accents(text):
+    return "".join(c for c in unicodedata.normalize("NFD", text) if not tokenization.is_nonspacing_mark(c))
+
+
+# the right versions of this assignment's functions, which the grader puts in place of the
+# student's while it grades another exercise (basic_tokenize calls clean_text)
+RIGHT_HELPERS = {
+    "is_punctuation": tokenization.is_punctuation,
+    "clean_text": _clean_reference,
+    "tokenize_chinese_chars": _cjk_reference,
+    "whitespace_tokenize": str.split,
+    "strip_accents": _strip_accents,
+    "split_on_punctuation": _punctuation_reference,
+    "basic_tokenize": lambda text, do_lower_case=True: tokenization.BasicTokenizer(do_lower_case).tokenize(text),
+    "wordpiece_tokenize": _wordpiece,
+}

@@ -138,7 +138,7 @@ def _heads_input(rng):
 def check_split_heads(fn, rng):
     x, NH = _heads_input(rng)
     B, T, H = x.shape
-    expected = x.reshape(B, T, NH, H // NH).transpose(0, 2, 1, 3)
+    expected = _split_heads(x, NH)
     got = fn(x.copy(), NH)
     return score([("out", compare("out", got, expected, mistakes=[
         (x.reshape(B, NH, T, H // NH), "out reshapes straight to (B, NH, T, HS), which mixes features of "
@@ -279,3 +279,27 @@ def check_mlm_head_forward(fn, rng):
                 (_layer_norm(dense, head["transform.LayerNorm.weight"], head["transform.LayerNorm.bias"], eps)
                  @ word_embeddings.T + head["bias"], "logits miss the transform's GELU")]
     return score([("logits", compare("logits", got, expected, mistakes=mistakes))])
+
+
+def _split_heads(x, num_heads):
+    B, T, H = x.shape
+    return x.reshape(B, T, num_heads, H // num_heads).transpose(0, 2, 1, 3)   # (B, NH, T, HS)
+
+
+def _merge_heads(x):
+    B, NH, T, HS = x.shape
+    return x.transpose(0, 2, 1, 3).reshape(B, T, NH * HS)                      # (B, T, H)
+
+
+# the right versions of this assignment's functions, which the grader puts in place of the
+# student's while it grades another exercise (the encoder layer calls layer_norm_forward)
+RIGHT_HELPERS = {
+    "layer_norm_forward": _layer_norm,
+    "gelu_forward": lambda x: layers.gelu_forward(x)[0],
+    "softmax": lambda x, axis=-1: layers.softmax_forward(x, axis=axis)[0],
+    "additive_attention_mask": layers.additive_attention_mask,
+    "split_heads": _split_heads,
+    "merge_heads": _merge_heads,
+    "scaled_dot_product_attention": lambda q, k, v, mask: _attention(q, k, v, mask, math.sqrt(q.shape[-1])),
+    "self_attention_forward": lambda *args: layers.self_attention_forward(*args)[0],
+}

@@ -421,3 +421,33 @@ def test_the_cli_says_what_is_wrong_in_one_line(tmp_path, capsys):
     assert len(err.strip().splitlines()) == 1 and "not an empty directory" in err
     assert cli.main(["course", "grade", str(tmp_path), "--timeout", "0"]) == 1
     assert "--timeout must be a positive number" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- the notebooks
+
+
+def _course_notebooks():
+    return sorted(COURSE.glob("a[0-9]_*/a[0-9]_*.ipynb"))
+
+
+def test_the_notebooks_are_built_from_their_sources():
+    sys.path.insert(0, str(COURSE))
+    try:
+        import build_notebooks
+    finally:
+        sys.path.remove(str(COURSE))
+    for source in sorted((COURSE / "src").glob("a[1-3]_*.py")):
+        built = COURSE / source.stem / (source.stem + ".ipynb")
+        assert json.loads(built.read_text(encoding="utf-8")) == build_notebooks.build_notebook(source), \
+            f"{built.relative_to(REPO)} is stale: run python course/build_notebooks.py"
+
+
+@pytest.mark.parametrize("name", ["a1_tokenization", "a2_forward", "a3_backward"])
+def test_a_notebook_runs_on_the_solutions_and_its_sanity_checks_pass(name):
+    notebook = json.loads((COURSE / name / f"{name}.ipynb").read_text(encoding="utf-8"))
+    code = "\n\n".join("".join(c["source"]) for c in notebook["cells"] if c["cell_type"] == "code")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=COURSE / name,
+                            timeout=300, env=dict(os.environ, PYTHONPATH=str(REPO)))
+    assert result.returncode == 0, result.stderr
+    assert "WRONG" not in result.stdout and "FAIL" not in result.stdout, result.stdout
+    assert result.stdout.count("ok ") + result.stdout.count("all good") >= 5

@@ -421,6 +421,8 @@ def test_the_cli_says_what_is_wrong_in_one_line(tmp_path, capsys):
     assert len(err.strip().splitlines()) == 1 and "not an empty directory" in err
     assert cli.main(["course", "grade", str(tmp_path), "--timeout", "0"]) == 1
     assert "--timeout must be a positive number" in capsys.readouterr().err
+    assert cli.main(["course", "grade", str(tmp_path), "--only", "a9"]) == 1
+    assert "no exercise id starts with a9; ids look like " in capsys.readouterr().err
 
 
 # ----------------------------------------------------------------------------- the notebooks

@@ -325,6 +325,9 @@ def grade_directory(directory, manifest=None, seed=None, timeout=DEFAULT_TIMEOUT
         importlib.import_module(exercise["check"].split(":")[0])
     chosen = [(exercise, [seed, index]) for index, exercise in enumerate(manifest["exercises"])
               if not only or any(exercise["id"].startswith(prefix) for prefix in only)]
+    if only and not chosen:
+        raise ValueError(f"no exercise id starts with {' or '.join(only)}; ids look like "
+                         f"{manifest['exercises'][0]['id']!r} (see the manifest)")
     if hasattr(os, "fork"):
         results = _grade_in_children(directory, chosen, timeout, max(1, jobs))
     else:

@@ -92,18 +92,6 @@ def _qualified_name(code):
     return ".".join(relative.parts) + "." + getattr(code, "co_qualname", code.co_name)
 
 
-def _called_by_a_check(frame):
-    """True if a right helper that a check put in place (checks.common.trusted) is on the stack."""
-    from numpy_bert.course.checks.common import TRUSTED_CODE
-
-    frame = frame.f_back
-    while frame is not None:
-        if frame.f_code in TRUSTED_CODE:
-            return True
-        frame = frame.f_back
-    return False
-
-
 class Tripwire:
     """Wraps a student's function; ``calls`` collects numpy_bert functions it ran."""
 
@@ -114,7 +102,7 @@ class Tripwire:
         self.__doc__ = getattr(fn, "__doc__", None)
 
     def _hook(self, frame, event, arg):
-        if event == "call" and _is_forbidden(frame.f_code.co_filename) and not _called_by_a_check(frame):
+        if event == "call" and _is_forbidden(frame.f_code.co_filename):
             name = _qualified_name(frame.f_code)
             if name not in self.calls:
                 self.calls.append(name)

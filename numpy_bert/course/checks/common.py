@@ -23,12 +23,13 @@ into 0 points and a message naming it.
 
 import contextlib
 import math
+import sys
 
 import numpy as np
 
 from numpy_bert.gradcheck import numerical_gradient, relative_error
 
-__all__ = ["CheckFailure", "TRUSTED_CODE", "helpers_replaced", "odd", "outputs", "as_array", "compare", "factor_of", "gradient_error",
+__all__ = ["CheckFailure", "helpers_replaced", "odd", "outputs", "as_array", "compare", "factor_of", "gradient_error",
            "backward_items", "score", "join_names", "FLOAT64_TOL", "GRADCHECK_TOL"]
 
 # A float64 answer computed in a different order than the reference differs from it by a few
@@ -44,20 +45,18 @@ class CheckFailure(Exception):
     """Raised by a check to give the exercise 0 points with this message."""
 
 
-# The code of the wrappers that checks put in place of a student's helpers (helpers_replaced):
-# the grader's tripwire lets numpy_bert code run when one of them is on the stack, since the
-# check, not the student, called it.
-TRUSTED_CODE = set()
-
-
 def _right_helper(helper):
+    """``helper`` wrapped so that it runs with the grader's tripwire (a profile hook) off: the
+    check, not the student, chose to run numpy_bert's code here."""
     def right_helper(*args, **kwargs):
-        return helper(*args, **kwargs)
+        hook = sys.getprofile()
+        sys.setprofile(None)
+        try:
+            return helper(*args, **kwargs)
+        finally:
+            sys.setprofile(hook)
     right_helper.__name__ = getattr(helper, "__name__", "right_helper")
     return right_helper
-
-
-TRUSTED_CODE.add(_right_helper(len).__code__)
 
 
 @contextlib.contextmanager

@@ -8,14 +8,14 @@ reference, check}``) the grader
 2. in the child, imports the student's file fresh (its directory first on ``sys.path``, so
    it may import its own helpers), with stdout and stderr sent to /dev/null;
 3. calls the hidden check ``numpy_bert.course.checks.aN:check_<function>(fn, rng)`` with the
-   student's function wrapped in a *tripwire*, and with the module's other exercise
-   functions replaced by right ones (``RIGHT_HELPERS`` of the check's module), so that a
-   function that calls the student's helpers is graded on its own steps: while the student's code runs, a profile
-   hook (``sys.setprofile``) records every Python function called whose code lives in
-   ``numpy_bert/`` outside ``numpy_bert/course/`` (and outside ``numpy_bert/special.py``,
-   the erf the exercises may use), unless a right helper that the check put in place of the
-   student's own (``checks.common.helpers_replaced``) made the call. A function that calls
-   numpy_bert's own implementation earns 0 points, and the message names what it called;
+   student's function wrapped in a *tripwire*: while the student's code runs, a profile hook
+   (``sys.setprofile``) records every Python function called whose code lives in
+   ``numpy_bert/`` (the hidden checks included), except ``numpy_bert/special.py`` (the erf the
+   exercises may use). A function that calls numpy_bert's own implementation earns 0 points,
+   and the message names what it called. During the check the module's other exercise
+   functions are replaced by right ones (``RIGHT_HELPERS`` of the check's module, which run
+   with the tripwire off), so that a function calling the student's helpers (the encoder
+   layer calls layer_norm_forward) is graded on its own steps only;
 4. turns an exception of the student's code into 0 points and a message naming it
    (``NotImplementedError`` from a stub: "not written yet").
 
@@ -42,13 +42,14 @@ from pathlib import Path
 
 import numpy as np
 
+from numpy_bert.course.checks.common import RIGHT_HELPER_CODE
+
 __all__ = ["load_manifest", "grade_directory", "grade_exercise", "format_report", "DEFAULT_TIMEOUT"]
 
 DEFAULT_TIMEOUT = 10.0  # seconds per exercise; a correct answer takes well under one
 PACKAGE_DIR = Path(__file__).resolve().parent.parent       # numpy_bert/
-COURSE_PACKAGE_DIR = Path(__file__).resolve().parent       # numpy_bert/course/
-# numpy_bert code an answer may run: the course package, and erf (numpy has none)
-_ALLOWED = (str(COURSE_PACKAGE_DIR) + os.sep, str(PACKAGE_DIR / "special.py"))
+# numpy_bert code an answer may run: erf (numpy has none)
+_ALLOWED = (str(PACKAGE_DIR / "special.py"),)
 _PACKAGE_PREFIX = str(PACKAGE_DIR) + os.sep
 
 _REQUIRED_KEYS = ("id", "assignment", "file", "function", "points", "check")
@@ -102,7 +103,7 @@ class Tripwire:
         self.__doc__ = getattr(fn, "__doc__", None)
 
     def _hook(self, frame, event, arg):
-        if event == "call" and _is_forbidden(frame.f_code.co_filename):
+        if event == "call" and frame.f_code is not RIGHT_HELPER_CODE and _is_forbidden(frame.f_code.co_filename):
             name = _qualified_name(frame.f_code)
             if name not in self.calls:
                 self.calls.append(name)
@@ -160,7 +161,7 @@ def _run_exercise(directory, exercise, seed):
     try:
         # the other exercises' functions, right, in place of the student's (RIGHT_HELPERS of
         # the check's module): a composite exercise is graded on its own steps
-        with helpers_replaced(tripwire, getattr(check_module, "RIGHT_HELPERS", {})):
+        with helpers_replaced(tripwire, getattr(check_module, "RIGHT_HELPERS", {}), own=exercise["function"]):
             fraction, message = check(tripwire, rng)
     except CheckFailure as exc:
         fraction, message = 0.0, str(exc)

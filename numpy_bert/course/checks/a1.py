@@ -235,7 +235,7 @@ def check_wordpiece_tokenize(fn, rng):
                "a word longer than max_input_chars_per_word (100) is [UNK]")]
     items = probe_items(fn, probes)
     words = ["".join(rng.choice(list("abcd"), size=rng.integers(1, 9))) for _ in range(30)]
-    items.append(random_item(lambda w: fn(w, vocab), "random", words, ref))
+    items.append(random_item(lambda w: fn(w, set(vocab)), "random", words, ref))
     return score(items)
 
 
@@ -267,8 +267,8 @@ def check_tokenize_with_offsets(fn, rng):
                "offsets point into the original text, one character per accented character"),
               ("deleted", ("hel\u200blo", vocab), [("hello", 0, 6)],
                "a character deleted inside a word is inside the word's span")]
-    items = probe_items(fn, probes, call=lambda text, v: [tuple(t) for t in fn(text, v)])
-    items.append(random_item(lambda t: [tuple(x) for x in fn(t, vocab)], "random", texts,
+    items = probe_items(fn, probes, call=lambda text, v: [tuple(t) for t in fn(text, set(v))])
+    items.append(random_item(lambda t: [tuple(x) for x in fn(t, set(vocab))], "random", texts,
                              lambda t: offsets_reference(t, vocab)))
     return score(items)
 

@@ -59,16 +59,23 @@ def _right_helper(helper):
     return right_helper
 
 
+# the one numpy_bert function a student's code may enter under the tripwire: a right helper
+# (it turns the tripwire off for what it runs)
+RIGHT_HELPER_CODE = _right_helper(len).__code__
+
+
 @contextlib.contextmanager
-def helpers_replaced(fn, helpers):
+def helpers_replaced(fn, helpers, own=None):
     """While the block runs, the student's module (the one defining ``fn``, seen through the
     grader's tripwire) has right functions in place of its own of the same names (``helpers``
-    maps name -> function; ``fn``'s own name is skipped), so that a composite exercise (the
+    maps name -> function; ``own``, the exercise's function name, default ``fn.__name__``, is
+    skipped), so that a composite exercise (the
     encoder layer calls the student's layer norm) is graded on its own steps only: a bug in
     a helper costs the helper's exercise, not every caller's as well."""
     inner = getattr(fn, "fn", fn)
     namespace = getattr(inner, "__globals__", None)
-    helpers = {name: h for name, h in helpers.items() if name != getattr(inner, "__name__", None)}
+    own = own or getattr(inner, "__name__", None)
+    helpers = {name: h for name, h in helpers.items() if name != own}
     if namespace is None:
         yield
         return

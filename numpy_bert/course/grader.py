@@ -249,6 +249,17 @@ def _grade_in_children(directory, jobs, timeout, jobs_at_once):
     results = [None] * len(jobs)
     waiting = list(enumerate(jobs))
     running = {}  # fd -> (index, child)
+    try:
+        _run_all(directory, waiting, running, results, timeout, jobs_at_once)
+    finally:  # interrupted (Ctrl-C): no child is left running, a hanging one least of all
+        for _, child in running.values():
+            child.finish(timed_out=True)
+    return results
+
+
+def _run_all(directory, waiting, running, results, timeout, jobs_at_once):
+    """The loop of _grade_in_children: start children while there is room, read the pipes that
+    have data, reap the children that are done or past their deadline."""
     while waiting or running:
         while waiting and len(running) < jobs_at_once:
             index, (exercise, seed) = waiting.pop(0)
@@ -257,8 +268,8 @@ def _grade_in_children(directory, jobs, timeout, jobs_at_once):
         now = time.perf_counter()
         for fd, (index, child) in list(running.items()):
             if child.deadline <= now:
-                results[index] = child.finish(timed_out=True)
                 del running[fd]
+                results[index] = child.finish(timed_out=True)
         if not running:
             continue
         wait = max(0.0, min(child.deadline for _, child in running.values()) - time.perf_counter())
@@ -266,9 +277,8 @@ def _grade_in_children(directory, jobs, timeout, jobs_at_once):
         for fd in ready:
             index, child = running[fd]
             if child.read():
-                results[index] = child.finish()
                 del running[fd]
-    return results
+                results[index] = child.finish()
 
 
 def grade_exercise(directory, exercise, seed, timeout=DEFAULT_TIMEOUT):

@@ -19,6 +19,11 @@ transposed", "dx has shape (3, 5), expected (5, 3)". ``score`` turns a list of
 A check raises ``CheckFailure(message)`` to give 0 points at once (the answer returned
 something unusable); the grader turns any other exception raised by the student's function
 into 0 points and a message naming it.
+
+A check module may define ``RIGHT_HELPERS`` (exercise function name -> a right function):
+while one exercise is graded, the grader puts these in place of the student's other
+functions (``helpers_replaced``), so that an exercise that calls them is graded on its own
+steps, and a bug costs only the exercise where it is.
 """
 
 import contextlib
@@ -118,7 +123,7 @@ def outputs(result, count, spelled):
 
 
 def as_array(value):
-    """np.asarray(value) as float64 if it is numeric, else None (for values that are not arrays)."""
+    """np.asarray(value) if that is an array of numbers, else None."""
     try:
         array = np.asarray(value)
     except Exception:  # noqa: BLE001 - any object a student returns

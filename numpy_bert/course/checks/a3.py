@@ -180,7 +180,7 @@ def check_self_attention_backward(fn, rng):
     items = backward_items(_ATTENTION_GRADS, got, expected, scales={"dk_bias": scale},
                            hints={"dk_bias": {"wrong": key_bias_hint}},
                            forward=forward, inputs=dict(x=x, **weights), dout=dcontext, rng=rng)
-    return score(items)
+    return score(items, weights={"dx": 6.0})   # dx weighs as much as the six parameter gradients
 
 
 _LAYER_PARAMS = {  # name -> shape, with H hidden and I intermediate
@@ -245,7 +245,7 @@ def check_encoder_layer_backward(fn, rng):
                 continue
             scale = key_scale if name == "attention.self.key.bias" else None
             items.append((name, compare(name, got_grads[name], grads[name], scale=scale)))
-    fraction, message = score(items)
+    fraction, message = score(items, weights={"dx": 16.0})   # dx weighs as much as the 16 parameter gradients
     wrong = [name for name, problem in items if problem and name != "dx"]
     if wrong and fraction > 0:
         message += (f". Going backward from dy, the first wrong gradient is {wrong[0]}: look at the step that "

@@ -252,9 +252,10 @@ def backward_items(names, got, expected, forward=None, inputs=None, dout=None, r
     return items
 
 
-def score(items, right="right"):
+def score(items, right="right", weights=None):
     """``(fraction, message)`` from ``(name, problem-or-None)`` items: the fraction of items
-    without a problem; the message lists the problems, then which items are right::
+    without a problem (each weighing ``weights.get(name, 1)``); the message lists the problems,
+    then which items are right::
 
         "dx is off by a factor of 2.0 (too large); dweight and dbias are right"
     """
@@ -264,9 +265,11 @@ def score(items, right="right"):
     good = [name for name, p in items if not p]
     if not problems:
         return 1.0, "correct"
+    weight = lambda name: (weights or {}).get(name, 1.0)  # noqa: E731
+    fraction = sum(weight(name) for name in good) / sum(weight(name) for name, _ in items)
     message = "; ".join(problems)
     if len(good) > 4:
         message += f"; the other {len(good)} are {right}"
     elif good:
         message += f"; {join_names(good)} {'is' if len(good) == 1 else 'are'} {right}"
-    return len(good) / len(items), message
+    return fraction, message

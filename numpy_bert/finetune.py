@@ -849,8 +849,9 @@ def finetune(model, train, eval, out, task="text-classification", resume=False, 
     and saves its checkpoint when it is spent; --resume continues it). Returns a
     summary dict (steps, best eval record, paths).
     """
+    from numpy_bert.config import BertConfig
     from numpy_bert.hub import resolve_model
-    from numpy_bert.tokenization import BertTokenizer
+    from numpy_bert.tokenization import BertTokenizer, check_vocab_size
 
     start_time = time.time()
     say = (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
@@ -867,6 +868,7 @@ def finetune(model, train, eval, out, task="text-classification", resume=False, 
     # ---- 1. the model's files, the data, the label mapping
     say(message)
     tokenizer = BertTokenizer.from_pretrained(model_dir)
+    check_vocab_size(tokenizer, BertConfig.from_pretrained(model_dir), f"the model {model_dir}")
     head_rows = _head_rows(model_dir, task)
     if ignore_mismatched_sizes and state is None:  # a new head: the labels are the data's alone
         data = prepare_task_data(task, train, eval, tokenizer, {}, settings)

@@ -267,6 +267,8 @@ def add_qa_arguments(parser):
 
 def run_qa(args):
     if args.context_file is not None:
+        if os.path.isdir(args.context_file):
+            raise IsADirectoryError(f"--context-file {args.context_file} is a directory, not a file")
         with open(args.context_file, encoding="utf-8") as f:
             context = f.read()
     else:
@@ -338,6 +340,8 @@ def add_train_vocab_arguments(parser):
 
 def run_train_vocab(args):
     for name in args.files:
+        if os.path.isdir(name):
+            raise IsADirectoryError(f"training file {name!r} is a directory, not a file: name the text files in it")
         if not os.path.isfile(name):
             raise FileNotFoundError(f"training file {name!r} not found")
     start = time.perf_counter()
@@ -445,20 +449,31 @@ def add_pretrain_arguments(parser):
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
 
 
+def _check_threads(threads):
+    """--threads: 0 (NumPy's setting) to the number of CPUs this process may use."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if not 0 <= threads <= cpus:
+        raise ValueError(f"--threads must be between 0 (leave NumPy's setting) and {cpus} (the CPUs this process "
+                         f"may use), got {threads}")
+
+
 def run_pretrain(args):
     """Entry point of ``numpy-bert pretrain``; returns the exit code."""
     from numpy_bert.fast import set_blas_threads
     from numpy_bert.train import pretrain
     from numpy_bert.utils import keep_freed_memory
 
-    if args.threads and args.threads > 0:
+    _check_threads(args.threads)
+    if args.threads:
         set_blas_threads(args.threads)
     keep_freed_memory()  # no page faults for the arrays each step frees and allocates again
-    pretrain(out=args.out, corpus=args.corpus, preset=args.preset, steps=args.steps, seed=args.seed,
-             vocab=args.vocab, resume=args.resume, batch_size=args.batch_size, lr=args.lr,
-             warmup_steps=args.warmup_steps, seq_len=args.seq_len, eval_every=args.eval_every,
-             save_every=args.save_every, log_every=args.log_every, time_budget=args.time_budget,
-             optimizer=args.optimizer, quiet=args.quiet)
+    with warnings.catch_warnings():  # e.g. a checkpoint without SHA-256s: one line each
+        warnings.showwarning = lambda message, *_, **__: print(f"warning: {message}", file=sys.stderr)
+        pretrain(out=args.out, corpus=args.corpus, preset=args.preset, steps=args.steps, seed=args.seed,
+                 vocab=args.vocab, resume=args.resume, batch_size=args.batch_size, lr=args.lr,
+                 warmup_steps=args.warmup_steps, seq_len=args.seq_len, eval_every=args.eval_every,
+                 save_every=args.save_every, log_every=args.log_every, time_budget=args.time_budget,
+                 optimizer=args.optimizer, quiet=args.quiet)
     return 0
 
 
@@ -521,7 +536,8 @@ def run_finetune(args):
     from numpy_bert.finetune import DEFAULTS, finetune
     from numpy_bert.utils import keep_freed_memory
 
-    if args.threads and args.threads > 0:
+    _check_threads(args.threads)
+    if args.threads:
         set_blas_threads(args.threads)
     keep_freed_memory()
     overrides = {key: getattr(args, key, None) for key in DEFAULTS}   # None: the default (clipping has no option)

@@ -65,8 +65,9 @@ import numpy as np
 
 from numpy_bert.layers import cross_entropy_forward
 from numpy_bert.optim import learning_rate, make_optimizer
-from numpy_bert.train import (CHECKPOINT, OPTIMIZER_FILE, STATE_FILE, Clock, _duration, find_checkpoint,
-                              read_metrics, read_run_state, save_checkpoint, train_step, write_metrics)
+from numpy_bert.train import (CHECKPOINT, OPTIMIZER_FILE, STATE_FILE, Clock, _duration, check_time_budget,
+                              find_checkpoint, read_metrics, read_run_state, save_checkpoint, train_step,
+                              write_metrics)
 from numpy_bert.utils import holds_directory_lock
 
 TASKS = {
@@ -125,6 +126,8 @@ def read_records(path):
     row with more fields than the header.
     """
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"data file {path} is a directory, not a file (CSV with a header, or JSON Lines)")
     if not path.is_file():
         raise FileNotFoundError(f"data file {path} not found")
     try:
@@ -678,8 +681,9 @@ def make_settings(task, max_positions=None, **overrides):
     if task == "question-answering" and not s["doc_stride"] < s["max_length"] - 4:
         raise ValueError(f"--doc-stride {s['doc_stride']} must be well below --max-length {s['max_length']}: "
                          "the windows overlap by doc_stride tokens")
-    if s["time_budget"] is not None and s["time_budget"] <= 0:
-        s["time_budget"] = None
+    if s["time_budget"] is not None:
+        check_time_budget(s["time_budget"])
+        s["time_budget"] = s["time_budget"] or None
     return s
 
 

@@ -118,6 +118,8 @@ def check_model_dir(path):
     if not path.is_dir():
         raise ValueError(f"model directory {path} does not exist")
     for name in REQUIRED_FILES:
+        if (path / name).is_dir():
+            raise ValueError(f"model directory {path}: its {name} is a directory, not a file")
         if not (path / name).is_file():
             raise ValueError(
                 f"model directory {path} is missing {name} (a model directory in HuggingFace "
@@ -182,6 +184,9 @@ def resolve_model(name_or_path=None):
         if text == entry["repo"]:
             name = known
     if name == text and (os.sep in text or "/" in text or text.startswith((".", "~"))):
+        if path.exists():
+            raise ValueError(f"{text} is a file, not a model directory; give the directory that holds "
+                             f"config.json, vocab.txt and model.safetensors")
         raise ValueError(
             f"model directory {text} does not exist; give a directory in HuggingFace layout "
             f"(config.json, vocab.txt, model.safetensors) or a name such as {DEFAULT_MODEL} "

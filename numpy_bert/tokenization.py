@@ -363,6 +363,9 @@ def load_vocab(vocab_file, unk_token="[UNK]"):
     FileNotFoundError that is also a ValueError).
     """
     path = os.fspath(vocab_file)
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"vocab file {path!r} is a directory, not a file: pass the path of a vocab.txt "
+                                "(one token per line), or load a model directory with BertTokenizer.from_pretrained")
     if not os.path.isfile(path):
         raise VocabFileNotFoundError(
             f"vocab file {path!r} not found: pass the path of a vocab.txt (one token per line) "

@@ -96,6 +96,13 @@ class TrainingDiverged(ValueError):
 # settings of a run
 # ---------------------------------------------------------------------------------------
 
+def check_time_budget(minutes):
+    """--time-budget: a finite number of minutes >= 0 (0 = no budget); else ValueError."""
+    if isinstance(minutes, bool) or not isinstance(minutes, (int, float)) or not (
+            math.isfinite(minutes) and minutes >= 0):
+        raise ValueError(f"--time-budget must be a number of minutes >= 0 (0 = no budget), got {minutes!r}")
+
+
 def make_settings(preset="tiny", steps=None, seed=0, batch_size=None, lr=None, warmup_steps=None,
                   seq_len=None, eval_every=None, save_every=None, log_every=None, time_budget=None,
                   optimizer="adamweightdecay"):
@@ -110,6 +117,7 @@ def make_settings(preset="tiny", steps=None, seed=0, batch_size=None, lr=None, w
                      eval_every=eval_every, save_every=save_every, log_every=log_every)
     s.update({k: v for k, v in overrides.items() if v is not None})
     if time_budget is not None:
+        check_time_budget(time_budget)
         s["time_budget"] = time_budget if time_budget > 0 else None
     for key in ("steps", "batch_size", "eval_every", "save_every", "log_every", "eval_size"):
         if not isinstance(s[key], int) or s[key] < 1:
@@ -148,6 +156,9 @@ def load_documents(corpus=None):
         path = corpus_module.build_default_corpus()  # cached after the first build
     else:
         path = Path(corpus)
+        if path.is_dir():
+            raise IsADirectoryError(f"corpus file {corpus} is a directory, not a file (expected a text file: one "
+                                    "sentence per line, a blank line between documents)")
         if not path.is_file():
             raise OSError(f"corpus file {corpus} not found (expected a text file: one sentence per line, "
                           "a blank line between documents)")
@@ -655,6 +666,14 @@ def check_resume(state, steps, seed, preset, overrides):
     return settings
 
 
+def check_vocab_file(vocab):
+    """Load ``--vocab`` as the run will (BertTokenizer, lower-cased): its errors name the
+    user's file, not the copy in ``--out``."""
+    from numpy_bert.tokenization import BertTokenizer
+
+    BertTokenizer(os.fspath(vocab), do_lower_case=True)
+
+
 def prepare_vocab(out, vocab, checkpoint, train_docs, settings, say):
     """Path of the run's vocab.txt: the checkpoint's when resuming, else ``--vocab`` copied to
     ``out/vocab.txt``, else a WordPiece vocabulary trained on the training documents there."""
@@ -666,8 +685,6 @@ def prepare_vocab(out, vocab, checkpoint, train_docs, settings, say):
         return vocab_path
     vocab_path = out / "vocab.txt"
     if vocab is not None:
-        if not Path(vocab).is_file():
-            raise OSError(f"vocab file {vocab} not found")
         shutil.copyfile(vocab, vocab_path)
     else:
         t = time.time()
@@ -910,6 +927,8 @@ def pretrain(out, corpus=None, preset="tiny", steps=None, seed=0, vocab=None, re
     clock = Clock(start_time, settings.get("time_budget"))
 
     # ---- 1. corpus
+    if vocab is not None:
+        check_vocab_file(vocab)  # before the corpus is read, and naming the user's file
     documents = load_documents(corpus)
     fingerprint = corpus_fingerprint(documents)
     if state is not None and state["corpus_sha256"] != fingerprint:

@@ -25,6 +25,7 @@ weight, the ``position_ids`` buffer) onto them.
 """
 
 import json
+import math
 import mmap
 import os
 import struct
@@ -174,6 +175,9 @@ def _read_header(f, path, file_size):
                 isinstance(o, int) and not isinstance(o, bool) and o >= 0 for o in offsets)):
             raise ValueError(f"{where}: data_offsets must be [begin, end] with non-negative "
                              f"integers, got {offsets!r:.200}")
+        if len(shape) > 64 or math.prod(d for d in shape if d) * SAFETENSORS_DTYPES[dtype_name].itemsize >= 2 ** 63:
+            raise ValueError(f"{where}: shape {shape!r:.200} is larger than any array can be "
+                             f"(at most 64 dimensions and 2**63 bytes)")
         begin, end = offsets
         if begin > end:
             raise ValueError(f"{where}: data_offsets [{begin}, {end}] end before they begin")

@@ -691,7 +691,7 @@ def _as_parameter(array, name, dtype, source):
         return array.astype(dtype, copy=False)
 
 
-def check_finite(params, source="state dict", allow_nonfinite=False):
+def check_finite(params, source="state dict", allow_nonfinite=False, names=None):
     """Refuse parameters that hold NaN or infinity, naming each such tensor.
 
     One NaN in one weight makes every output it reaches NaN: fill-mask would rank
@@ -700,13 +700,14 @@ def check_finite(params, source="state dict", allow_nonfinite=False):
     inspection, with a UserWarning naming the tensors instead of the ValueError (the
     pipelines still refuse to give NaN scores). This reads every parameter once (for
     bert-base 110 M values), after any conversion to the loading dtype: a float64 value
-    beyond float32's range is infinite in a float32 model.
+    beyond float32's range is infinite in a float32 model. ``names`` maps a parameter's
+    name to the checkpoint's name for it, which the messages use.
     """
     bad = []
     for name, array in params.items():
         if not np.isfinite(array).all():
             nan = int(np.isnan(array).sum())
-            bad.append(f"{name} ({nan} NaN, {int(array.size - nan - np.isfinite(array).sum())} infinite "
+            bad.append(f"{(names or {}).get(name, name)} ({nan} NaN, {int(array.size - nan - np.isfinite(array).sum())} infinite "
                        f"of {array.size} values)")
     if not bad:
         return
@@ -742,13 +743,13 @@ def load_state_dict(path_or_dir, config, architecture="BertForPreTraining", dtyp
     _check_architecture(architecture)
     dtype = _check_float_dtype(dtype, "load_state_dict")
     tensors, source = _read_tensors(path_or_dir)
-    params, _, _ = _normalize_names(tensors, architecture, source)
+    params, _, original = _normalize_names(tensors, architecture, source)
     if architecture == "BertModel":   # BertModel has no head: the checkpoint's are ignored
         params = {name: array for name, array in params.items() if not name.startswith(_HEAD_PARTS)}
     check_state_dict(params, config, architecture, source)
     params = {name: _as_parameter(params[name], name, dtype, source)
               for name in expected_shapes(config, architecture)}
-    check_finite(params, source, allow_nonfinite)
+    check_finite(params, source, allow_nonfinite, original)
     return params
 
 
@@ -800,7 +801,7 @@ def load_pretrained(path_or_dir, config, architecture, dtype=np.float32, ignore_
     mismatched = {name for name, _, _ in wrong}
     params = {name: _as_parameter(found[name], name, dtype, source)
               for name in expected if name in found and name not in mismatched}
-    check_finite(params, source, allow_nonfinite)
+    check_finite(params, source, allow_nonfinite, original)
     info = {"missing_keys": missing, "unexpected_keys": unexpected, "mismatched_keys": wrong}
     return params, info
 

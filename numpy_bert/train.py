@@ -422,9 +422,9 @@ def verify_checkpoint(checkpoint, state):
                                  f"after the run saved it")
     extra = sorted(p.name for p in checkpoint.iterdir() if p.name not in files and p.name != STATE_FILE)
     if extra:
-        raise _damaged(checkpoint / extra[0], f"the run did not write this file ({STATE_FILE} does not record it)"
-                                              + (f", nor {', '.join(extra[1:])}" if extra[1:] else "")
-                                              + "; remove it to resume")
+        also = f" (nor {', '.join(extra[1:])})" if extra[1:] else ""
+        raise ValueError(f"{checkpoint / extra[0]}: the run did not write this file{also}: {STATE_FILE} does not "
+                         f"record it; nothing was trained: move it out of the checkpoint, then resume")
 
 
 def read_state_file(path):

@@ -706,8 +706,8 @@ def check_finite(params, source="state dict", allow_nonfinite=False, names=None)
     bad = []
     for name, array in params.items():
         if not np.isfinite(array).all():
-            nan = int(np.isnan(array).sum())
-            bad.append(f"{(names or {}).get(name, name)} ({nan} NaN, {int(array.size - nan - np.isfinite(array).sum())} infinite "
+            nan, finite = int(np.isnan(array).sum()), int(np.isfinite(array).sum())
+            bad.append(f"{(names or {}).get(name, name)} ({nan} NaN, {array.size - nan - finite} infinite "
                        f"of {array.size} values)")
     if not bad:
         return

@@ -132,7 +132,8 @@ DAMAGE = [  # (id, file damaged, how, what the message says)
      r"trainer_state.json: not valid JSON \(Expecting property name enclosed in double quotes at line 1"),
     ("a JSON list", STATE_FILE, lambda p: p.write_text("[4]"), r"trainer_state.json: it must hold a JSON object"),
     ("a file the run did not write", "tokenizer.json", lambda p: p.write_text("{}"),
-     r"checkpoint/tokenizer.json: the run did not write this file"),
+     r"checkpoint/tokenizer.json: the run did not write this file: trainer_state.json does not record it; "
+     r"nothing was trained"),
 ]
 
 

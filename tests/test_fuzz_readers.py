@@ -52,51 +52,71 @@ def valid_file():
 
 VALID = valid_file()
 
-# cheap strategies (sampled values, few draws): generating an example must cost well under
-# the reader's own time, or 2,000 of them would not fit the 30 s each test may take in CI
+# Cheap strategies: generating an example must cost well under the reader's own time, or
+# 2,000 of them would not fit the 30 s each test may take in CI. Each built or mutated file
+# is therefore decoded from one drawn byte string, a "program" (one hypothesis draw instead
+# of dozens; shrinking the program still shrinks the file).
 DTYPES = sorted(SAFETENSORS_DTYPES) + ["F8", "f32", "", 4]
+NAMES = ["a", "b", "c", "", "__metadata__", "a/../b"]
 ODD_SHAPES = [[0] * 65, [0, 2 ** 62, 2 ** 62], [2 ** 70], [-1], "2", None]
 ODD_OFFSETS = ["0", [0.0, 4.0], [True, 4], [4, 0], [-1, 3], None]
 ODD_ENTRIES = [1, "x", [], {"format": "pt"}, {"k": 1}, {"dtype": "F32", "shape": [1]}]
 
 
-@st.composite
-def built_files(draw):
-    """8-byte length + a JSON header of plausible entries + data bytes; the length right or not."""
-    entries = {}
-    for name in draw(st.lists(st.sampled_from(["a", "b", "c", "", "__metadata__", "a/../b"]), max_size=4)):
-        kind = draw(st.integers(0, 9))
+class Program:
+    """Reads choices from drawn bytes: ``pick(n)`` in [0, n), 0 once the bytes run out."""
+
+    def __init__(self, data):
+        self.data, self.at = data, 0
+
+    def pick(self, n):
+        value = self.data[self.at] if self.at < len(self.data) else 0
+        self.at += 1
+        return value % n
+
+
+def build_file(program, data):
+    """8-byte length + a JSON header of plausible entries + ``data``; the length right or not."""
+    p, entries = Program(program), {}
+    for _ in range(p.pick(5)):
+        name, kind = NAMES[p.pick(len(NAMES))], p.pick(10)
         if kind == 0:
-            entries[name] = draw(st.sampled_from(ODD_ENTRIES))
+            entries[name] = ODD_ENTRIES[p.pick(len(ODD_ENTRIES))]
             continue
-        shape = draw(st.sampled_from(ODD_SHAPES)) if kind == 1 else draw(st.lists(st.integers(0, 4), max_size=3))
+        shape = ODD_SHAPES[p.pick(len(ODD_SHAPES))] if kind == 1 else [p.pick(5) for _ in range(p.pick(4))]
         if kind == 2:
-            offsets = draw(st.sampled_from(ODD_OFFSETS))
+            offsets = ODD_OFFSETS[p.pick(len(ODD_OFFSETS))]
         else:
-            begin = draw(st.integers(0, 48))
-            offsets = [begin, begin + draw(st.integers(0, 48))]
-        entries[name] = {"dtype": draw(st.sampled_from(DTYPES)), "shape": shape, "data_offsets": offsets}
-    text = json.dumps(entries).encode("utf-8") + b" " * draw(st.integers(0, 8))
-    n = draw(st.sampled_from([len(text), len(text) + 1, len(text) - 1, 0, 2 ** 64 - 1, 10 ** 9]))
-    return struct.pack("<Q", max(n, 0)) + text + draw(st.binary(max_size=96))
+            begin = p.pick(49)
+            offsets = [begin, begin + p.pick(49)]
+        entries[name] = {"dtype": DTYPES[p.pick(len(DTYPES))], "shape": shape, "data_offsets": offsets}
+    text = json.dumps(entries).encode("utf-8") + b" " * p.pick(9)
+    n = [len(text), len(text), len(text), len(text) + 1, len(text) - 1, 0, 2 ** 64 - 1, 10 ** 9][p.pick(8)]
+    return struct.pack("<Q", max(n, 0)) + text + data
 
 
-@st.composite
-def mutated_files(draw):
-    """The valid file with bytes changed, cut, or inserted."""
-    data = bytearray(VALID)
-    for _ in range(draw(st.integers(1, 4))):
-        kind = draw(st.sampled_from(["flip", "cut", "insert", "truncate"]))
-        at = draw(st.integers(0, max(len(data) - 1, 0)))
-        if kind == "flip" and data:
-            data[at] ^= 1 << draw(st.integers(0, 7))
-        elif kind == "cut":
-            del data[at:at + draw(st.integers(1, 16))]
-        elif kind == "insert":
-            data[at:at] = draw(st.binary(min_size=1, max_size=8))
+def mutate_file(program):
+    """The valid file with bytes flipped, cut, inserted or truncated: 4 program bytes per change."""
+    p, data = Program(program), bytearray(VALID)
+    for _ in range(max(1, len(program) // 4)):
+        kind, at = p.pick(4), (p.pick(256) * 256 + p.pick(256)) % max(len(data), 1)
+        if kind == 0 and data:
+            data[at] ^= 1 << p.pick(8)
+        elif kind == 1:
+            del data[at:at + 1 + p.pick(16)]
+        elif kind == 2:
+            data[at:at] = bytes([p.pick(256)]) * (1 + p.pick(8))
         else:
             del data[at:]
     return bytes(data)
+
+
+def built_files():
+    return st.builds(build_file, st.binary(max_size=40), st.binary(max_size=96))
+
+
+def mutated_files():
+    return st.binary(min_size=4, max_size=16).map(mutate_file)
 
 
 safetensors_inputs = st.one_of(st.binary(max_size=256), built_files(), mutated_files())
@@ -160,10 +180,17 @@ def test_the_fuzzed_inputs_reach_past_the_header_checks(scratch):
 # lines as bytes: tokens, duplicates, blanks, whitespace, and bytes that are not UTF-8
 LINES = [b"[PAD]", b"[UNK]", b"[CLS]", b"[SEP]", b"[MASK]", b"the", b"##a", b"\xc3\xa9t\xc3\xa9", b"", b" ",
          b"a b", b"x\r", b"\t", b"\xff", b"\xc3", b"\xed\xa0\x80", b"\x00", b"\xe2\x80\xa8"]
-vocab_inputs = st.one_of(
-    st.binary(max_size=200),
-    st.tuples(st.lists(st.sampled_from(LINES), max_size=12), st.sampled_from([b"\n", b"\r\n", b"\n\n"]),
-              st.booleans()).map(lambda t: t[1].join(t[0]) + (t[1] if t[2] else b"")))
+
+
+def build_vocab(program):
+    """Lines of LINES picked by the program's bytes; its first byte picks the line ending."""
+    p = Program(program)
+    ending = [b"\n", b"\r\n", b"\n\n", b""][p.pick(4)]
+    lines = [LINES[p.pick(len(LINES))] for _ in range(len(program) - 1)]
+    return b"\n".join(lines) + ending if ending != b"\r\n" else b"\r\n".join(lines) + ending
+
+
+vocab_inputs = st.one_of(st.binary(max_size=200), st.binary(max_size=16).map(build_vocab))
 
 
 @FUZZ

@@ -157,7 +157,8 @@ def test_allow_nonfinite_lets_a_nan_in_an_unused_tensor_be_inspected(tmp_path, c
 
 
 @pytest.mark.parametrize("argv", [["fill-mask", "The [MASK] is here.", "--json"], ["embed", "A text.", "--json"],
-                                  ["nsp", "The sky is blue.", "It rains.", "--json"], ["tokenize", "A text.", "--json"]])
+                                  ["nsp", "The sky is blue.", "It rains.", "--json"],
+                                  ["tokenize", "A text.", "--json"]])
 def test_json_output_is_strict_json(argv, capsys):
     code, out, err = run_cli([*argv, "--model", str(TINY)], capsys)
     assert code == 0, err
@@ -254,8 +255,10 @@ def a_directory(tmp_path):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["pretrain", "--corpus", "{d}", "--out", "{o}", "--preset", "micro"], "corpus file {d} is a directory, not a file"),
-    (["pretrain", "--vocab", "{d}", "--out", "{o}", "--preset", "micro"], "vocab file '{d}' is a directory, not a file"),
+    (["pretrain", "--corpus", "{d}", "--out", "{o}", "--preset", "micro"],
+     "corpus file {d} is a directory, not a file"),
+    (["pretrain", "--vocab", "{d}", "--out", "{o}", "--preset", "micro"],
+     "vocab file '{d}' is a directory, not a file"),
     (["tokenize", "hi", "--vocab", "{d}"], "vocab file '{d}' is a directory, not a file"),
     (["train-vocab", "{d}", "--out", "{o}/v.txt"], "training file '{d}' is a directory, not a file"),
     (["qa", "--question", "a?", "--context-file", "{d}", "--model", str(TINY)], "--context-file {d} is a directory"),

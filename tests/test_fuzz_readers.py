@@ -36,6 +36,14 @@ def scratch():
         yield directory
 
 
+def written(directory, name, data):
+    """Write ``data`` to ``directory/name``; its path."""
+    path = os.path.join(directory, name)
+    with open(path, "wb") as f:
+        f.write(data)
+    return path
+
+
 # ---------------------------------------------------------------------------------------- safetensors
 
 
@@ -145,9 +153,7 @@ def check_read(data, tensors):
 @FUZZ
 @given(data=safetensors_inputs)
 def test_the_safetensors_reader_raises_only_value_errors_and_reads_only_inside_the_file(scratch, data):
-    path = os.path.join(scratch, "fuzz.safetensors")
-    with open(path, "wb") as f:
-        f.write(data)
+    path = written(scratch, "fuzz.safetensors", data)
     try:
         tensors = load_safetensors(path)
     except ValueError as e:
@@ -162,9 +168,7 @@ def test_the_fuzzed_inputs_reach_past_the_header_checks(scratch):
     from hypothesis import find
 
     def outcome(data):
-        path = os.path.join(scratch, "probe.safetensors")
-        with open(path, "wb") as f:
-            f.write(data)
+        path = written(scratch, "probe.safetensors", data)
         try:
             return "loads" if load_safetensors(path) and data != VALID else "empty"
         except ValueError as e:
@@ -196,9 +200,7 @@ vocab_inputs = st.one_of(st.binary(max_size=200), st.binary(max_size=16).map(bui
 @FUZZ
 @given(data=vocab_inputs)
 def test_the_vocab_reader_raises_only_value_errors(scratch, data):
-    path = os.path.join(scratch, "vocab.txt")
-    with open(path, "wb") as f:
-        f.write(data)
+    path = written(scratch, "vocab.txt", data)
     try:
         vocab = load_vocab(path)
     except ValueError as e:

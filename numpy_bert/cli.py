@@ -457,6 +457,18 @@ def _check_threads(threads):
                          f"may use), got {threads}")
 
 
+def _warnings_as_lines(run):
+    """Decorator: while ``run(args)`` runs, each warning is one line on stderr, "warning: ...",
+    as it comes (e.g. a checkpoint that records no SHA-256s)."""
+    def run_printing_warnings(args):
+        with warnings.catch_warnings():
+            warnings.showwarning = lambda message, *_, **__: print(f"warning: {message}", file=sys.stderr)
+            return run(args)
+    run_printing_warnings.__doc__ = run.__doc__
+    return run_printing_warnings
+
+
+@_warnings_as_lines
 def run_pretrain(args):
     """Entry point of ``numpy-bert pretrain``; returns the exit code."""
     from numpy_bert.fast import set_blas_threads
@@ -467,13 +479,11 @@ def run_pretrain(args):
     if args.threads:
         set_blas_threads(args.threads)
     keep_freed_memory()  # no page faults for the arrays each step frees and allocates again
-    with warnings.catch_warnings():  # e.g. a checkpoint without SHA-256s: one line each
-        warnings.showwarning = lambda message, *_, **__: print(f"warning: {message}", file=sys.stderr)
-        pretrain(out=args.out, corpus=args.corpus, preset=args.preset, steps=args.steps, seed=args.seed,
-                 vocab=args.vocab, resume=args.resume, batch_size=args.batch_size, lr=args.lr,
-                 warmup_steps=args.warmup_steps, seq_len=args.seq_len, eval_every=args.eval_every,
-                 save_every=args.save_every, log_every=args.log_every, time_budget=args.time_budget,
-                 optimizer=args.optimizer, quiet=args.quiet)
+    pretrain(out=args.out, corpus=args.corpus, preset=args.preset, steps=args.steps, seed=args.seed,
+             vocab=args.vocab, resume=args.resume, batch_size=args.batch_size, lr=args.lr,
+             warmup_steps=args.warmup_steps, seq_len=args.seq_len, eval_every=args.eval_every,
+             save_every=args.save_every, log_every=args.log_every, time_budget=args.time_budget,
+             optimizer=args.optimizer, quiet=args.quiet)
     return 0
 
 

@@ -70,12 +70,38 @@ def _add_model_argument(parser):
                         "default: bert-base-cased if downloaded, else the small model shipped in weights/")
 
 
+def _add_allow_nonfinite_argument(parser):
+    parser.add_argument("--allow-nonfinite", action="store_true",
+                        help="load weights that hold NaN or infinity anyway, for inspection (a warning names "
+                        "them; results the NaNs reach are refused, never printed)")
+
+
+def _json(value):
+    """Strict JSON (json.dumps with allow_nan=False): never a bare NaN or Infinity."""
+    try:
+        return json.dumps(value, ensure_ascii=False, allow_nan=False)
+    except ValueError:
+        raise ValueError("the result holds NaN or infinite numbers, which JSON cannot represent; "
+                         "nothing printed") from None
+
+
+def _pipeline(task, args):
+    """pipeline(task) for the --model and --allow-nonfinite of a command, its warnings on stderr."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        pipe = pipeline(task, model=args.model, allow_nonfinite=args.allow_nonfinite)
+    for w in caught:
+        print(f"warning: {w.message}", file=sys.stderr)
+    return pipe
+
+
 def add_fill_mask_arguments(parser):
     parser.add_argument("text", help="text with one or more [MASK] tokens")
     _add_model_argument(parser)
     parser.add_argument("--top-k", type=int, default=5, help="number of predictions per [MASK] (default 5)")
     parser.add_argument("--targets", nargs="+", default=None, help="only score these words")
     parser.add_argument("--json", action="store_true", help="print exactly what the Python pipeline returns, as JSON")
+    _add_allow_nonfinite_argument(parser)
 
 
 def _print_predictions(rows):
@@ -87,7 +113,7 @@ def _print_predictions(rows):
 
 
 def run_fill_mask(args):
-    unmasker = pipeline("fill-mask", model=args.model)
+    unmasker = _pipeline("fill-mask", args)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         result = unmasker(args.text, top_k=args.top_k, targets=args.targets)
@@ -95,7 +121,7 @@ def run_fill_mask(args):
         print(f"warning: {w.message}", file=sys.stderr)
     if args.json:
         print(unmasker.message, file=sys.stderr)
-        print(json.dumps(result, ensure_ascii=False))
+        print(_json(result))
         return 0
     print(unmasker.message)
     if result and isinstance(result[0], dict):  # one [MASK]: one list of predictions
@@ -112,14 +138,15 @@ def add_embed_arguments(parser):
     _add_model_argument(parser)
     parser.add_argument("--json", action="store_true",
                         help="print the full (1, T, H) last hidden state as JSON (what the pipeline returns)")
+    _add_allow_nonfinite_argument(parser)
 
 
 def run_embed(args):
-    extractor = pipeline("feature-extraction", model=args.model)
+    extractor = _pipeline("feature-extraction", args)
     features = extractor(args.text, return_tensors=True)  # (1, T, H)
     if args.json:
         print(extractor.message, file=sys.stderr)
-        print(json.dumps(features.tolist()))
+        print(_json(features.tolist()))
         return 0
     print(extractor.message)
     tokens = extractor.tokenizer.convert_ids_to_tokens(extractor.tokenizer.encode(args.text))
@@ -136,14 +163,15 @@ def add_nsp_arguments(parser):
     parser.add_argument("b", help="sentence B: does it follow A?")
     _add_model_argument(parser)
     parser.add_argument("--json", action="store_true", help="print the pipeline's dict as JSON")
+    _add_allow_nonfinite_argument(parser)
 
 
 def run_nsp(args):
-    nsp = pipeline("next-sentence", model=args.model)
+    nsp = _pipeline("next-sentence", args)
     result = nsp(args.a, args.b)
     if args.json:
         print(nsp.message, file=sys.stderr)
-        print(json.dumps(result))
+        print(_json(result))
         return 0
     print(nsp.message)
     print(f"P(IsNext) = {result['is_next']:.4f}: {result['label']}")
@@ -157,7 +185,7 @@ def _print_json_or_table(pipe, result, args, columns):
     """``--json``: the pipeline's result as JSON (message on stderr); else a table of ``columns``."""
     if args.json:
         print(pipe.message, file=sys.stderr)
-        print(json.dumps(result, ensure_ascii=False))
+        print(_json(result))
         return 0
     print(pipe.message)
     rows = result if isinstance(result, list) else [result]
@@ -185,10 +213,11 @@ def add_classify_arguments(parser):
     parser.add_argument("--function-to-apply", default="default", choices=["default", "softmax", "sigmoid", "none"],
                         help="how logits become scores (default: sigmoid for multi-label or 1 label, else softmax)")
     parser.add_argument("--json", action="store_true", help="print exactly what the Python pipeline returns, as JSON")
+    _add_allow_nonfinite_argument(parser)
 
 
 def run_classify(args):
-    classifier = pipeline("text-classification", model=args.model)
+    classifier = _pipeline("text-classification", args)
     inputs = args.text if args.pair is None else {"text": args.text, "text_pair": args.pair}
     kwargs = {"function_to_apply": args.function_to_apply}
     if args.top_k is not None:
@@ -209,10 +238,11 @@ def add_ner_arguments(parser):
     parser.add_argument("--ignore-labels", nargs="*", default=None, metavar="LABEL",
                         help="labels not shown (default: O; give the option alone to show every label)")
     parser.add_argument("--json", action="store_true", help="print exactly what the Python pipeline returns, as JSON")
+    _add_allow_nonfinite_argument(parser)
 
 
 def run_ner(args):
-    tagger = pipeline("token-classification", model=args.model)
+    tagger = _pipeline("token-classification", args)
     result = tagger(args.text, aggregation_strategy=args.aggregation_strategy, ignore_labels=args.ignore_labels)
     columns = (["entity", "score", "index", "word", "start", "end"] if args.aggregation_strategy == "none"
                else ["entity_group", "score", "word", "start", "end"])
@@ -234,15 +264,18 @@ def add_qa_arguments(parser):
     parser.add_argument("--doc-stride", type=int, default=None,
                         help="tokens by which the windows of a long context overlap (default min(max_seq_len/2, 128))")
     parser.add_argument("--json", action="store_true", help="print exactly what the Python pipeline returns, as JSON")
+    _add_allow_nonfinite_argument(parser)
 
 
 def run_qa(args):
     if args.context_file is not None:
+        if os.path.isdir(args.context_file):
+            raise IsADirectoryError(f"--context-file {args.context_file} is a directory, not a file")
         with open(args.context_file, encoding="utf-8") as f:
             context = f.read()
     else:
         context = args.context
-    qa = pipeline("question-answering", model=args.model)
+    qa = _pipeline("question-answering", args)
     result = qa(question=args.question, context=context, top_k=args.top_k, max_answer_len=args.max_answer_len,
                 handle_impossible_answer=args.handle_impossible_answer, max_seq_len=args.max_seq_len,
                 doc_stride=args.doc_stride)
@@ -282,7 +315,7 @@ def run_tokenize(args):
     enc = tok(args.text, args.pair, return_offsets_mapping=True)
     tokens = tok.convert_ids_to_tokens(enc["input_ids"])
     if args.json:
-        print(json.dumps({"tokens": tokens, **{k: v for k, v in enc.items()}}, ensure_ascii=False))
+        print(_json({"tokens": tokens, **{k: v for k, v in enc.items()}}))
         return 0
     print(source, file=sys.stderr)
     texts = [args.text, args.pair]
@@ -312,6 +345,8 @@ def add_train_vocab_arguments(parser):
 
 def run_train_vocab(args):
     for name in args.files:
+        if os.path.isdir(name):
+            raise IsADirectoryError(f"training file {name!r} is a directory, not a file: name the text files in it")
         if not os.path.isfile(name):
             raise FileNotFoundError(f"training file {name!r} not found")
     start = time.perf_counter()
@@ -428,13 +463,34 @@ def add_pretrain_arguments(parser):
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
 
 
+def _check_threads(threads):
+    """--threads: 0 (NumPy's setting) to the number of CPUs this process may use."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if not 0 <= threads <= cpus:
+        raise ValueError(f"--threads must be between 0 (leave NumPy's setting) and {cpus} (the CPUs this process "
+                         f"may use), got {threads}")
+
+
+def _warnings_as_lines(run):
+    """Decorator: while ``run(args)`` runs, each warning is one line on stderr, "warning: ...",
+    as it comes (e.g. a checkpoint that records no SHA-256s)."""
+    def run_printing_warnings(args):
+        with warnings.catch_warnings():
+            warnings.showwarning = lambda message, *_, **__: print(f"warning: {message}", file=sys.stderr)
+            return run(args)
+    run_printing_warnings.__doc__ = run.__doc__
+    return run_printing_warnings
+
+
+@_warnings_as_lines
 def run_pretrain(args):
     """Entry point of ``numpy-bert pretrain``; returns the exit code."""
     from numpy_bert.fast import set_blas_threads
     from numpy_bert.train import pretrain
     from numpy_bert.utils import keep_freed_memory
 
-    if args.threads and args.threads > 0:
+    _check_threads(args.threads)
+    if args.threads:
         set_blas_threads(args.threads)
     keep_freed_memory()  # no page faults for the arrays each step frees and allocates again
     pretrain(out=args.out, corpus=args.corpus, preset=args.preset, steps=args.steps, seed=args.seed,
@@ -504,7 +560,8 @@ def run_finetune(args):
     from numpy_bert.finetune import DEFAULTS, finetune
     from numpy_bert.utils import keep_freed_memory
 
-    if args.threads and args.threads > 0:
+    _check_threads(args.threads)
+    if args.threads:
         set_blas_threads(args.threads)
     keep_freed_memory()
     overrides = {key: getattr(args, key, None) for key in DEFAULTS}   # None: the default (clipping has no option)

@@ -55,6 +55,14 @@ DEFAULTS = {
     "pad_token_id": 0,                    # id of [PAD]; its word embedding row gets no gradient
 }
 
+# The fields a config.json must give: they fix the tensors' shapes. transformers' BertConfig
+# fills a missing one with BERT-base's value and the mismatch surfaces later, as a shape error
+# on every tensor it sizes; here the file is refused naming the field. Every BERT config.json
+# has them (Google's bert_config.json included). The others default to HF's values, as in
+# transformers: Google's files lack layer_norm_eps and pad_token_id, for instance.
+REQUIRED_FIELDS = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
+                   "intermediate_size", "max_position_embeddings", "type_vocab_size")
+
 # The task heads' fields (transformers names), beside DEFAULTS; num_labels is derived.
 HEAD_FIELDS = ("num_labels", "id2label", "label2id", "problem_type", "classifier_dropout")
 PROBLEM_TYPES = ("regression", "single_label_classification", "multi_label_classification")
@@ -291,7 +299,8 @@ class BertConfig:
 
     @classmethod
     def from_json_file(cls, path):
-        """Read a config.json. Errors name the file."""
+        """Read a config.json. Errors name the file; one that lacks a field of
+        ``REQUIRED_FIELDS`` is refused, the others default to BERT-base's (HF's) values."""
         path = os.fspath(path)
         with open(path, "rb") as f:  # OSError (e.g. FileNotFoundError) propagates as is
             raw = f.read()
@@ -305,6 +314,11 @@ class BertConfig:
         if not isinstance(d, dict):
             raise ValueError(f"{path}: config file must hold a JSON object, "
                              f"got {type(d).__name__}")
+        missing = [name for name in REQUIRED_FIELDS if name not in d]
+        if missing:
+            raise ValueError(f"{path}: config file lacks {', '.join(missing)}, which fix the shapes of the "
+                             f"model's tensors; numpy_bert does not guess them (BERT-base's would not fit other "
+                             f"weights): add them, as the model's original config.json gives them")
         try:
             return cls.from_dict(d)
         except ValueError as e:

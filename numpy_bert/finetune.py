@@ -65,8 +65,10 @@ import numpy as np
 
 from numpy_bert.layers import cross_entropy_forward
 from numpy_bert.optim import learning_rate, make_optimizer
-from numpy_bert.train import (CHECKPOINT, OPTIMIZER_FILE, STATE_FILE, Clock, _duration, find_checkpoint,
-                              read_metrics, read_run_state, save_checkpoint, train_step, write_metrics)
+from numpy_bert.train import (CHECKPOINT, OPTIMIZER_FILE, STATE_FILE, Clock, _duration, check_time_budget,
+                              find_checkpoint, read_metrics, read_run_state, save_checkpoint, train_step,
+                              write_metrics)
+from numpy_bert.utils import holds_directory_lock
 
 TASKS = {
     "text-classification": "BertForSequenceClassification",
@@ -124,6 +126,8 @@ def read_records(path):
     row with more fields than the header.
     """
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"data file {path} is a directory, not a file (CSV with a header, or JSON Lines)")
     if not path.is_file():
         raise FileNotFoundError(f"data file {path} not found")
     try:
@@ -677,8 +681,9 @@ def make_settings(task, max_positions=None, **overrides):
     if task == "question-answering" and not s["doc_stride"] < s["max_length"] - 4:
         raise ValueError(f"--doc-stride {s['doc_stride']} must be well below --max-length {s['max_length']}: "
                          "the windows overlap by doc_stride tokens")
-    if s["time_budget"] is not None and s["time_budget"] <= 0:
-        s["time_budget"] = None
+    if s["time_budget"] is not None:
+        check_time_budget(s["time_budget"])
+        s["time_budget"] = s["time_budget"] or None
     return s
 
 
@@ -709,6 +714,33 @@ def check_resume(state, settings):
         raise ValueError(f"--resume continues the run exactly as it was started; these options differ from it: "
                          f"{changed} (the run has {({k: kept.get(k) for k in changed})}); leave them out")
     return dict(kept, **{k: settings[k] for k in RESUME_MAY_CHANGE})
+
+
+def check_finetune_state(state, path):
+    """The fields of a fine-tuning trainer_state.json, their types and ranges (ValueError names the file)."""
+    from numpy_bert.train import _damaged, check_field
+
+    settings = check_field(state, "settings", path, "dict")
+    task = settings.get("task")
+    if task not in TASKS:
+        raise _damaged(path, f"the field 'settings.task' is {json.dumps(task)[:40]}, not one of {', '.join(TASKS)}")
+    try:
+        make_settings(task, **{k: settings.get(k) for k in DEFAULTS})
+    except (ValueError, TypeError) as e:
+        raise _damaged(path, f"its settings are not valid ({e})") from None
+    check_field(state, "settings.steps_per_epoch", path, "int", 1)
+    total = check_field(state, "total_steps", path, "int", 1)
+    check_field(state, "step", path, "int", 0, total)
+    check_field(state, "epoch", path, "number", 0)
+    check_field(state, "data_sha256", path, "sha256")
+    check_field(state, "model", path, "str")
+    check_field(state, "dropout_rng", path, "rng")
+    if check_field(state, "best", path, "dict", optional=True) is not None:
+        check_field(state, "best.step", path, "int", 1, state["step"])
+        check_field(state, f"best.{settings.get('metric_for_best_model')}", path, "number")
+    check_field(state, "window.loss", path, "number")
+    check_field(state, "window.steps", path, "int", 0)
+    check_field(state, "window.tokens", path, "int", 0)
 
 
 def _read_config(model_dir):
@@ -837,6 +869,7 @@ def is_better(record, best, metric):
 # the run
 # ---------------------------------------------------------------------------------------
 
+@holds_directory_lock
 def finetune(model, train, eval, out, task="text-classification", resume=False, ignore_mismatched_sizes=False,
              quiet=False, **overrides):
     """Fine-tune ``model`` (a directory in HF layout or a name numpy_bert.hub knows) on the
@@ -849,14 +882,15 @@ def finetune(model, train, eval, out, task="text-classification", resume=False, 
     and saves its checkpoint when it is spent; --resume continues it). Returns a
     summary dict (steps, best eval record, paths).
     """
+    from numpy_bert.config import BertConfig
     from numpy_bert.hub import resolve_model
-    from numpy_bert.tokenization import BertTokenizer
+    from numpy_bert.tokenization import BertTokenizer, check_vocab_size
 
     start_time = time.time()
     say = (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
     out = Path(out)
     checkpoint = find_checkpoint(out) if out.exists() else None
-    state = read_run_state(out, checkpoint, resume)  # None for a new run
+    state = read_run_state(out, checkpoint, resume, check_finetune_state)  # None for a new run
     model_dir, message = (checkpoint, f"resuming {checkpoint}") if state else resolve_model(model)
     settings = make_settings(task, _read_config(model_dir).get("max_position_embeddings"), **overrides)
     settings["metric_for_best_model"] = BEST_METRIC[task]
@@ -867,6 +901,7 @@ def finetune(model, train, eval, out, task="text-classification", resume=False, 
     # ---- 1. the model's files, the data, the label mapping
     say(message)
     tokenizer = BertTokenizer.from_pretrained(model_dir)
+    check_vocab_size(tokenizer, BertConfig.from_pretrained(model_dir), f"the model {model_dir}")
     head_rows = _head_rows(model_dir, task)
     if ignore_mismatched_sizes and state is None:  # a new head: the labels are the data's alone
         data = prepare_task_data(task, train, eval, tokenizer, {}, settings)
@@ -878,6 +913,10 @@ def finetune(model, train, eval, out, task="text-classification", resume=False, 
                          "mismatch); resume with the same files")
     check_head(model_dir, task, data.id2label, head_rows, ignore_mismatched_sizes)
     spe, total_steps, warmup_steps = training_schedule(settings, len(data.train_features))
+    if state is not None and (spe != state["settings"]["steps_per_epoch"] or state["step"] > total_steps):
+        raise ValueError(f"{checkpoint / STATE_FILE}: step {state['step']} of {state['settings']['steps_per_epoch']} "
+                         f"per epoch does not fit this data ({spe} steps per epoch, {total_steps} in all); the "
+                         f"checkpoint is damaged, so nothing was trained")
     settings["steps_per_epoch"] = spe
     say(f"data: {len(data.train_examples)} training examples ({len(data.train_features)} features), "
         f"{len(data.eval_examples)} eval examples; {settings['epochs']} epoch(s) of {spe} steps"

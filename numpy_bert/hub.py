@@ -52,7 +52,7 @@ from pathlib import Path
 from numpy_bert.config import _INT_FIELDS as SIZE_FIELDS  # the sizes every BERT config.json gives
 from numpy_bert.config import BertConfig
 from numpy_bert.tokenization import load_vocab
-from numpy_bert.utils import atomic_write, new_file_mode
+from numpy_bert.utils import atomic_write, file_sha256, new_file_mode
 from numpy_bert.weights import _no_duplicate_keys  # refuses a name given twice in one object
 from numpy_bert.weights import read_safetensors_header
 
@@ -135,6 +135,8 @@ def check_model_dir(path):
     if not path.is_dir():
         raise ValueError(f"model directory {path} does not exist")
     for name in REQUIRED_FILES:
+        if (path / name).is_dir():
+            raise ValueError(f"model directory {path}: its {name} is a directory, not a file")
         if not (path / name).is_file():
             raise ValueError(
                 f"model directory {path} is missing {name} (a model directory in HuggingFace "
@@ -199,6 +201,9 @@ def resolve_model(name_or_path=None):
         if text == entry["repo"]:
             name = known
     if name == text and (os.sep in text or "/" in text or text.startswith((".", "~"))):
+        if path.exists():
+            raise ValueError(f"{text} is a file, not a model directory; give the directory that holds "
+                             f"config.json, vocab.txt and model.safetensors")
         raise ValueError(
             f"model directory {text} does not exist; give a directory in HuggingFace layout "
             f"(config.json, vocab.txt, model.safetensors) or a name such as {DEFAULT_MODEL} "
@@ -262,14 +267,6 @@ def _one_line(text, limit=200):
 
 def _failure(filename, url, what, fix):
     return DownloadError(f"could not download {filename} from {url}: {_one_line(what, 600)}; {fix}")
-
-
-def _file_sha256(path, chunk=1 << 20):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(chunk), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 # ------------------------------------------------------------- what a file is checked against
@@ -441,7 +438,7 @@ def _already_verified(path, entry, expected):
         return False
     if entry.get("mtime_ns") == stat.st_mtime_ns:
         return True
-    return _file_sha256(path) == recorded
+    return file_sha256(path) == recorded
 
 
 # ------------------------------------------------------------------- the transfer itself

@@ -453,7 +453,7 @@ class BertModel:
 
     @classmethod
     def from_pretrained(cls, model_dir, dtype=np.float32, seed=0, layers="fast",
-                        ignore_mismatched_sizes=False, **config_overrides):
+                        ignore_mismatched_sizes=False, allow_nonfinite=False, **config_overrides):
         """Load ``<model_dir>/config.json`` and its weights (model.safetensors or model.npz),
         as transformers' ``from_pretrained`` does; ``layers`` as in the constructor.
 
@@ -466,7 +466,9 @@ class BertModel:
         has that this class has no place for are left out. ``model.loading_info`` says
         which: {"missing_keys", "unexpected_keys", "mismatched_keys"}. A head whose shape
         differs from the config's (another num_labels) is an error unless
-        ``ignore_mismatched_sizes=True``, which initialises it anew.
+        ``ignore_mismatched_sizes=True``, which initialises it anew. Weights holding NaN
+        or infinity are refused, naming the tensors, unless ``allow_nonfinite=True``
+        (loads them anyway, for inspection, with a warning).
 
             >>> model = BertForSequenceClassification.from_pretrained(            # doctest: +SKIP
             ...     "all-MiniLM-L6-v2", num_labels=3)
@@ -478,7 +480,7 @@ class BertModel:
         config = BertConfig.from_pretrained(model_dir, **config_overrides)
         cls._check_config(config)
         params, info = weights.load_pretrained(model_dir, config, cls.architecture, dtype,
-                                               ignore_mismatched_sizes)
+                                               ignore_mismatched_sizes, allow_nonfinite)
         expected = weights.expected_shapes(config, cls.architecture)
         new = [name for name in expected if name not in params]
         if new:

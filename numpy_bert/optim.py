@@ -225,18 +225,22 @@ class AdamWeightDecay:
     def state_dict(self):
         """The optimizer state as a flat dict of arrays (for ``save_safetensors``/``save_npz``).
 
-        Keys: ``"m/<param name>"``, ``"v/<param name>"`` and ``"step"`` (an int64 scalar
-        array). Hyper-parameters are not included: they come from the run's config.
+        Keys: ``"m.<param name>"``, ``"v.<param name>"`` and ``"step"`` (an int64 scalar
+        array). Hyper-parameters are not included: they come from the run's config. (Files
+        written before the writers refused "/" in names have ``"m/<param name>"``;
+        ``load_state_dict`` reads both.)
         """
         state = {"step": np.array(self.step_count, dtype=np.int64)}
         for name in self.params:
-            state[f"m/{name}"] = self.m[name]
-            state[f"v/{name}"] = self.v[name]
+            state[f"m.{name}"] = self.m[name]
+            state[f"v.{name}"] = self.v[name]
         return state
 
     def load_state_dict(self, state):
         """Restore what ``state_dict`` returned (copies into the existing arrays)."""
-        expected = {"step"} | {f"{k}/{name}" for name in self.params for k in ("m", "v")}
+        state = {key.replace("/", ".", 1) if key[:2] in ("m/", "v/") else key: value
+                 for key, value in state.items()}   # the names of older files: "m/<name>"
+        expected = {"step"} | {f"{k}.{name}" for name in self.params for k in ("m", "v")}
         if set(state) != expected:
             extra = sorted(set(state) - expected)[:3]
             missing = sorted(expected - set(state))[:3]
@@ -245,9 +249,9 @@ class AdamWeightDecay:
                              f"model configuration?")
         for name in self.params:
             for key, target in (("m", self.m[name]), ("v", self.v[name])):
-                value = np.asarray(state[f"{key}/{name}"])
+                value = np.asarray(state[f"{key}.{name}"])
                 if value.shape != target.shape:
-                    raise ValueError(f"optimizer state {key}/{name} has shape {value.shape}, "
+                    raise ValueError(f"optimizer state {key}.{name} has shape {value.shape}, "
                                      f"the parameter {target.shape}")
                 target[...] = value
         self.step_count = int(np.asarray(state["step"]))

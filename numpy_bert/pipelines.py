@@ -34,7 +34,7 @@ import numpy as np
 from numpy_bert.hub import resolve_model
 from numpy_bert.layers import softmax_forward
 from numpy_bert.model import mlm_head_forward
-from numpy_bert.tokenization import BertTokenizer, _check_text
+from numpy_bert.tokenization import BertTokenizer, _check_text, check_vocab_size
 
 
 class Pipeline:
@@ -46,6 +46,7 @@ class Pipeline:
     """
 
     task = None
+    outputs_read = ("logits",)  # the model outputs a pipeline scores from (checked finite)
 
     def __init__(self, model, tokenizer, message=""):
         self.model = model
@@ -76,7 +77,21 @@ class Pipeline:
         return input_ids, token_type_ids, np.ones_like(input_ids)
 
     def _forward(self, ids, token_type_ids=None):
-        return self.model(*self._inputs(ids, token_type_ids))
+        with np.errstate(invalid="ignore", over="ignore"):  # _check_finite says it instead
+            outputs = self.model(*self._inputs(ids, token_type_ids))
+        for name in self.outputs_read:
+            if name in outputs:
+                self._check_finite(outputs[name], name)
+        return outputs
+
+    def _check_finite(self, values, name):
+        """Refuse to score from NaN or infinite model outputs (a NaN score ranks anywhere)."""
+        values = np.asarray(values)
+        if not np.isfinite(values).all():
+            bad = int(values.size - np.isfinite(values).sum())
+            raise ValueError(f"the model's {name} hold {bad} NaN or infinite value(s) of {values.size}, so "
+                             f"no {self.task} result can be given: its weights hold NaN or infinity (loaded "
+                             f"with allow_nonfinite=True?) or overflowed on this input")
 
 
 def _top_k(values, k):
@@ -145,8 +160,10 @@ class FillMaskPipeline(Pipeline):
         Same numbers as ``model(ids)["prediction_logits"][0, masked]`` (the head works
         row by row), without the (T, H) @ (H, V) product for rows nobody reads.
         """
-        hidden = self.model.sequence_output(*self._inputs(ids))[0, masked]  # (M, H) encoder only
-        logits, _ = mlm_head_forward(self.model.layers, self.model.params, self.model.config, hidden)  # (M, V)
+        with np.errstate(invalid="ignore", over="ignore"):  # _check_finite says it instead
+            hidden = self.model.sequence_output(*self._inputs(ids))[0, masked]  # (M, H) encoder only
+            logits, _ = mlm_head_forward(self.model.layers, self.model.params, self.model.config, hidden)  # (M, V)
+        self._check_finite(logits, "prediction_logits")
         return logits
 
     def _fill_one(self, text, top_k, target_ids):
@@ -189,6 +206,7 @@ class FeatureExtractionPipeline(Pipeline):
     """The last hidden state of a text, as HF's feature-extraction pipeline returns it."""
 
     task = "feature-extraction"
+    outputs_read = ("last_hidden_state",)
 
     def __call__(self, inputs, return_tensors=False):
         if isinstance(inputs, (list, tuple)):
@@ -213,6 +231,7 @@ class NextSentencePipeline(Pipeline):
     """
 
     task = "next-sentence"
+    outputs_read = ("seq_relationship_logits", "logits")
     labels = ("IsNext", "NotNext")
 
     def __call__(self, text, text_pair=None):
@@ -614,6 +633,7 @@ class QuestionAnsweringPipeline(Pipeline):
     """
 
     task = "question-answering"
+    outputs_read = ("start_logits", "end_logits")
 
     def __call__(self, *args, question=None, context=None, top_k=1, max_answer_len=15,
                  handle_impossible_answer=False, doc_stride=None, max_seq_len=None, max_question_len=64,
@@ -732,7 +752,7 @@ MODEL_CLASSES = {
 }
 
 
-def pipeline(task, model=None, tokenizer=None, dtype=np.float32):
+def pipeline(task, model=None, tokenizer=None, dtype=np.float32, allow_nonfinite=False):
     """Build the pipeline for ``task``: "fill-mask", "feature-extraction", "next-sentence",
     "text-classification" ("sentiment-analysis"), "token-classification" ("ner") or
     "question-answering".
@@ -742,7 +762,9 @@ def pipeline(task, model=None, tokenizer=None, dtype=np.float32):
     model (then pass its ``tokenizer`` too). The task heads (classification, token
     classification, question answering) must come fine-tuned with the checkpoint: a
     head that ``from_pretrained`` had to create at random is reported in a warning.
-    ``pipeline(...).message`` says which checkpoint was used.
+    ``pipeline(...).message`` says which checkpoint was used. Weights holding NaN or
+    infinity are refused unless ``allow_nonfinite=True`` (``from_pretrained``'s option);
+    either way a pipeline raises ValueError rather than return a NaN score.
     """
     from numpy_bert import model as models
 
@@ -753,7 +775,7 @@ def pipeline(task, model=None, tokenizer=None, dtype=np.float32):
     if model is None or isinstance(model, (str, bytes)) or hasattr(model, "__fspath__"):
         path, message = resolve_model(model)
         tokenizer = tokenizer if tokenizer is not None else BertTokenizer.from_pretrained(path)
-        model = classes[0].from_pretrained(path, dtype=dtype)
+        model = classes[0].from_pretrained(path, dtype=dtype, allow_nonfinite=allow_nonfinite)
     else:
         if tokenizer is None:
             raise ValueError("pass the tokenizer too when model is a model object, or give a name or directory")
@@ -761,4 +783,5 @@ def pipeline(task, model=None, tokenizer=None, dtype=np.float32):
     if not isinstance(model, classes):
         raise ValueError(f"the {name} pipeline needs a {' or a '.join(MODEL_CLASSES[name])}, "
                          f"got a {type(model).__name__}")
+    check_vocab_size(tokenizer, model.config)
     return TASKS[name](model, tokenizer, message=message)

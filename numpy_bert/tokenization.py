@@ -28,6 +28,7 @@ import json
 import numbers
 import os
 import unicodedata
+import warnings
 from pathlib import Path
 
 import regex
@@ -362,6 +363,9 @@ def load_vocab(vocab_file, unk_token="[UNK]"):
     FileNotFoundError that is also a ValueError).
     """
     path = os.fspath(vocab_file)
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"vocab file {path!r} is a directory, not a file: pass the path of a vocab.txt "
+                                "(one token per line), or load a model directory with BertTokenizer.from_pretrained")
     if not os.path.isfile(path):
         raise VocabFileNotFoundError(
             f"vocab file {path!r} not found: pass the path of a vocab.txt (one token per line) "
@@ -394,6 +398,30 @@ def load_vocab(vocab_file, unk_token="[UNK]"):
         raise ValueError(f"{path}: no {unk_token} token in the vocab ({len(vocab)} lines); "
                          f"add a line {unk_token} (words that cannot be split into pieces map to it)")
     return vocab
+
+
+def check_vocab_size(tokenizer, config, model="the model"):
+    """Check that every id ``tokenizer`` gives has a row in the model's word embeddings.
+
+    A vocab.txt with more tokens than config.json's ``vocab_size`` raises ValueError:
+    ids from vocab_size up have no row in the (vocab_size, H) matrix (transformers
+    loads such a pair and fails on the first such id, with an IndexError deep in the
+    embedding lookup). One with fewer tokens is what transformers accepts silently (a
+    matrix padded to a multiple of 8 or 64 for speed, as some checkpoints have): the last
+    rows are never used; here it loads with a UserWarning, since it is also what a
+    vocab.txt from another model, or cut short, looks like.
+    """
+    n, rows = len(tokenizer.vocab), config.vocab_size
+    vocab = tokenizer.vocab_file or "the tokenizer's vocab"
+    if n > rows:
+        raise ValueError(f"{vocab} has {n} tokens but {model} has vocab_size={rows} (config.json): ids {rows} "
+                         f"to {n - 1} would have no row in its word embedding matrix; use the vocab.txt "
+                         f"that belongs to the model")
+    if n < rows:
+        warnings.warn(f"{vocab} has {n} tokens but {model} has vocab_size={rows} (config.json): the last "
+                      f"{rows - n} rows of its word embedding matrix are never used (transformers allows "
+                      f"this, e.g. for a matrix padded for speed); is it the model's own vocab.txt?",
+                      UserWarning, stacklevel=2)
 
 
 def write_vocab(tokens, path):

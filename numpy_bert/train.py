@@ -47,12 +47,13 @@ import math
 import os
 import shutil
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 from numpy_bert.optim import clip_by_global_norm, clip_grad_norm, learning_rate, make_optimizer
-from numpy_bert.utils import atomic_write
+from numpy_bert.utils import atomic_write, file_sha256, holds_directory_lock
 
 # ---------------------------------------------------------------------------------------
 # presets
@@ -95,6 +96,13 @@ class TrainingDiverged(ValueError):
 # settings of a run
 # ---------------------------------------------------------------------------------------
 
+def check_time_budget(minutes):
+    """--time-budget: a finite number of minutes >= 0 (0 = no budget); else ValueError."""
+    if isinstance(minutes, bool) or not isinstance(minutes, (int, float)) or not (
+            math.isfinite(minutes) and minutes >= 0):
+        raise ValueError(f"--time-budget must be a number of minutes >= 0 (0 = no budget), got {minutes!r}")
+
+
 def make_settings(preset="tiny", steps=None, seed=0, batch_size=None, lr=None, warmup_steps=None,
                   seq_len=None, eval_every=None, save_every=None, log_every=None, time_budget=None,
                   optimizer="adamweightdecay"):
@@ -109,6 +117,7 @@ def make_settings(preset="tiny", steps=None, seed=0, batch_size=None, lr=None, w
                      eval_every=eval_every, save_every=save_every, log_every=log_every)
     s.update({k: v for k, v in overrides.items() if v is not None})
     if time_budget is not None:
+        check_time_budget(time_budget)
         s["time_budget"] = time_budget if time_budget > 0 else None
     for key in ("steps", "batch_size", "eval_every", "save_every", "log_every", "eval_size"):
         if not isinstance(s[key], int) or s[key] < 1:
@@ -147,6 +156,9 @@ def load_documents(corpus=None):
         path = corpus_module.build_default_corpus()  # cached after the first build
     else:
         path = Path(corpus)
+        if path.is_dir():
+            raise IsADirectoryError(f"corpus file {corpus} is a directory, not a file (expected a text file: one "
+                                    "sentence per line, a blank line between documents)")
         if not path.is_file():
             raise OSError(f"corpus file {corpus} not found (expected a text file: one sentence per line, "
                           "a blank line between documents)")
@@ -257,6 +269,9 @@ class PairStream:
         self.epoch, self.position = int(state["epoch"]), int(state["position"])
         self.mask_rng.bit_generator.state = state["mask_rng"]
         self.pairs = None if self.position == 0 and self.epoch == 0 else self._cut(self.epoch)
+        if self.pairs is not None and self.position > len(self.pairs):
+            raise ValueError(f"the field 'data.position' is {self.position}, past the end of epoch {self.epoch}, "
+                             f"which has {len(self.pairs)} sentence pairs")
 
 
 def heldout_batches(documents, tokenizer, masking, settings):
@@ -329,7 +344,9 @@ def save_checkpoint(out, model, tokenizer, optimizer, state, name=CHECKPOINT):
     deleted. A crash at any point leaves a complete checkpoint under ``checkpoint``
     or (between the two renames) under ``checkpoint.old``, which ``find_checkpoint``
     picks up. ``optimizer=None`` leaves out optimizer.safetensors (a model to use,
-    not to resume: fine-tuning's ``best/``).
+    not to resume: fine-tuning's ``best/``). trainer_state.json gets ``"files"``: the
+    SHA-256 of every other file of the checkpoint (``checkpoint_hashes``), which
+    ``--resume`` checks (``verify_checkpoint``).
     """
     from numpy_bert.weights import save_safetensors
 
@@ -342,6 +359,7 @@ def save_checkpoint(out, model, tokenizer, optimizer, state, name=CHECKPOINT):
     tokenizer.save_pretrained(new)
     if optimizer is not None:
         save_safetensors(optimizer.state_dict(), new / OPTIMIZER_FILE)
+    state = {**state, "files": checkpoint_hashes(new)}  # what verify_checkpoint checks on --resume
     with atomic_write(new / STATE_FILE, "w", encoding="utf-8") as f:
         json.dump(state, f, indent=1)
     _fsync_dir(new)
@@ -353,6 +371,136 @@ def save_checkpoint(out, model, tokenizer, optimizer, state, name=CHECKPOINT):
     _fsync_dir(out)
     if old.exists():
         shutil.rmtree(old)
+
+
+def checkpoint_hashes(directory):
+    """{file name: SHA-256} of every file in a checkpoint directory but trainer_state.json."""
+    return {p.name: file_sha256(p) for p in sorted(Path(directory).iterdir()) if p.name != STATE_FILE}
+
+
+def _damaged(path, problem):
+    return ValueError(f"{path}: {problem}; the checkpoint is damaged, so nothing was trained: resume from an "
+                      f"intact copy of the run directory, or start a new run with another --out")
+
+
+def verify_checkpoint(checkpoint, state):
+    """Check the checkpoint's files against the SHA-256s its trainer_state.json records.
+
+    A file missing, changed (a flipped bit, an edited vocab.txt) or not written by the
+    run raises ValueError naming it. A checkpoint written before numpy_bert recorded the
+    hashes (no ``"files"``) cannot be checked: it is resumed with a UserWarning saying so
+    (its trainer_state.json fields are still checked), and its next save records them.
+    """
+    checkpoint = Path(checkpoint)
+    state_path = checkpoint / STATE_FILE
+    files = state.get("files")
+    if files is None:
+        warnings.warn(f"{state_path} records no SHA-256 of the checkpoint's files (it was written by an older "
+                      f"numpy_bert), so they cannot be verified; resuming anyway. The next checkpoint this run "
+                      f"saves records them", UserWarning, stacklevel=3)
+        return
+    if not isinstance(files, dict) or not all(
+            isinstance(name, str) and isinstance(digest, str) and len(digest) == 64 for name, digest in files.items()):
+        raise _damaged(state_path, '"files" must map file names to SHA-256 hex digests')
+    for name, digest in sorted(files.items()):
+        if name != Path(name).name or name in (".", "..", STATE_FILE):
+            raise _damaged(state_path, f'"files" names {name!r}, which is not a file of the checkpoint')
+        path = checkpoint / name
+        if not path.is_file():
+            raise _damaged(path, f"the file is missing ({STATE_FILE} records it)")
+        if file_sha256(path) != digest.lower():
+            raise _damaged(path, f"the file's SHA-256 differs from the one {STATE_FILE} records: it changed "
+                                 f"after the run saved it")
+    extra = sorted(p.name for p in checkpoint.iterdir() if p.name not in files and p.name != STATE_FILE)
+    if extra:
+        also = f" (nor {', '.join(extra[1:])})" if extra[1:] else ""
+        raise ValueError(f"{checkpoint / extra[0]}: the run did not write this file{also}: {STATE_FILE} does not "
+                         f"record it; nothing was trained: move it out of the checkpoint, then resume")
+
+
+def read_state_file(path):
+    """A trainer_state.json as a dict; ValueError naming the file if it is not a JSON object."""
+    path = Path(path)
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as e:
+        raise _damaged(path, f"not UTF-8 text ({e.reason} at byte {e.start})") from None
+    except json.JSONDecodeError as e:
+        raise _damaged(path, f"not valid JSON ({e.msg} at line {e.lineno} column {e.colno})") from None
+    if not isinstance(state, dict):
+        raise _damaged(path, f"it must hold a JSON object, not {type(state).__name__}")
+    return state
+
+
+def check_field(state, key, path, kind, minimum=None, maximum=None, optional=False):
+    """state[key], checked: ``kind`` "int", "number", "str", "dict", "rng" (a numpy bit
+    generator state) or "sha256"; ints and numbers within [minimum, maximum]. ``path`` and
+    a dotted ``key`` ("data.position") name it in the ValueError."""
+    where = key
+    for part in key.split(".")[:-1]:
+        state = state.get(part) if isinstance(state, dict) else None
+    key = key.split(".")[-1]
+    if not isinstance(state, dict) or key not in state:
+        raise _damaged(path, f"the field {where!r} is missing")
+    value = state[key]
+    if value is None and optional:
+        return value
+    ok = {"int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+          "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v),
+          "str": lambda v: isinstance(v, str), "dict": lambda v: isinstance(v, dict),
+          "sha256": lambda v: isinstance(v, str) and len(v) == 64 and all(c in "0123456789abcdef" for c in v),
+          "rng": _is_generator_state}[kind](value)
+    if not ok:
+        names = {"int": "an integer", "number": "a finite number", "str": "a string", "dict": "a JSON object",
+                 "sha256": "a SHA-256 hex digest", "rng": "a numpy random generator state"}
+        raise _damaged(path, f"the field {where!r} must be {names[kind]}{' or null' if optional else ''}, "
+                             f"got {json.dumps(value)[:80]}")
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        bounds = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
+        raise _damaged(path, f"the field {where!r} is {value}, but must be {bounds}")
+    return value
+
+
+def _is_generator_state(value):
+    try:
+        np.random.default_rng(0).bit_generator.state = value
+    except (TypeError, ValueError, KeyError, OverflowError):
+        return False
+    return True
+
+
+def check_pretrain_state(state, path):
+    """The fields of a pretraining trainer_state.json, their types and ranges (ValueError names the file)."""
+    settings = check_field(state, "settings", path, "dict")
+    preset = settings.get("preset")
+    if preset not in PRESETS:
+        raise _damaged(path, f"the field 'settings.preset' is {json.dumps(preset)[:40]}, not one of {sorted(PRESETS)}")
+    reference = make_settings(preset)
+    for key, default in reference.items():
+        if key == "group_by_length" and key not in settings:
+            continue  # runs started before the option existed: PairStream reads it as False
+        if key == "time_budget":
+            check_field(state, f"settings.{key}", path, "number", minimum=0, optional=True)
+        elif isinstance(default, bool) or isinstance(default, str):
+            if type(settings.get(key)) is not type(default):
+                raise _damaged(path, f"the field 'settings.{key}' must be a {type(default).__name__}, got "
+                                     f"{json.dumps(settings.get(key))[:40]}")
+        else:
+            check_field(state, f"settings.{key}", path, "int" if isinstance(default, int) else "number")
+    try:
+        make_settings(preset, settings["steps"], settings["seed"], settings["batch_size"], settings["lr"],
+                      settings["warmup_steps"], settings["seq_len"], settings["eval_every"], settings["save_every"],
+                      settings["log_every"], settings["time_budget"] or 0, settings["optimizer"])
+    except ValueError as e:
+        raise _damaged(path, f"its settings are not valid ({e})") from None
+    total = check_field(state, "total_steps", path, "int", 1, settings["steps"])
+    step = check_field(state, "step", path, "int", 0, total)
+    check_field(state, "vocab_size", path, "int", 1)
+    check_field(state, "corpus_sha256", path, "sha256")
+    check_field(state, "dropout_rng", path, "rng")
+    check_field(state, "data.epoch", path, "int", 0, step)
+    check_field(state, "data.position", path, "int", 0, step * settings["batch_size"])
+    check_field(state, "data.mask_rng", path, "rng")
 
 
 def _fsync_dir(path):
@@ -390,10 +538,31 @@ def write_metrics(path, records):
 
 
 def read_metrics(path):
+    """The records of a metrics.jsonl ([] if there is none); ValueError naming the file and line
+    for one that is not a JSON object with an integer "step"."""
     path = Path(path)
     if not path.is_file():
         return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start}); it is damaged: restore it "
+                         f"or delete it (the run's figures so far are then lost)") from None
+    records = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path}, line {number}: not valid JSON ({e.msg}); the file is damaged: restore "
+                             f"it, or delete that line") from None
+        if not isinstance(record, dict) or not isinstance(record.get("step"), int) or isinstance(
+                record.get("step"), bool):
+            raise ValueError(f"{path}, line {number}: a record must be a JSON object with an integer "
+                             f"\"step\"; the file is damaged: restore it, or delete that line")
+        records.append(record)
+    return records
 
 
 def plot_curves(records, path, title="numpy_bert pretraining"):
@@ -439,19 +608,26 @@ def _duration(seconds):
 # the steps of a run, in the order pretrain() takes them
 # ---------------------------------------------------------------------------------------
 
-def read_run_state(out, checkpoint, resume):
+def read_run_state(out, checkpoint, resume, check_state=check_pretrain_state):
     """The checkpoint's trainer_state.json when resuming, None for a new run.
 
     Refuses ``--resume`` where there is no checkpoint, and a new run where there is one.
+    Resuming, the checkpoint's files are checked against their recorded SHA-256s
+    (``verify_checkpoint``) and the state's fields by ``check_state(state, path)``
+    (``check_pretrain_state``; finetune passes its own): a failure is a ValueError naming
+    the file, before anything is trained.
     """
     if resume:
         if checkpoint is None:
             raise ValueError(f"nothing to resume: {out / CHECKPOINT / STATE_FILE} does not exist; "
                              "run without --resume to start a new run there")
-        return json.loads((checkpoint / STATE_FILE).read_text(encoding="utf-8"))
+        state = read_state_file(checkpoint / STATE_FILE)
+        verify_checkpoint(checkpoint, state)
+        check_state(state, checkpoint / STATE_FILE)
+        return state
     if checkpoint is not None:
-        raise ValueError(f"{out} already holds a run (checkpoint at step "
-                         f"{json.loads((checkpoint / STATE_FILE).read_text())['step']}); pass --resume to "
+        step = read_state_file(checkpoint / STATE_FILE).get("step")
+        raise ValueError(f"{out} already holds a run (checkpoint at step {step}); pass --resume to "
                          "continue it or choose another --out")
     return None
 
@@ -481,6 +657,14 @@ def check_resume(state, steps, seed, preset, overrides):
     return settings
 
 
+def check_vocab_file(vocab):
+    """Load ``--vocab`` as the run will (BertTokenizer, lower-cased): its errors name the
+    user's file, not the copy in ``--out``."""
+    from numpy_bert.tokenization import BertTokenizer
+
+    BertTokenizer(os.fspath(vocab), do_lower_case=True)
+
+
 def prepare_vocab(out, vocab, checkpoint, train_docs, settings, say):
     """Path of the run's vocab.txt: the checkpoint's when resuming, else ``--vocab`` copied to
     ``out/vocab.txt``, else a WordPiece vocabulary trained on the training documents there."""
@@ -492,8 +676,6 @@ def prepare_vocab(out, vocab, checkpoint, train_docs, settings, say):
         return vocab_path
     vocab_path = out / "vocab.txt"
     if vocab is not None:
-        if not Path(vocab).is_file():
-            raise OSError(f"vocab file {vocab} not found")
         shutil.copyfile(vocab, vocab_path)
     else:
         t = time.time()
@@ -534,7 +716,10 @@ def restore_checkpoint(checkpoint, state, model, optimizer, stream):
         model.params[name][...] = loaded[name]
     optimizer.load_state_dict(load_safetensors(checkpoint / OPTIMIZER_FILE))
     model.rng.bit_generator.state = state["dropout_rng"]
-    stream.load_state(state["data"])
+    try:
+        stream.load_state(state["data"])
+    except ValueError as e:
+        raise _damaged(checkpoint / STATE_FILE, str(e)) from None
 
 
 class Clock:
@@ -600,7 +785,7 @@ def train_step(model, optimizer, batch, lr, step, settings, out, records):
     if not (math.isfinite(loss) and math.isfinite(norm)):
         write_metrics(out / "metrics.jsonl", records)
         last = find_checkpoint(out)
-        where = (f"the last good checkpoint {last} (step {json.loads((last / STATE_FILE).read_text())['step']})"
+        where = (f"the last good checkpoint {last} (step {read_state_file(last / STATE_FILE).get('step')})"
                  f" is intact" if last else "no checkpoint had been written yet")
         raise TrainingDiverged(
             f"the loss became {loss} at step {step + 1} (gradient norm {norm}); stopped before updating the "
@@ -708,6 +893,7 @@ def summarize(records, step, total_steps, clock, out, say):
 # the run
 # ---------------------------------------------------------------------------------------
 
+@holds_directory_lock
 def pretrain(out, corpus=None, preset="tiny", steps=None, seed=0, vocab=None, resume=False, quiet=False,
              **overrides):
     """Run (or with ``resume=True`` continue) a pretraining run in directory ``out``.
@@ -732,6 +918,8 @@ def pretrain(out, corpus=None, preset="tiny", steps=None, seed=0, vocab=None, re
     clock = Clock(start_time, settings.get("time_budget"))
 
     # ---- 1. corpus
+    if vocab is not None:
+        check_vocab_file(vocab)  # before the corpus is read, and naming the user's file
     documents = load_documents(corpus)
     fingerprint = corpus_fingerprint(documents)
     if state is not None and state["corpus_sha256"] != fingerprint:

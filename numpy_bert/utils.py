@@ -2,6 +2,7 @@
 
 import contextlib
 import ctypes
+import hashlib
 import os
 import sys
 import tempfile
@@ -79,3 +80,79 @@ def keep_freed_memory():
     mallopt.restype = ctypes.c_int
     ok = mallopt(_M_MMAP_THRESHOLD, 32 * 1024 * 1024) == 1
     return mallopt(_M_TRIM_THRESHOLD, 1024 * 1024 * 1024) == 1 and ok
+
+
+LOCK_FILE = ".numpy_bert.lock"
+
+
+class DirectoryLocked(OSError):
+    """Another process holds the lock on a run directory (see ``lock_directory``)."""
+
+
+@contextlib.contextmanager
+def lock_directory(directory):
+    """Hold an exclusive lock on ``directory`` (its file ``.numpy_bert.lock``) while the block runs.
+
+    ``numpy-bert pretrain`` and ``finetune`` take it on ``--out``: a second run on the same
+    directory raises DirectoryLocked at once, having changed nothing. The lock is
+    ``fcntl.flock`` on that file, which the kernel releases when the holder's process
+    ends, however it ends: a run killed with SIGKILL leaves no stale lock behind. The
+    file stays (deleting it while another process opens it would let two runs hold two
+    locks). Where there is no fcntl (Windows) there is no lock.
+    """
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    path = os.path.join(os.fspath(directory), LOCK_FILE)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 64).decode("ascii", "replace").strip()
+            raise DirectoryLocked(f"{os.fspath(directory)} is in use by another numpy-bert run"
+                                  + (f" (process {holder})" if holder.isdigit() else "")
+                                  + f", which holds its lock {LOCK_FILE}; nothing was changed: wait for that run "
+                                  f"to end, or choose another --out") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode("ascii"))
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def holds_directory_lock(function):
+    """Decorator: run ``function(out, ...)`` holding ``lock_directory(out)`` (``out`` created
+    first if need be, and removed again if the run fails leaving it empty)."""
+    import functools
+    import inspect
+
+    signature = inspect.signature(function)
+
+    @functools.wraps(function)
+    def locked(*args, **kwargs):
+        out = os.fspath(signature.bind(*args, **kwargs).arguments["out"])
+        created = not os.path.exists(out)
+        os.makedirs(out, exist_ok=True)
+        try:
+            with lock_directory(out):
+                return function(*args, **kwargs)
+        except BaseException:
+            if created and os.listdir(out) in ([], [LOCK_FILE]):
+                with contextlib.suppress(OSError):
+                    os.unlink(os.path.join(out, LOCK_FILE))
+                    os.rmdir(out)
+            raise
+
+    return locked
+
+
+def file_sha256(path, chunk=1 << 20):
+    """The SHA-256 of a file's bytes, as a hex string (read ``chunk`` bytes at a time)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()

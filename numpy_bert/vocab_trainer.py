@@ -50,8 +50,12 @@ def _read_texts(files_or_texts):
                 import gzip
 
                 opener = gzip.open
-            with opener(path, "rt", encoding="utf-8", errors="replace") as f:
-                yield from f
+            with opener(path, "rt", encoding="utf-8") as f:
+                try:
+                    yield from f
+                except UnicodeDecodeError as e:  # as pretrain's corpus: binary or another encoding is refused
+                    raise ValueError(f"training file {path!r} is not UTF-8 text ({e.reason}); convert it to "
+                                     f"UTF-8 (a binary file cannot be learnt from)") from None
         elif isinstance(item, str):
             yield from item.splitlines()
         else:

@@ -25,9 +25,11 @@ weight, the ``position_ids`` buffer) onto them.
 """
 
 import json
+import math
 import mmap
 import os
 import struct
+import warnings
 import zipfile
 from collections.abc import Mapping
 
@@ -176,6 +178,9 @@ def _read_header(f, path, file_size):
                 isinstance(o, int) and not isinstance(o, bool) and o >= 0 for o in offsets)):
             raise ValueError(f"{where}: data_offsets must be [begin, end] with non-negative "
                              f"integers, got {offsets!r:.200}")
+        if len(shape) > 64 or math.prod(d for d in shape if d) * SAFETENSORS_DTYPES[dtype_name].itemsize >= 2 ** 63:
+            raise ValueError(f"{where}: shape {shape!r:.200} is larger than any array can be "
+                             f"(at most 64 dimensions and 2**63 bytes)")
         begin, end = offsets
         if begin > end:
             raise ValueError(f"{where}: data_offsets [{begin}, {end}] end before they begin")
@@ -265,6 +270,24 @@ def load_safetensors(path, dtype=None, writable=False):
 # writing safetensors
 # ---------------------------------------------------------------------------------------
 
+def _check_tensor_name(name, what):
+    """Refuse a name that reads as a path: "/" or "\\", a ".." or a control character.
+
+    Inside a safetensors file a name is only a string, but tools map names onto paths
+    (an .npz holds each array as the zip member "<name>.npy"; exporters write one file
+    per tensor), and there "../x" or "/etc/x" leaves the directory. HF's names are
+    dotted ("bert.encoder.layer.0.output.dense.weight") and never need any of these.
+    Files written elsewhere with such names ("bert/embeddings/..." from TF) still load.
+    """
+    bad = [repr(c) for c in ("/", "\\", "..") if c in name]
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        bad.append("a control character")
+    if bad:
+        raise ValueError(f"{what}: tensor name {name!r} contains {' and '.join(bad)}; names that read as "
+                         f"paths are refused (an archive or an exporter could write outside its "
+                         f"directory): use dotted names such as 'bert.pooler.dense.weight'")
+
+
 def _check_tensor_dict(tensors, what):
     if not isinstance(tensors, Mapping):
         raise TypeError(f"{what} needs a dict of name -> ndarray, got {type(tensors).__name__}")
@@ -274,6 +297,7 @@ def _check_tensor_dict(tensors, what):
             raise TypeError(f"{what}: tensor names must be non-empty strings, got {name!r}")
         if name == "__metadata__":
             raise ValueError(f"{what}: '__metadata__' is reserved and cannot name a tensor")
+        _check_tensor_name(name, what)
         if not isinstance(value, (np.ndarray, np.generic)):
             raise TypeError(f"{what}: tensor {name!r} must be a NumPy array, "
                             f"got {type(value).__name__}")
@@ -666,10 +690,41 @@ def _as_parameter(array, name, dtype, source):
     if array.dtype.kind != "f":
         raise ValueError(f"{source}: tensor {name!r} has dtype {array.dtype}; parameters "
                          f"must be floating point")
-    return array.astype(dtype, copy=False)
+    with np.errstate(over="ignore"):   # float64 beyond float32's range becomes inf: check_finite names it
+        return array.astype(dtype, copy=False)
 
 
-def load_state_dict(path_or_dir, config, architecture="BertForPreTraining", dtype=np.float32):
+def check_finite(params, source="state dict", allow_nonfinite=False, names=None):
+    """Refuse parameters that hold NaN or infinity, naming each such tensor.
+
+    One NaN in one weight makes every output it reaches NaN: fill-mask would rank
+    NaN scores and print arbitrary tokens. Such a file is damaged, or was written by a
+    training run that diverged. ``allow_nonfinite=True`` loads it anyway, for
+    inspection, with a UserWarning naming the tensors instead of the ValueError (the
+    pipelines still refuse to give NaN scores). This reads every parameter once (for
+    bert-base 110 M values), after any conversion to the loading dtype: a float64 value
+    beyond float32's range is infinite in a float32 model. ``names`` maps a parameter's
+    name to the checkpoint's name for it, which the messages use.
+    """
+    bad = []
+    for name, array in params.items():
+        if not np.isfinite(array).all():
+            nan, finite = int(np.isnan(array).sum()), int(np.isfinite(array).sum())
+            bad.append(f"{(names or {}).get(name, name)} ({nan} NaN, {array.size - nan - finite} infinite "
+                       f"of {array.size} values)")
+    if not bad:
+        return
+    shown = "; ".join(bad[:8]) + (f"; ... ({len(bad) - 8} more)" if len(bad) > 8 else "")
+    if not allow_nonfinite:
+        raise ValueError(f"{source}: {len(bad)} tensor(s) hold NaN or infinite values: {shown}. The file is "
+                         f"damaged or was saved from a run that diverged; to load it anyway for inspection, "
+                         f"pass allow_nonfinite=True (numpy-bert: --allow-nonfinite)")
+    warnings.warn(f"{source}: loaded with allow_nonfinite=True although {len(bad)} tensor(s) hold NaN or "
+                  f"infinite values: {shown}; every output they reach will be NaN", UserWarning, stacklevel=3)
+
+
+def load_state_dict(path_or_dir, config, architecture="BertForPreTraining", dtype=np.float32,
+                    allow_nonfinite=False):
     """Load a checkpoint as a params dict with exactly ``expected_shapes`` names, in order.
 
     path_or_dir:  a model directory (model.safetensors or model.npz), a .safetensors or
@@ -678,6 +733,8 @@ def load_state_dict(path_or_dir, config, architecture="BertForPreTraining", dtyp
                   "BertForSequenceClassification" ("bert.*", "classifier.*"), ..., or
                   "BertModel" (no prefix; the checkpoint's heads are ignored)
     dtype:        floating dtype of the returned arrays (np.float32 or np.float64)
+    allow_nonfinite: False (default) refuses a tensor holding NaN or infinity with a
+                  ValueError naming it; True loads it with a warning (see check_finite)
 
     Accepts the variants found in real checkpoints: names with or without "bert.",
     legacy LayerNorm "gamma"/"beta", the tied decoder weight present (checked equal to
@@ -689,15 +746,18 @@ def load_state_dict(path_or_dir, config, architecture="BertForPreTraining", dtyp
     _check_architecture(architecture)
     dtype = _check_float_dtype(dtype, "load_state_dict")
     tensors, source = _read_tensors(path_or_dir)
-    params, _, _ = _normalize_names(tensors, architecture, source)
+    params, _, original = _normalize_names(tensors, architecture, source)
     if architecture == "BertModel":   # BertModel has no head: the checkpoint's are ignored
         params = {name: array for name, array in params.items() if not name.startswith(_HEAD_PARTS)}
     check_state_dict(params, config, architecture, source)
-    return {name: _as_parameter(params[name], name, dtype, source)
-            for name in expected_shapes(config, architecture)}
+    params = {name: _as_parameter(params[name], name, dtype, source)
+              for name in expected_shapes(config, architecture)}
+    check_finite(params, source, allow_nonfinite, original)
+    return params
 
 
-def load_pretrained(path_or_dir, config, architecture, dtype=np.float32, ignore_mismatched_sizes=False):
+def load_pretrained(path_or_dir, config, architecture, dtype=np.float32, ignore_mismatched_sizes=False,
+                    allow_nonfinite=False):
     """Load what a checkpoint has of ``architecture``, as transformers' from_pretrained does.
 
     Returns ``(params, loading_info)``: ``params`` holds the expected tensors that the
@@ -714,7 +774,8 @@ def load_pretrained(path_or_dir, config, architecture, dtype=np.float32, ignore_
     (a BertModel checkpoint has no classifier) and is then listed in missing_keys. One whose
     shape differs (a classifier trained with another num_labels) raises a ValueError that
     points to ``ignore_mismatched_sizes=True``; with it, the tensor is listed in
-    mismatched_keys and left out of ``params`` (so it is initialised anew).
+    mismatched_keys and left out of ``params`` (so it is initialised anew). A tensor
+    holding NaN or infinity is refused unless ``allow_nonfinite=True`` (see check_finite).
     """
     _check_architecture(architecture)
     dtype = _check_float_dtype(dtype, "load_pretrained")
@@ -743,6 +804,7 @@ def load_pretrained(path_or_dir, config, architecture, dtype=np.float32, ignore_
     mismatched = {name for name, _, _ in wrong}
     params = {name: _as_parameter(found[name], name, dtype, source)
               for name in expected if name in found and name not in mismatched}
+    check_finite(params, source, allow_nonfinite, original)
     info = {"missing_keys": missing, "unexpected_keys": unexpected, "mismatched_keys": wrong}
     return params, info
 

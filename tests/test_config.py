@@ -131,7 +131,7 @@ def test_file_errors_name_the_file(tmp_path):
     bad.write_bytes(b"\xff\xfe")
     with pytest.raises(ValueError, match="not UTF-8"):
         BertConfig.from_json_file(bad)
-    bad.write_text('{"hidden_size": 100, "num_attention_heads": 12}')
+    bad.write_text(json.dumps({**BertConfig().to_dict(), "hidden_size": 100, "num_attention_heads": 12}))
     with pytest.raises(ValueError, match=r"config.json: BertConfig.hidden_size \(100\)"):
         BertConfig.from_json_file(bad)
     (tmp_path / "empty").mkdir()

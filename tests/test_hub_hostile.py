@@ -356,7 +356,7 @@ def test_a_truncated_file_recorded_by_an_older_version_is_fetched_again(raw_hub,
     short = b"".join(vocab.splitlines(keepends=True)[:3])
     (path / "vocab.txt").write_bytes(short)
     record = record_of(path)
-    record["vocab.txt"].update(size=len(short), sha256=hub._file_sha256(path / "vocab.txt"),
+    record["vocab.txt"].update(size=len(short), sha256=hub.file_sha256(path / "vocab.txt"),
                                mtime_ns=(path / "vocab.txt").stat().st_mtime_ns)
     (path / hub.RECORD_NAME).write_text(json.dumps(record))
     n = len(raw_hub.requests)
@@ -366,7 +366,7 @@ def test_a_truncated_file_recorded_by_an_older_version_is_fetched_again(raw_hub,
     assert "vocab.txt                already downloaded and verified" not in err
     assert raw_hub.requests[n:] == [path_of("vocab.txt")]
     assert (path / "vocab.txt").read_bytes() == vocab
-    assert record_of(path)["vocab.txt"]["sha256"] == hub._file_sha256(path / "vocab.txt")
+    assert record_of(path)["vocab.txt"]["sha256"] == hub.file_sha256(path / "vocab.txt")
 
 
 def test_a_file_fetched_again_must_match_its_first_download(raw_hub, tmp_path):

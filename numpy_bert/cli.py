@@ -56,6 +56,8 @@ COMMANDS = [
     ("finetune", "fine-tune BERT on text classification, token classification or question answering",
      "numpy-bert finetune --model numpy-bert-tiny --task text-classification --train train.csv "
      "--eval eval.csv --out runs/sst"),
+    ("explain", "write one HTML page of a text's attention (head and model views) and token attributions",
+     'numpy-bert explain "The cat sat on the mat." --out cat.html'),
 ]
 
 
@@ -498,6 +500,33 @@ def run_finetune(args):
         warnings.showwarning = lambda message, *_, **__: print(f"warning: {message}", file=sys.stderr)
         finetune(args.model, args.train, args.eval, args.out, task=args.task, resume=args.resume,
                  ignore_mismatched_sizes=args.ignore_mismatched_sizes, quiet=args.quiet, **overrides)
+    return 0
+
+
+# --------------------------------------------------------------------------- explain
+# (the page itself is numpy_bert.explain)
+
+def add_explain_arguments(parser):
+    from numpy_bert.attribution import DEFAULT_STEPS
+
+    parser.add_argument("text", help="the text; with a [MASK], its prediction is explained")
+    _add_model_argument(parser)
+    parser.add_argument("--out", required=True, metavar="FILE.html", help="the page to write (self-contained)")
+    parser.add_argument("--steps", type=int, default=DEFAULT_STEPS,
+                        help=f"integrated-gradients steps (Gauss-Legendre nodes, default {DEFAULT_STEPS})")
+
+
+def run_explain(args):
+    from numpy_bert.explain import explain, load_for_explain, write_html
+
+    model, tokenizer, message = load_for_explain(args.model)
+    report = explain(args.text, model, tokenizer, steps=args.steps, message=message)
+    write_html(report, args.out)
+    print(message)
+    a = report["attribution"]
+    if a is not None:
+        print(f"attributions: {a['what']}, completeness error {100 * a['completeness_error']:.2g}%")
+    print(f"wrote {args.out}")
     return 0
 
 

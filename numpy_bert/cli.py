@@ -414,6 +414,8 @@ def add_pretrain_arguments(parser):
                              "NUMPY_BERT_NUM_THREADS, then run independent products side by side, which is "
                              "faster at these matrix sizes; 0 = leave NumPy's setting)")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
+    parser.add_argument("--log-norms", action="store_true",
+                        help="log per-layer gradient norms and activation RMS to metrics.jsonl, plot them to norms.png")
 
 
 def run_pretrain(args):
@@ -429,7 +431,7 @@ def run_pretrain(args):
              vocab=args.vocab, resume=args.resume, batch_size=args.batch_size, lr=args.lr,
              warmup_steps=args.warmup_steps, seq_len=args.seq_len, eval_every=args.eval_every,
              save_every=args.save_every, log_every=args.log_every, time_budget=args.time_budget,
-             optimizer=args.optimizer, quiet=args.quiet)
+             optimizer=args.optimizer, quiet=args.quiet, log_norms=args.log_norms)
     return 0
 
 
@@ -484,6 +486,8 @@ def add_finetune_arguments(parser):
     parser.add_argument("--threads", type=int, default=1,
                         help="BLAS threads (default 1: numpy_bert's own threads; 0 = leave NumPy's setting)")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
+    parser.add_argument("--log-norms", action="store_true",
+                        help="log per-layer gradient norms and activation RMS to metrics.jsonl, plot them to norms.png")
 
 
 def run_finetune(args):
@@ -499,7 +503,8 @@ def run_finetune(args):
     with warnings.catch_warnings():  # e.g. the new head's "newly initialized": one line each, as they come
         warnings.showwarning = lambda message, *_, **__: print(f"warning: {message}", file=sys.stderr)
         finetune(args.model, args.train, args.eval, args.out, task=args.task, resume=args.resume,
-                 ignore_mismatched_sizes=args.ignore_mismatched_sizes, quiet=args.quiet, **overrides)
+                 ignore_mismatched_sizes=args.ignore_mismatched_sizes, quiet=args.quiet,
+                 log_norms=args.log_norms, **overrides)
     return 0
 
 

@@ -90,7 +90,8 @@ def _check_inputs(config, input_ids, token_type_ids, attention_mask, inputs_embe
     """Validate the forward's inputs; returns them as arrays (defaults filled in).
 
     Exactly one of input_ids (B, T) and inputs_embeds (B, T, H) is given, as in HF; the
-    returned ids are None when the embeddings were given (cast to ``dtype``)."""
+    first array returned is then the ids, or the embeddings cast to ``dtype`` (which
+    embeddings_forward tells apart by their dtype)."""
     if (input_ids is None) == (inputs_embeds is None):
         raise ValueError("pass exactly one of input_ids (B, T) and inputs_embeds (B, T, H), "
                          "as transformers does")
@@ -371,8 +372,8 @@ def encoder_layer_backward(layers, dy, cache, grads, prefix, activation_grads=No
     record("attention.context", dctx)
     # ctx = self_attention(x)
     inside = {} if activation_grads is not None else None   # scores, probs, head_mask
-    dx, dqw, dqb, dkw, dkb, dvw, dvb = layers.self_attention_backward(
-        dctx, cache["self_attention"], *(() if inside is None else (inside,)))     # (B, T, H)
+    asked = () if inside is None else (inside,)            # (a namespace of one's own may not take it)
+    dx, dqw, dqb, dkw, dkb, dvw, dvb = layers.self_attention_backward(dctx, cache["self_attention"], *asked)  # (B, T, H)
     if inside is not None:
         for name in ("scores", "probs"):
             record("attention." + name, inside[name])

@@ -26,7 +26,7 @@ from numpy_bert import gradcheck, hub
 from numpy_bert.finetune import DataError
 from numpy_bert.pipelines import pipeline
 from numpy_bert.tokenization import BertTokenizer, write_vocab
-from numpy_bert.vocab_trainer import train_wordpiece
+from numpy_bert.vocab_trainer import CRITERIA, train_wordpiece
 
 # (command, one-line help, example); the command's two functions are add_<command>_arguments
 # and run_<command> below (dashes as underscores)
@@ -58,6 +58,8 @@ COMMANDS = [
      "--eval eval.csv --out runs/sst"),
     ("explain", "write one HTML page of a text's attention (head and model views) and token attributions",
      'numpy-bert explain "The cat sat on the mat." --out cat.html'),
+    ("course", "the course kit: write the student version, or grade a student's directory",
+     "numpy-bert course student handout/ && numpy-bert course grade handout/ --json"),
 ]
 
 
@@ -305,6 +307,9 @@ def add_train_vocab_arguments(parser):
                       help="lower-case and strip accents first (default)")
     case.add_argument("--cased", dest="do_lower_case", action="store_false", help="keep case and accents")
     parser.add_argument("--min-frequency", type=int, default=2, help="stop when no pair occurs this often")
+    parser.add_argument("--criterion", choices=CRITERIA, default="frequency",
+                        help="which pair to merge: the most frequent (BPE, HF's trainer; default) or "
+                        "WordPiece's likelihood score count(ab) / (count(a) count(b))")
 
 
 def run_train_vocab(args):
@@ -313,7 +318,8 @@ def run_train_vocab(args):
             raise FileNotFoundError(f"training file {name!r} not found")
     start = time.perf_counter()
     vocab = train_wordpiece(args.files, args.vocab_size, do_lower_case=args.do_lower_case,
-                            min_frequency=args.min_frequency, progress=lambda m: print(m, file=sys.stderr))
+                            min_frequency=args.min_frequency, criterion=args.criterion,
+                            progress=lambda m: print(m, file=sys.stderr))
     write_vocab(vocab, args.out)
     print(f"wrote {len(vocab)} tokens to {args.out} in {time.perf_counter() - start:.1f} s "
           f"({'uncased' if args.do_lower_case else 'cased'}; load it with "
@@ -336,10 +342,18 @@ def add_download_arguments(parser):
     parser.add_argument("--hub-url", default=None, help="model hub base URL (default $NUMPY_BERT_HUB_URL or "
                         f"{hub.DEFAULT_HUB_URL})")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--timeout", type=float, default=hub.DEFAULT_TIMEOUT, metavar="SECONDS",
+                        help="seconds to connect and for the server to start answering "
+                        "(default %(default)g)")
+    parser.add_argument("--stall-timeout", type=float, default=hub.DEFAULT_STALL_TIMEOUT, metavar="SECONDS",
+                        help="give up on a file when no byte of it came for this long (default %(default)g)")
+    parser.add_argument("--deadline", type=float, default=hub.DEFAULT_DEADLINE, metavar="SECONDS",
+                        help="give up when the whole download takes longer (default %(default)g; 0: no limit)")
 
 
 def run_download(args):
-    path = hub.download(args.name, cache_dir=args.cache_dir, base_url=args.hub_url, progress=not args.quiet)
+    path = hub.download(args.name, cache_dir=args.cache_dir, base_url=args.hub_url, progress=not args.quiet,
+                        timeout=args.timeout, stall_timeout=args.stall_timeout, deadline=args.deadline)
     print(f"{args.name} is in {path}")
     return 0
 
@@ -532,6 +546,44 @@ def run_explain(args):
     if a is not None:
         print(f"attributions: {a['what']}, completeness error {100 * a['completeness_error']:.2g}%")
     print(f"wrote {args.out}")
+    return 0
+
+
+# --------------------------------------------------------------------------- course
+
+
+def add_course_arguments(parser):
+    sub = parser.add_subparsers(dest="course_command", metavar="{student,grade}", required=True)
+    student = sub.add_parser("student", help="write the student version (stubs, no solutions) into OUT")
+    student.add_argument("out", metavar="OUT", help="a new (or empty) directory for the student version")
+    student.add_argument("--course", default=None,
+                         help="the solution version to strip (default: the repository's course/)")
+    grade = sub.add_parser("grade", help="grade a student's course directory: points and a message per exercise")
+    grade.add_argument("directory", metavar="DIR", help="the student's directory (as written by 'course student')")
+    grade.add_argument("--json", action="store_true",
+                       help='print {"exercises": [{"id", "points", "max_points", "message"}], "total", "max_total"}')
+    grade.add_argument("--manifest", default=None,
+                       help="the course's manifest.json (default: the repository's course/manifest.json)")
+    grade.add_argument("--seed", type=int, default=None, help="seed of the checks' random sizes (default: fresh)")
+    grade.add_argument("--timeout", type=float, default=None, help="seconds per exercise (default 10)")
+    grade.add_argument("--only", nargs="+", default=None, help="grade only exercises whose id starts so (e.g. a3)")
+    grade.add_argument("--jobs", type=int, default=2, help="exercises graded at once, each in its own process (default 2)")
+
+
+def run_course(args):
+    from numpy_bert.course import default_course_dir, grader, student
+
+    if args.course_command == "student":
+        course = args.course or default_course_dir()
+        written = student.write_student_version(course, args.out)
+        print(f"wrote the student version of {course} into {args.out}: {len(written)} files")
+        return 0
+    timeout = grader.DEFAULT_TIMEOUT if args.timeout is None else args.timeout
+    if timeout <= 0:
+        raise ValueError(f"--timeout must be a positive number of seconds, got {args.timeout}")
+    report = grader.grade_directory(args.directory, manifest=args.manifest, seed=args.seed,
+                                    timeout=timeout, only=args.only, jobs=args.jobs)
+    print(json.dumps(report, ensure_ascii=False) if args.json else grader.format_report(report))
     return 0
 
 

@@ -2,7 +2,7 @@
 
 This is the one command that refreshes the committed outputs:
 
-    python notebooks/run_notebooks.py              # all seven notebooks
+    python notebooks/run_notebooks.py              # all eight notebooks
     python notebooks/run_notebooks.py 01 05        # only those whose name contains 01 or 05
 
 Each notebook is rebuilt from its source in notebooks/src/, executed top to bottom

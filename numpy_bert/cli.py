@@ -56,6 +56,8 @@ COMMANDS = [
     ("finetune", "fine-tune BERT on text classification, token classification or question answering",
      "numpy-bert finetune --model numpy-bert-tiny --task text-classification --train train.csv "
      "--eval eval.csv --out runs/sst"),
+    ("explain", "write one HTML page of a text's attention (head and model views) and token attributions",
+     'numpy-bert explain "The cat sat on the mat." --out cat.html'),
     ("course", "the course kit: write the student version, or grade a student's directory",
      "numpy-bert course student handout/ && numpy-bert course grade handout/ --json"),
 ]
@@ -461,6 +463,8 @@ def add_pretrain_arguments(parser):
                              "NUMPY_BERT_NUM_THREADS, then run independent products side by side, which is "
                              "faster at these matrix sizes; 0 = leave NumPy's setting)")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
+    parser.add_argument("--log-norms", action="store_true",
+                        help="log per-layer gradient norms and activation RMS to metrics.jsonl, plot them to norms.png")
 
 
 def _check_threads(threads):
@@ -497,7 +501,7 @@ def run_pretrain(args):
              vocab=args.vocab, resume=args.resume, batch_size=args.batch_size, lr=args.lr,
              warmup_steps=args.warmup_steps, seq_len=args.seq_len, eval_every=args.eval_every,
              save_every=args.save_every, log_every=args.log_every, time_budget=args.time_budget,
-             optimizer=args.optimizer, quiet=args.quiet)
+             optimizer=args.optimizer, quiet=args.quiet, log_norms=args.log_norms)
     return 0
 
 
@@ -552,6 +556,8 @@ def add_finetune_arguments(parser):
     parser.add_argument("--threads", type=int, default=1,
                         help="BLAS threads (default 1: numpy_bert's own threads; 0 = leave NumPy's setting)")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
+    parser.add_argument("--log-norms", action="store_true",
+                        help="log per-layer gradient norms and activation RMS to metrics.jsonl, plot them to norms.png")
 
 
 def run_finetune(args):
@@ -568,7 +574,35 @@ def run_finetune(args):
     with warnings.catch_warnings():  # e.g. the new head's "newly initialized": one line each, as they come
         warnings.showwarning = lambda message, *_, **__: print(f"warning: {message}", file=sys.stderr)
         finetune(args.model, args.train, args.eval, args.out, task=args.task, resume=args.resume,
-                 ignore_mismatched_sizes=args.ignore_mismatched_sizes, quiet=args.quiet, **overrides)
+                 ignore_mismatched_sizes=args.ignore_mismatched_sizes, quiet=args.quiet,
+                 log_norms=args.log_norms, **overrides)
+    return 0
+
+
+# --------------------------------------------------------------------------- explain
+# (the page itself is numpy_bert.explain)
+
+def add_explain_arguments(parser):
+    from numpy_bert.attribution import DEFAULT_STEPS
+
+    parser.add_argument("text", help="the text; with a [MASK], its prediction is explained")
+    _add_model_argument(parser)
+    parser.add_argument("--out", required=True, metavar="FILE.html", help="the page to write (self-contained)")
+    parser.add_argument("--steps", type=int, default=DEFAULT_STEPS,
+                        help=f"integrated-gradients steps (Gauss-Legendre nodes, default {DEFAULT_STEPS})")
+
+
+def run_explain(args):
+    from numpy_bert.explain import explain, load_for_explain, write_html
+
+    model, tokenizer, message = load_for_explain(args.model)
+    report = explain(args.text, model, tokenizer, steps=args.steps, message=message)
+    write_html(report, args.out)
+    print(message)
+    a = report["attribution"]
+    if a is not None:
+        print(f"attributions: {a['what']}, completeness error {100 * a['completeness_error']:.2g}%")
+    print(f"wrote {args.out}")
     return 0
 
 

@@ -64,6 +64,7 @@ from pathlib import Path
 import numpy as np
 
 from numpy_bert.layers import cross_entropy_forward
+from numpy_bert.norms import activation_rms, plot_norms
 from numpy_bert.optim import learning_rate, make_optimizer
 from numpy_bert.train import (CHECKPOINT, OPTIMIZER_FILE, STATE_FILE, Clock, _duration, check_time_budget,
                               find_checkpoint, read_metrics, read_run_state, save_checkpoint, train_step,
@@ -871,7 +872,7 @@ def is_better(record, best, metric):
 
 @holds_directory_lock
 def finetune(model, train, eval, out, task="text-classification", resume=False, ignore_mismatched_sizes=False,
-             quiet=False, **overrides):
+             quiet=False, log_norms=False, **overrides):
     """Fine-tune ``model`` (a directory in HF layout or a name numpy_bert.hub knows) on the
     ``train`` file, evaluating on ``eval``; write the run to directory ``out``.
 
@@ -880,7 +881,8 @@ def finetune(model, train, eval, out, task="text-classification", resume=False, 
     max_answer_length, log_every, eval_every, save_every, max_train_samples,
     max_eval_samples, eval_batch_size, time_budget (minutes: the run stops, evaluates
     and saves its checkpoint when it is spent; --resume continues it). Returns a
-    summary dict (steps, best eval record, paths).
+    summary dict (steps, best eval record, paths). ``log_norms``: per-layer gradient
+    norms and activation RMS in the training records, drawn to norms.png (numpy_bert.norms).
     """
     from numpy_bert.config import BertConfig
     from numpy_bert.hub import resolve_model
@@ -951,7 +953,7 @@ def finetune(model, train, eval, out, task="text-classification", resume=False, 
             batches_epoch = epoch
         batch = next(batches)
         lr = learning_rate(step, settings["lr"], warmup_steps, total_steps)
-        loss, _, grad_norm = train_step(net, optimizer, batch, lr, step, settings, out, records)
+        loss, details, grad_norm = train_step(net, optimizer, batch, lr, step, settings, out, records, log_norms)
         step += 1
         accumulate(window, batch, loss)
         out_of_time = step < total_steps and clock.over_budget()
@@ -961,6 +963,9 @@ def finetune(model, train, eval, out, task="text-classification", resume=False, 
         logged = step % settings["log_every"] == 0 or evaluate_now
         if logged:
             record = log_record(step, lr, grad_norm, window, spe, clock, total_steps)
+            if log_norms:
+                record.update(layer_grad_norms=details["layer_grad_norms"],
+                              layer_activation_rms=activation_rms(net, batch))
             records.append(record)
             write_metrics(out / "metrics.jsonl", records)
             say(progress_line(record, total_steps))
@@ -989,6 +994,8 @@ def finetune(model, train, eval, out, task="text-classification", resume=False, 
     # ---- 4. the end: metrics, curves, summary
     write_metrics(out / "metrics.jsonl", records)
     plot_curves(records, out / "curves.png", metric, title=f"numpy_bert fine-tuning: {task}, {model_source}")
+    if log_norms:
+        plot_norms(records, out / "norms.png", title=f"numpy_bert fine-tuning: {task}")
     summary = {"steps": step, "total_steps": total_steps, "wall_s": time.time() - clock.start, "best": best,
                "best_dir": str(out / BEST), "checkpoint": str(out / CHECKPOINT),
                "metrics": str(out / "metrics.jsonl"), "curves": str(out / "curves.png")}

@@ -355,25 +355,29 @@ def additive_attention_mask(attention_mask, dtype=np.float32):
 
 
 def self_attention_forward(x, q_weight, q_bias, k_weight, k_bias, v_weight, v_bias, mask,
-                           num_heads, dropout_p=0.0, rng=None, training=False):
+                           num_heads, dropout_p=0.0, rng=None, training=False, head_mask=None):
     """BERT's multi-head self-attention (BertSelfAttention, eager), up to the context::
 
         q, k, v = x Wq.T + bq, x Wk.T + bk, x Wv.T + bv          # (B, T, H) each
         split heads: (B, T, H) -> (B, NH, T, HS)
         scores  = q k^T / sqrt(HS) + mask                        # (B, NH, T, T)
         probs   = softmax(scores) over the keys (last axis)
-        context = dropout(probs) v                               # (B, NH, T, HS)
+        weights = dropout(probs) * head_mask[h]                  # (B, NH, T, T), head h
+        context = weights v                                      # (B, NH, T, HS)
         merge heads: (B, NH, T, HS) -> (B, T, H)
 
-    ``mask`` is additive, (B, 1, 1, T) from ``additive_attention_mask``, or None. The
-    output projection (BertSelfOutput) is a separate linear layer. Returns
-    ``(context (B, T, H), cache)``; ``cache["probs"]`` holds the attention probabilities
-    (B, NH, T, T) before dropout (HF's ``output_attentions``).
+    ``mask`` is additive, (B, 1, 1, T) from ``additive_attention_mask``, or None.
+    ``head_mask`` (NH,) scales each head's probabilities after dropout, as HF's
+    ``head_mask`` does (0 switches a head off), or None (all ones). The output
+    projection (BertSelfOutput) is a separate linear layer. Returns ``(context (B, T, H),
+    cache)``; ``cache["probs"]`` holds the attention probabilities (B, NH, T, T) before
+    dropout and head mask (HF's ``output_attentions`` without a head mask).
 
-    Backward, with ``P`` the probs and ``D = dropout(P)``::
+    Backward, with ``P`` the probs, ``D = dropout(P)`` and ``m`` the head mask::
 
-        dD = dcontext v^T;   dv = D^T dcontext
-        dP = dropout_backward(dD)                       # the same mask
+        dW = dcontext v^T;   dv = (D m)^T dcontext
+        dm[h] = sum over b, i, j of (dW * D)[b, h, i, j]
+        dD = dW m;   dP = dropout_backward(dD)          # the same dropout mask
         dscores = softmax_backward(dP)                  # the mask, a constant, gets none
         dq = dscores k / sqrt(HS);   dk = dscores^T q / sqrt(HS)
         then each linear's backward; dx = dx_q + dx_k + dx_v
@@ -395,18 +399,25 @@ def self_attention_forward(x, q_weight, q_bias, k_weight, k_bias, v_weight, v_bi
         scores = scores + mask                              # (B, NH, T, T) padded keys -> finfo.min
     probs, softmax_cache = softmax_forward(scores)          # (B, NH, T, T) over the keys
     dropped, dropout_cache = dropout_forward(probs, dropout_p, rng, training)  # (B, NH, T, T)
-    context = dropped @ v                                   # (B, NH, T, HS)
+    weights = dropped if head_mask is None else dropped * head_mask[:, None, None]  # (B, NH, T, T)
+    context = weights @ v                                   # (B, NH, T, HS)
     context = context.transpose(0, 2, 1, 3).reshape(B, T, H)  # (B, T, H) heads merged
-    cache = {"probs": probs, "q": q, "k": k, "v": v, "dropped": dropped,
+    # the cache keeps dropout(probs); weights = dropped * head_mask is recomputed
+    cache = {"probs": probs, "q": q, "k": k, "v": v, "dropped": dropped, "head_mask": head_mask,
              "softmax": softmax_cache, "dropout": dropout_cache,
              "linear": (q_cache, k_cache, v_cache)}
     return context, cache
 
 
-def self_attention_backward(dcontext, cache):
+def self_attention_backward(dcontext, cache, activation_grads=None):
     """Backward of self_attention_forward (formulas in its docstring). Returns
-    ``(dx, dq_weight, dq_bias, dk_weight, dk_bias, dv_weight, dv_bias)``."""
-    q, k, v, dropped = cache["q"], cache["k"], cache["v"], cache["dropped"]
+    ``(dx, dq_weight, dq_bias, dk_weight, dk_bias, dv_weight, dv_bias)``.
+
+    ``activation_grads``, a dict, receives the gradients at the activations inside:
+    "scores" and "probs" (B, NH, T, T), and "head_mask" (NH,), the gradient with respect
+    to the head mask (at all ones when the forward had none: each head's importance,
+    as Michel et al. 2019 measure it)."""
+    q, k, v, dropped, head_mask = cache["q"], cache["k"], cache["v"], cache["dropped"], cache["head_mask"]
     B, NH, T, HS = q.shape
 
     def merge_heads(a):                                     # (B, NH, T, HS) -> (B, T, NH * HS)
@@ -414,13 +425,20 @@ def self_attention_backward(dcontext, cache):
 
     # context = context.transpose(0, 2, 1, 3).reshape(B, T, H)
     dcontext = dcontext.reshape(B, T, NH, HS).transpose(0, 2, 1, 3)  # (B, NH, T, HS)
-    # context = dropped @ v
-    ddropped = dcontext @ v.swapaxes(-1, -2)                # (B, NH, T, T)
-    dv = dropped.swapaxes(-1, -2) @ dcontext                # (B, NH, T, HS)
+    # context = weights @ v
+    weights = dropped if head_mask is None else dropped * head_mask[:, None, None]  # (B, NH, T, T)
+    dweights = dcontext @ v.swapaxes(-1, -2)                # (B, NH, T, T)
+    dv = weights.swapaxes(-1, -2) @ dcontext                # (B, NH, T, HS)
+    # weights = dropped * head_mask[h]
+    ddropped = dweights if head_mask is None else dweights * head_mask[:, None, None]  # (B, NH, T, T)
     # dropped = dropout(probs)
     dprobs = dropout_backward(ddropped, cache["dropout"])   # (B, NH, T, T)
     # probs = softmax(scores); scores = scores + mask: the mask gets no gradient
     dscores = softmax_backward(dprobs, cache["softmax"])    # (B, NH, T, T)
+    if activation_grads is not None:
+        activation_grads["scores"] = dscores
+        activation_grads["probs"] = dprobs
+        activation_grads["head_mask"] = (dweights * dropped).sum(axis=(0, 2, 3))  # (NH,)
     # scores = q @ k^T / sqrt(HS)
     dq = dscores @ k / math.sqrt(HS)                        # (B, NH, T, HS)
     dk = dscores.swapaxes(-1, -2) @ q / math.sqrt(HS)       # (B, NH, T, HS)

@@ -71,22 +71,49 @@ def _as_int_array(x, name):
     return array
 
 
-def _check_inputs(config, input_ids, token_type_ids, attention_mask):
-    """Validate the forward's inputs; returns them as arrays (defaults filled in)."""
-    input_ids = _as_int_array(input_ids, "input_ids")
-    if input_ids.ndim != 2 or input_ids.shape[0] == 0 or input_ids.shape[1] == 0:
-        raise ValueError(f"input_ids must be a non-empty 2-D array (B, T) of token ids, got shape "
-                         f"{input_ids.shape}; for a single sequence pass ids[None, :]")
-    B, T = input_ids.shape
+def _check_inputs_embeds(config, inputs_embeds, dtype):
+    """inputs_embeds (B, T, H) as a float array of the model's dtype, or an error."""
+    embeds = np.asarray(inputs_embeds)
+    if embeds.dtype.kind != "f":
+        raise TypeError(f"inputs_embeds must hold floats (vectors in place of the word embeddings), "
+                        f"got dtype {embeds.dtype}")
+    H = config.hidden_size
+    if embeds.ndim != 3 or 0 in embeds.shape[:2] or embeds.shape[2] != H:
+        raise ValueError(f"inputs_embeds must be a non-empty (B, T, H={H}) array, got shape "
+                         f"{embeds.shape}; for a single sequence pass embeds[None]")
+    if not np.all(np.isfinite(embeds)):
+        raise ValueError("inputs_embeds must be finite (no NaN or inf)")
+    return np.asarray(embeds, dtype=dtype)
+
+
+def _check_inputs(config, input_ids, token_type_ids, attention_mask, inputs_embeds=None, dtype=None):
+    """Validate the forward's inputs; returns them as arrays (defaults filled in).
+
+    Exactly one of input_ids (B, T) and inputs_embeds (B, T, H) is given, as in HF; the
+    first array returned is then the ids, or the embeddings cast to ``dtype`` (which
+    embeddings_forward tells apart by their dtype)."""
+    if (input_ids is None) == (inputs_embeds is None):
+        raise ValueError("pass exactly one of input_ids (B, T) and inputs_embeds (B, T, H), "
+                         "as transformers does")
+    if inputs_embeds is not None:
+        inputs_embeds = _check_inputs_embeds(config, inputs_embeds, dtype or np.float32)
+        B, T = inputs_embeds.shape[:2]
+    else:
+        input_ids = _as_int_array(input_ids, "input_ids")
+        if input_ids.ndim != 2 or input_ids.shape[0] == 0 or input_ids.shape[1] == 0:
+            raise ValueError(f"input_ids must be a non-empty 2-D array (B, T) of token ids, got shape "
+                             f"{input_ids.shape}; for a single sequence pass ids[None, :]")
+        B, T = input_ids.shape
     if T > config.max_position_embeddings:
         raise ValueError(f"sequence length {T} exceeds max_position_embeddings="
                          f"{config.max_position_embeddings}; truncate the input (e.g. the "
                          f"tokenizer's truncation=True, max_length={config.max_position_embeddings})")
-    low, high = int(input_ids.min()), int(input_ids.max())
-    if low < 0 or high >= config.vocab_size:
-        bad = low if low < 0 else high
-        raise ValueError(f"input_ids contains token id {bad}, outside the vocabulary "
-                         f"[0, {config.vocab_size}); was it tokenized with this model's vocab.txt?")
+    if input_ids is not None:
+        low, high = int(input_ids.min()), int(input_ids.max())
+        if low < 0 or high >= config.vocab_size:
+            bad = low if low < 0 else high
+            raise ValueError(f"input_ids contains token id {bad}, outside the vocabulary "
+                             f"[0, {config.vocab_size}); was it tokenized with this model's vocab.txt?")
 
     if token_type_ids is None:
         token_type_ids = np.zeros((B, T), dtype=np.int64)   # one segment: all type 0
@@ -109,7 +136,26 @@ def _check_inputs(config, input_ids, token_type_ids, attention_mask):
                         f"got dtype {attention_mask.dtype}")
     if not np.all((attention_mask == 0) | (attention_mask == 1)):
         raise ValueError("attention_mask must hold only 0 (padding) and 1 (real token)")
+    if inputs_embeds is not None:
+        return inputs_embeds, token_type_ids, attention_mask
     return input_ids, token_type_ids, attention_mask
+
+
+def _check_head_mask(config, head_mask, dtype):
+    """HF's head_mask, (NH,) for every layer or (L, NH) one row per layer, as an (L, NH)
+    array of the model's dtype; None stays None (every head on)."""
+    if head_mask is None:
+        return None
+    mask = np.asarray(head_mask)
+    L, NH = config.num_hidden_layers, config.num_attention_heads
+    if mask.dtype.kind not in "biuf":
+        raise TypeError(f"head_mask must be numbers (1 keeps a head, 0 switches it off), got dtype {mask.dtype}")
+    if mask.shape not in ((NH,), (L, NH)):
+        raise ValueError(f"head_mask must have shape (num_attention_heads,) = ({NH},) or "
+                         f"(num_hidden_layers, num_attention_heads) = ({L}, {NH}), got {mask.shape}")
+    if not np.all(np.isfinite(mask)):
+        raise ValueError("head_mask must be finite")
+    return np.broadcast_to(mask, (L, NH)).astype(dtype)                           # (L, NH)
 
 
 def _check_labels(config, labels, next_sentence_label, B, T):
@@ -175,11 +221,18 @@ def init_params(config, architecture, seed=0, dtype=np.float32, names=None):
 # ----------------------------------------------------------------------------- encoder
 
 def embeddings_forward(layers, params, prefix, config, input_ids, token_type_ids, rng, training):
-    """e = dropout(LayerNorm(word[input_ids] + position[:T] + token_type[token_type_ids]))."""
+    """e = dropout(LayerNorm(word[input_ids] + position[:T] + token_type[token_type_ids])).
+
+    ``input_ids`` may instead be float vectors (B, T, H), HF's ``inputs_embeds``: they
+    take the place of word[input_ids] (the backward then gives the word table nothing).
+    """
     P = lambda name: params[prefix + "embeddings." + name]
     T = input_ids.shape[1]
-    word, c_word = layers.embedding_forward(input_ids, P("word_embeddings.weight"),
-                                            padding_idx=config.pad_token_id)        # (B, T, H)
+    if input_ids.dtype.kind == "f":                                                 # inputs_embeds
+        word, c_word = input_ids, None                                              # (B, T, H)
+    else:
+        word, c_word = layers.embedding_forward(input_ids, P("word_embeddings.weight"),
+                                                padding_idx=config.pad_token_id)    # (B, T, H)
     types, c_type = layers.embedding_forward(token_type_ids, P("token_type_embeddings.weight"))  # (B, T, H)
     position = P("position_embeddings.weight")[:T]                                  # (T, H)
     e = word + position + types                                                     # (B, T, H)
@@ -192,7 +245,8 @@ def embeddings_forward(layers, params, prefix, config, input_ids, token_type_ids
 
 
 def embeddings_backward(layers, de, cache, grads, prefix):
-    """Unwind embeddings_forward; accumulates into grads[prefix + "embeddings.*"]."""
+    """Unwind embeddings_forward; accumulates into grads[prefix + "embeddings.*"]. Returns
+    the gradient at word[input_ids] (B, T, H): that of inputs_embeds, when they were given."""
     G = prefix + "embeddings."
     de = layers.dropout_backward(de, cache["dropout"])                              # (B, T, H)
     dsum, dw, db = layers.layer_norm_backward(de, cache["layer_norm"])              # (B, T, H)
@@ -201,14 +255,19 @@ def embeddings_backward(layers, de, cache, grads, prefix):
     # e = word + position + types: each term receives dsum unchanged
     grads[G + "position_embeddings.weight"][:cache["T"]] += dsum.sum(axis=0)        # (T, H)
     grads[G + "token_type_embeddings.weight"] += layers.embedding_backward(dsum, cache["token_type_embeddings"])
-    grads[G + "word_embeddings.weight"] += layers.embedding_backward(dsum, cache["word_embeddings"])
+    if cache["word_embeddings"] is not None:                                        # not inputs_embeds
+        grads[G + "word_embeddings.weight"] += layers.embedding_backward(dsum, cache["word_embeddings"])
+    return dsum
 
 
-def encoder_layer_forward(layers, params, prefix, config, x, mask, rng, training, keep_caches=False):
+def encoder_layer_forward(layers, params, prefix, config, x, mask, rng, training, keep_caches=False,
+                          head_mask=None):
     """One post-LN transformer layer; prefix is e.g. "bert.encoder.layer.3.".
 
         a  = LayerNorm(x + dropout(attention.output.dense(self_attention(x))))
         x' = LayerNorm(a + dropout(output.dense(act(intermediate.dense(a)))))
+
+    ``head_mask`` (NH,), or None, scales each head's attention probabilities (HF's).
 
     The cache holds only the sub-layers' caches, each keeping what its backward needs
     (``keep_caches``: a backward follows, so the fast GELU keeps its derivative instead of
@@ -222,7 +281,8 @@ def encoder_layer_forward(layers, params, prefix, config, x, mask, rng, training
         P("attention.self.key.weight"), P("attention.self.key.bias"),
         P("attention.self.value.weight"), P("attention.self.value.bias"),
         mask, config.num_attention_heads, dropout_p=config.attention_probs_dropout_prob,
-        rng=rng, training=training)                                                  # (B, T, H)
+        rng=rng, training=training,
+        **({} if head_mask is None else {"head_mask": head_mask}))                  # (B, T, H)
     h, c_ao = layers.linear_forward(ctx, P("attention.output.dense.weight"),
                                     P("attention.output.dense.bias"))                # (B, T, H)
     del ctx
@@ -247,37 +307,77 @@ def encoder_layer_forward(layers, params, prefix, config, x, mask, rng, training
     return y, cache
 
 
-def encoder_layer_backward(layers, dy, cache, grads, prefix):
-    """Unwind encoder_layer_forward in exact reverse order; returns dx (B, T, H)."""
+# The activations whose gradients encoder_layer_backward can report, named as the HF
+# module that outputs them (what a forward hook on that module would see), plus the
+# attention's inside ("attention.scores" before the softmax, mask added; "attention.probs"
+# after it) and each LayerNorm's input (the residual sum):
+#
+#   attention.scores, attention.probs (B, NH, T, T)   attention.context (B, T, H): merged heads
+#   attention.output.dense    (B, T, H)   the attention branch, before dropout
+#   attention.output.LayerNorm.input      x + dropout(branch)
+#   attention.output          (B, T, H)   a, the residual stream between attention and FFN
+#   intermediate.dense        (B, T, I)   before the activation;  intermediate: after it
+#   output.dense              (B, T, H)   the FFN branch, before dropout
+#   output.LayerNorm.input                a + dropout(branch)
+#   output                    (B, T, H)   x', the layer's output (the next layer's input)
+LAYER_ACTIVATIONS = ("attention.scores", "attention.probs", "attention.context", "attention.output.dense",
+                     "attention.output.LayerNorm.input", "attention.output", "intermediate.dense",
+                     "intermediate", "output.dense", "output.LayerNorm.input", "output")
+
+
+def encoder_layer_backward(layers, dy, cache, grads, prefix, activation_grads=None):
+    """Unwind encoder_layer_forward in exact reverse order; returns dx (B, T, H).
+
+    ``activation_grads``, a dict, receives the gradient at each of LAYER_ACTIVATIONS
+    (keys prefix + name) and the head mask's "head_mask" (NH,) (key prefix + "head_mask")."""
     def add(module, dweight, dbias):                # e.g. "output.dense": its .weight and .bias
         grads[prefix + module + ".weight"] += dweight
         grads[prefix + module + ".bias"] += dbias
 
+    def record(name, grad):                         # the gradient at an activation, if asked
+        if activation_grads is not None:
+            activation_grads[prefix + name] = grad.copy()
+
+    record("output", dy)
     # y = LayerNorm(o + a)
     ds, dw, db = layers.layer_norm_backward(dy, cache["output_layer_norm"])         # (B, T, H)
     add("output.LayerNorm", dw, db)
+    record("output.LayerNorm.input", ds)
     # o += a: the residual passes ds to a unchanged; the branch gets ds too
     do = layers.dropout_backward(ds, cache["output_dropout"])                       # (B, T, H)
+    record("output.dense", do)
     # o = output.dense(i)
     di, dw, db = layers.linear_backward(do, cache["output"])                        # (B, T, I)
     add("output.dense", dw, db)
     del do
+    record("intermediate", di)
     # i = act(intermediate.dense(a))
     di = layers.activation_backward(di, cache["activation"])                        # (B, T, I)
+    record("intermediate.dense", di)
     da, dw, db = layers.linear_backward(di, cache["intermediate"])                  # (B, T, H)
     add("intermediate.dense", dw, db)
     del di
     da += ds                                                                        # residual
+    record("attention.output", da)
     # a = LayerNorm(h + x)
     dh, dw, db = layers.layer_norm_backward(da, cache["attention_layer_norm"])      # (B, T, H)
     add("attention.output.LayerNorm", dw, db)
+    record("attention.output.LayerNorm.input", dh)
     # h += x: x receives dh through the residual
     dh_branch = layers.dropout_backward(dh, cache["attention_dropout"])             # (B, T, H)
+    record("attention.output.dense", dh_branch)
     # h = attention.output.dense(ctx)
     dctx, dw, db = layers.linear_backward(dh_branch, cache["attention_output"])     # (B, T, H)
     add("attention.output.dense", dw, db)
+    record("attention.context", dctx)
     # ctx = self_attention(x)
-    dx, dqw, dqb, dkw, dkb, dvw, dvb = layers.self_attention_backward(dctx, cache["self_attention"])  # (B, T, H)
+    inside = {} if activation_grads is not None else None   # scores, probs, head_mask
+    asked = () if inside is None else (inside,)            # (a namespace of one's own may not take it)
+    dx, dqw, dqb, dkw, dkb, dvw, dvb = layers.self_attention_backward(dctx, cache["self_attention"], *asked)  # (B, T, H)
+    if inside is not None:
+        for name in ("scores", "probs"):
+            record("attention." + name, inside[name])
+        activation_grads[prefix + "head_mask"] = inside["head_mask"]
     add("attention.self.query", dqw, dqb)
     add("attention.self.key", dkw, dkb)
     add("attention.self.value", dvw, dvb)
@@ -286,11 +386,15 @@ def encoder_layer_backward(layers, dy, cache, grads, prefix):
 
 
 def bert_forward(layers, params, prefix, config, input_ids, token_type_ids, attention_mask, rng,
-                 training, keep_caches=False, output_hidden_states=False, output_attentions=False):
+                 training, keep_caches=False, output_hidden_states=False, output_attentions=False,
+                 head_mask=None):
     """Embeddings + L encoder layers. Returns (sequence_output (B, T, H), extras, caches).
 
-    extras holds "hidden_states" / "attentions" when asked for; caches (a list: the
-    embeddings' cache, then one per layer) is None unless keep_caches.
+    input_ids are token ids (B, T) or HF's inputs_embeds (B, T, H) (embeddings_forward);
+    head_mask is None or (L, NH), row l for layer l. extras holds "hidden_states" /
+    "attentions" when asked for (with a head mask, HF's attentions are the probabilities
+    times it); caches (a list: the embeddings' cache, then one per layer) is None unless
+    keep_caches.
     """
     mask = layers.additive_attention_mask(attention_mask, params[prefix + "embeddings.LayerNorm.weight"].dtype)  # (B, 1, 1, T)
     x, c_emb = embeddings_forward(layers, params, prefix, config, input_ids, token_type_ids, rng, training)
@@ -298,12 +402,14 @@ def bert_forward(layers, params, prefix, config, input_ids, token_type_ids, atte
     hidden_states = [x] if output_hidden_states else None
     attentions = [] if output_attentions else None
     for l in range(config.num_hidden_layers):
+        layer_head_mask = None if head_mask is None else head_mask[l]              # (NH,)
         x, c_layer = encoder_layer_forward(layers, params, f"{prefix}encoder.layer.{l}.", config, x,
-                                           mask, rng, training, keep_caches)        # (B, T, H)
+                                           mask, rng, training, keep_caches, layer_head_mask)  # (B, T, H)
         if output_hidden_states:
             hidden_states.append(x)
         if output_attentions:
-            attentions.append(c_layer["self_attention"]["probs"])                              # (B, NH, T, T)
+            probs = c_layer["self_attention"]["probs"]                              # (B, NH, T, T)
+            attentions.append(probs if head_mask is None else probs * layer_head_mask[:, None, None])
         if keep_caches:
             caches.append(c_layer)
     extras = {}
@@ -314,11 +420,48 @@ def bert_forward(layers, params, prefix, config, input_ids, token_type_ids, atte
     return x, extras, caches
 
 
-def bert_backward(layers, dx, caches, grads, prefix, config):
-    """Unwind bert_forward: layers L-1 .. 0, then the embeddings. Frees caches as it goes."""
+def bert_backward(layers, dx, caches, grads, prefix, config, activation_grads=None):
+    """Unwind bert_forward: layers L-1 .. 0, then the embeddings. Frees caches as it goes.
+
+    Returns the gradient at word[input_ids] (inputs_embeds) (B, T, H). ``activation_grads``,
+    a dict, receives every layer's (encoder_layer_backward), the embedding output's
+    (prefix + "embeddings") and that of the embeddings' LayerNorm input (prefix +
+    "embeddings.LayerNorm.input", before dropout and LayerNorm)."""
     for l in reversed(range(config.num_hidden_layers)):
-        dx = encoder_layer_backward(layers, dx, caches.pop(), grads, f"{prefix}encoder.layer.{l}.")  # (B, T, H)
-    embeddings_backward(layers, dx, caches.pop(), grads, prefix)
+        dx = encoder_layer_backward(layers, dx, caches.pop(), grads, f"{prefix}encoder.layer.{l}.",
+                                    activation_grads)                               # (B, T, H)
+    if activation_grads is not None:
+        activation_grads[prefix + "embeddings"] = dx.copy()
+    dwords = embeddings_backward(layers, dx, caches.pop(), grads, prefix)           # (B, T, H)
+    if activation_grads is not None:
+        activation_grads[prefix + "embeddings.LayerNorm.input"] = dwords.copy()
+    return dwords
+
+
+def inspection_grads(activation_grads, dwords, prefix, config, head_mask_ndim, input_shape,
+                     return_input_grads, return_activation_grads):
+    """The gradients that loss_and_grads adds to its grads when asked, from what
+    bert_backward put in ``activation_grads`` (which it empties) and returned (dwords):
+
+    - return_input_grads: "inputs_embeds" (the gradient at word[input_ids], or at the
+      inputs_embeds given) and "embedding_output" (at the embeddings' output), both
+      ``input_shape + (H,)``, and "head_mask": (L, NH), or (NH,) when the head mask
+      given was (NH,) (one mask for every layer: the layers' gradients add up); at all
+      ones when none was given;
+    - return_activation_grads: every activation's gradient, under the names of
+      bert_backward (e.g. "bert.encoder.layer.1.attention.probs").
+    """
+    L, H = config.num_hidden_layers, config.hidden_size
+    dhead = np.stack([activation_grads.pop(f"{prefix}encoder.layer.{l}.head_mask") for l in range(L)])  # (L, NH)
+    out = {}
+    if return_input_grads:
+        out["inputs_embeds"] = dwords.reshape(input_shape + (H,))
+        out["embedding_output"] = activation_grads[prefix + "embeddings"].reshape(input_shape + (H,))
+        out["head_mask"] = dhead.sum(axis=0) if head_mask_ndim == 1 else dhead
+    if return_activation_grads:
+        out.update(activation_grads)
+    activation_grads.clear()
+    return out
 
 
 def pooler_forward(layers, params, prefix, sequence_output):
@@ -514,26 +657,35 @@ class BertModel:
         return sum(p.size for p in self.params.values())
 
     def _encode(self, input_ids, token_type_ids, attention_mask, keep_caches=False,
-                output_hidden_states=False, output_attentions=False):
-        ids, types, mask = _check_inputs(self.config, input_ids, token_type_ids, attention_mask)
+                output_hidden_states=False, output_attentions=False, inputs_embeds=None, head_mask=None):
+        ids, types, mask = _check_inputs(self.config, input_ids, token_type_ids, attention_mask,
+                                         inputs_embeds, self.dtype)
+        head_mask = _check_head_mask(self.config, head_mask, self.dtype)           # (L, NH) | None
         x, extras, caches = bert_forward(self.layers, self.params, self._prefix, self.config, ids, types, mask,
                                          self.rng, self.training, keep_caches,
-                                         output_hidden_states, output_attentions)
+                                         output_hidden_states, output_attentions, head_mask)
         return x, extras, caches, ids
 
     @_on_the_layers_threads
-    def sequence_output(self, input_ids, token_type_ids=None, attention_mask=None):
+    def sequence_output(self, input_ids=None, token_type_ids=None, attention_mask=None, inputs_embeds=None,
+                        head_mask=None):
         """The encoder's last hidden state x_L (B, T, H) alone: no pooler, no head (the
         fill-mask pipeline runs the MLM head on the [MASK] rows only)."""
-        return self._encode(input_ids, token_type_ids, attention_mask)[0]
+        return self._encode(input_ids, token_type_ids, attention_mask, inputs_embeds=inputs_embeds,
+                            head_mask=head_mask)[0]
 
     @_on_the_layers_threads
-    def __call__(self, input_ids, token_type_ids=None, attention_mask=None,
-                 output_hidden_states=False, output_attentions=False):
+    def __call__(self, input_ids=None, token_type_ids=None, attention_mask=None,
+                 output_hidden_states=False, output_attentions=False, inputs_embeds=None, head_mask=None):
         """-> {"last_hidden_state" (B, T, H), "pooler_output" (B, H), ["hidden_states"],
-        ["attentions"]}. attention_mask: 1 for real tokens, 0 for padding."""
+        ["attentions"]}. attention_mask: 1 for real tokens, 0 for padding.
+
+        As in HF: ``inputs_embeds`` (B, T, H) replaces input_ids (vectors in place of the
+        word embeddings; positions and token types are still added), and ``head_mask``,
+        (NH,) or (L, NH), multiplies each head's attention probabilities (0 switches a
+        head off)."""
         x, extras, _, _ = self._encode(input_ids, token_type_ids, attention_mask, False,
-                                       output_hidden_states, output_attentions)
+                                       output_hidden_states, output_attentions, inputs_embeds, head_mask)
         pooled, _ = pooler_forward(self.layers, self.params, self._prefix, x)
         return {"last_hidden_state": x, "pooler_output": pooled, **extras}
 
@@ -565,20 +717,22 @@ class BertForPreTraining(BertModel):
     _prefix = "bert."
 
     @_on_the_layers_threads
-    def __call__(self, input_ids, token_type_ids=None, attention_mask=None,
-                 output_hidden_states=False, output_attentions=False):
+    def __call__(self, input_ids=None, token_type_ids=None, attention_mask=None,
+                 output_hidden_states=False, output_attentions=False, inputs_embeds=None, head_mask=None):
         """-> {"prediction_logits" (B, T, V), "seq_relationship_logits" (B, 2),
-        "last_hidden_state" (B, T, H), "pooler_output" (B, H), ["hidden_states"], ["attentions"]}."""
+        "last_hidden_state" (B, T, H), "pooler_output" (B, H), ["hidden_states"], ["attentions"]}.
+        inputs_embeds and head_mask as in BertModel.__call__."""
         x, extras, _, _ = self._encode(input_ids, token_type_ids, attention_mask, False,
-                                       output_hidden_states, output_attentions)
+                                       output_hidden_states, output_attentions, inputs_embeds, head_mask)
         pooled, _ = pooler_forward(self.layers, self.params, self._prefix, x)       # (B, H)
         logits, _ = mlm_head_forward(self.layers, self.params, self.config, x)      # (B, T, V)
         nsp, _ = nsp_head_forward(self.layers, self.params, pooled)                 # (B, 2)
         return {"prediction_logits": logits, "seq_relationship_logits": nsp,
                 "last_hidden_state": x, "pooler_output": pooled, **extras}
 
-    def loss_and_grads(self, input_ids, token_type_ids=None, attention_mask=None, labels=None,
-                       next_sentence_label=None, return_details=False):
+    def loss_and_grads(self, input_ids=None, token_type_ids=None, attention_mask=None, labels=None,
+                       next_sentence_label=None, return_details=False, inputs_embeds=None, head_mask=None,
+                       return_input_grads=False, return_activation_grads=False):
         """Pre-training loss and the gradient of every parameter.
 
         loss = mean cross-entropy of the MLM logits over the positions where labels != -100
@@ -595,15 +749,23 @@ class BertForPreTraining(BertModel):
         Returns (loss, grads) with grads keyed like self.params, or with return_details
         (loss, grads, {"mlm_loss", "nsp_loss", "mlm_logits" (M, V), "seq_relationship_logits"
         (B, 2)}); a loss term that was not asked for is None.
+
+        inputs_embeds and head_mask as in __call__. ``return_input_grads`` adds to grads
+        "inputs_embeds", "embedding_output" and "head_mask"; ``return_activation_grads``
+        the gradient at every named activation of every layer (inspection_grads says
+        which, LAYER_ACTIVATIONS what each is).
         """
-        ids, types, mask = _check_inputs(self.config, input_ids, token_type_ids, attention_mask)
-        B, T = ids.shape
+        ids, types, mask = _check_inputs(self.config, input_ids, token_type_ids, attention_mask,
+                                         inputs_embeds, self.dtype)
+        head_mask_ndim = np.ndim(head_mask)
+        head_mask = _check_head_mask(self.config, head_mask, self.dtype)           # (L, NH) | None
+        B, T = ids.shape[:2]
         labels, next_sentence_label = _check_labels(self.config, labels, next_sentence_label, B, T)
         layers, params, config, H = self.layers, self.params, self.config, self.config.hidden_size
 
         # ---- forward, keeping each layer's cache
         x, _, caches = bert_forward(layers, params, "bert.", config, ids, types, mask, self.rng,
-                                    self.training, keep_caches=True)                # (B, T, H)
+                                    self.training, keep_caches=True, head_mask=head_mask)  # (B, T, H)
         pooled, c_pool = pooler_forward(layers, params, "bert.", x)                 # (B, H)
         nsp_logits, c_nsp = nsp_head_forward(layers, params, pooled)                # (B, 2)
 
@@ -641,7 +803,12 @@ class BertForPreTraining(BertModel):
             grads["cls.seq_relationship.bias"] += db
             dx[:, 0] += pooler_backward(layers, dpooled, c_pool, grads, "bert.")    # (B, H)
         del x, c_pool
-        bert_backward(layers, dx, caches, grads, "bert.", config)
+        inspect = return_input_grads or return_activation_grads
+        activation_grads = {} if inspect else None
+        dwords = bert_backward(layers, dx, caches, grads, "bert.", config, activation_grads)
+        if inspect:
+            grads.update(inspection_grads(activation_grads, dwords, "bert.", config, head_mask_ndim, (B, T),
+                                          return_input_grads, return_activation_grads))
 
         if not return_details:
             return loss, grads
@@ -677,6 +844,11 @@ def classifier_backward(layers, dlogits, cache, grads, name):
     grads[name + ".weight"] += dw                                                   # (N, H)
     grads[name + ".bias"] += db                                                     # (N,)
     return layers.dropout_backward(dh, cache["dropout"])                            # (..., H)
+
+
+def _input_shape(input_ids, inputs_embeds):
+    """The shape of the token grid: input_ids' (B, T) / (B, C, T), or inputs_embeds' less H."""
+    return tuple(np.shape(input_ids)) if inputs_embeds is None else tuple(np.shape(inputs_embeds)[:-1])
 
 
 def _class_ids(labels, name, shape, num_classes, ignore_index=IGNORE_INDEX):
@@ -733,8 +905,9 @@ class _BertWithHead(BertModel):
         return classifier_backward(self.layers, dlogits, cache, grads, self._head)
 
     # ---- shapes; BertForMultipleChoice flattens its (B, C, T) inputs
-    def _inputs(self, input_ids, token_type_ids, attention_mask):
-        return _check_inputs(self.config, input_ids, token_type_ids, attention_mask)
+    def _inputs(self, input_ids, token_type_ids, attention_mask, inputs_embeds=None):
+        return _check_inputs(self.config, input_ids, token_type_ids, attention_mask, inputs_embeds,
+                             self.dtype)
 
     def _task_logits(self, head_logits, input_shape):
         return head_logits
@@ -759,33 +932,39 @@ class _BertWithHead(BertModel):
         return _cross_entropy(self.layers, logits, labels)
 
     def _forward(self, input_ids, token_type_ids, attention_mask, keep_caches=False,
-                 output_hidden_states=False, output_attentions=False):
+                 output_hidden_states=False, output_attentions=False, inputs_embeds=None, head_mask=None):
         """-> (logits as the task shapes them, extras, caches for the backward)."""
-        input_shape = np.shape(input_ids)
-        ids, types, mask = self._inputs(input_ids, token_type_ids, attention_mask)
+        input_shape = _input_shape(input_ids, inputs_embeds)
+        ids, types, mask = self._inputs(input_ids, token_type_ids, attention_mask, inputs_embeds)
+        head_mask = _check_head_mask(self.config, head_mask, self.dtype)           # (L, NH) | None
         x, extras, c_bert = bert_forward(self.layers, self.params, "bert.", self.config, ids, types,
                                          mask, self.rng, self.training, keep_caches,
-                                         output_hidden_states, output_attentions)  # (B, T, H)
+                                         output_hidden_states, output_attentions, head_mask)  # (B, T, H)
         h, c_pool = pooler_forward(self.layers, self.params, "bert.", x) if self._on_pooled else (x, None)
         head_logits, c_head = self._head_forward(h, keep_caches)                  # (B, N) | (B, T, N)
         logits = self._task_logits(head_logits, input_shape)
         return logits, extras, (c_bert, c_pool, c_head, x.shape, head_logits.shape)
 
     @_on_the_layers_threads
-    def __call__(self, input_ids, token_type_ids=None, attention_mask=None,
-                 output_hidden_states=False, output_attentions=False):
+    def __call__(self, input_ids=None, token_type_ids=None, attention_mask=None,
+                 output_hidden_states=False, output_attentions=False, inputs_embeds=None, head_mask=None):
         """-> {"logits": ...} (the class docstring gives its shape), plus "hidden_states" and
-        "attentions" when asked. attention_mask: 1 for real tokens, 0 for padding."""
+        "attentions" when asked. attention_mask: 1 for real tokens, 0 for padding;
+        inputs_embeds and head_mask as in BertModel.__call__."""
         logits, extras, _ = self._forward(input_ids, token_type_ids, attention_mask, False,
-                                          output_hidden_states, output_attentions)
+                                          output_hidden_states, output_attentions, inputs_embeds, head_mask)
         return {**self._outputs(logits), **extras}
 
-    def _loss_and_grads(self, input_ids, token_type_ids, attention_mask, labels, return_details):
-        self._inputs(input_ids, token_type_ids, attention_mask)     # their errors first,
-        labels = self._check_labels(labels, np.shape(input_ids))    # then the labels', before any work
+    def _loss_and_grads(self, input_ids, token_type_ids, attention_mask, labels, return_details,
+                        inputs_embeds=None, head_mask=None, return_input_grads=False,
+                        return_activation_grads=False):
+        self._inputs(input_ids, token_type_ids, attention_mask, inputs_embeds)  # their errors first,
+        _check_head_mask(self.config, head_mask, self.dtype)
+        input_shape = _input_shape(input_ids, inputs_embeds)
+        labels = self._check_labels(labels, input_shape)            # then the labels', before any work
         # ---- forward, keeping each layer's cache
         logits, _, (c_bert, c_pool, c_head, x_shape, head_shape) = self._forward(
-            input_ids, token_type_ids, attention_mask, keep_caches=True)
+            input_ids, token_type_ids, attention_mask, True, inputs_embeds=inputs_embeds, head_mask=head_mask)
         loss, dlogits = self._loss(logits, labels)
         # ---- backward, in exact reverse order: head, pooler (if any), encoder
         grads = {name: np.zeros(p.shape, p.dtype) for name, p in self.params.items()}
@@ -795,19 +974,28 @@ class _BertWithHead(BertModel):
             dx[:, 0] = pooler_backward(self.layers, dh, c_pool, grads, "bert.")  # only [CLS] feeds it
         else:
             dx = dh
-        bert_backward(self.layers, dx, c_bert, grads, "bert.", self.config)
+        inspect = return_input_grads or return_activation_grads
+        activation_grads = {} if inspect else None
+        dwords = bert_backward(self.layers, dx, c_bert, grads, "bert.", self.config, activation_grads)
+        if inspect:
+            grads.update(inspection_grads(activation_grads, dwords, "bert.", self.config, np.ndim(head_mask),
+                                          input_shape, return_input_grads, return_activation_grads))
         if not return_details:
             return loss, grads
         return loss, grads, self._outputs(logits)
 
-    def loss_and_grads(self, input_ids, token_type_ids=None, attention_mask=None, labels=None,
-                       return_details=False):
+    def loss_and_grads(self, input_ids=None, token_type_ids=None, attention_mask=None, labels=None,
+                       return_details=False, inputs_embeds=None, head_mask=None, return_input_grads=False,
+                       return_activation_grads=False):
         """The loss (the class docstring says which) and the gradient of every parameter.
 
         Returns (loss, grads), grads keyed like self.params, or with return_details
         (loss, grads, details), details holding the logits under the forward's keys.
+        inputs_embeds, head_mask, return_input_grads and return_activation_grads as in
+        BertForPreTraining.loss_and_grads.
         """
-        return self._loss_and_grads(input_ids, token_type_ids, attention_mask, labels, return_details)
+        return self._loss_and_grads(input_ids, token_type_ids, attention_mask, labels, return_details,
+                                    inputs_embeds, head_mask, return_input_grads, return_activation_grads)
 
 
 class BertForSequenceClassification(_BertWithHead):
@@ -946,12 +1134,15 @@ class BertForQuestionAnswering(_BertWithHead):
         dlogits = np.stack([dstart, dend], axis=-1) * 0.5                       # (B, T, 2)
         return (start_loss + end_loss) / 2, dlogits
 
-    def loss_and_grads(self, input_ids, token_type_ids=None, attention_mask=None, start_positions=None,
-                       end_positions=None, return_details=False):
+    def loss_and_grads(self, input_ids=None, token_type_ids=None, attention_mask=None, start_positions=None,
+                       end_positions=None, return_details=False, inputs_embeds=None, head_mask=None,
+                       return_input_grads=False, return_activation_grads=False):
         """The loss (see the class docstring) and the gradient of every parameter: (loss,
-        grads), or with return_details (loss, grads, {"start_logits", "end_logits"})."""
+        grads), or with return_details (loss, grads, {"start_logits", "end_logits"});
+        the other options as in BertForPreTraining.loss_and_grads."""
         return self._loss_and_grads(input_ids, token_type_ids, attention_mask,
-                                    (start_positions, end_positions), return_details)
+                                    (start_positions, end_positions), return_details, inputs_embeds,
+                                    head_mask, return_input_grads, return_activation_grads)
 
 
 class BertForMaskedLM(_BertWithHead):
@@ -1014,19 +1205,31 @@ class BertForMultipleChoice(_BertWithHead):
 
     architecture = "BertForMultipleChoice"
 
-    def _inputs(self, input_ids, token_type_ids, attention_mask):
-        ids = _as_int_array(input_ids, "input_ids")
-        if ids.ndim != 3 or 0 in ids.shape:
-            raise ValueError(f"BertForMultipleChoice takes input_ids of shape (B, C, T): C choices "
-                             f"per example, got shape {ids.shape}")
-        B, C, T = ids.shape
+    def _inputs(self, input_ids, token_type_ids, attention_mask, inputs_embeds=None):
+        if inputs_embeds is not None:
+            if input_ids is not None:
+                raise ValueError("pass exactly one of input_ids (B, C, T) and inputs_embeds (B, C, T, H)")
+            if np.ndim(inputs_embeds) != 4 or 0 in np.shape(inputs_embeds):
+                raise ValueError(f"BertForMultipleChoice takes inputs_embeds of shape (B, C, T, H), got "
+                                 f"shape {np.shape(inputs_embeds)}")
+            ids = None
+            shape = np.shape(inputs_embeds)[:3]                                    # (B, C, T)
+        else:
+            ids = _as_int_array(input_ids, "input_ids")
+            if ids.ndim != 3 or 0 in ids.shape:
+                raise ValueError(f"BertForMultipleChoice takes input_ids of shape (B, C, T): C choices "
+                                 f"per example, got shape {ids.shape}")
+            shape = ids.shape
+        B, C, T = shape
         flat = [None if a is None else np.asarray(a) for a in (token_type_ids, attention_mask)]
         for name, a in zip(("token_type_ids", "attention_mask"), flat):
-            if a is not None and a.shape != ids.shape:
-                raise ValueError(f"{name} has shape {a.shape} but input_ids has shape {ids.shape}; "
+            if a is not None and a.shape != shape:
+                raise ValueError(f"{name} has shape {a.shape} but the inputs have shape {shape}; "
                                  f"they must match")
         flat = [None if a is None else a.reshape(B * C, T) for a in flat]
-        return _check_inputs(self.config, ids.reshape(B * C, T), *flat)        # (B*C, T) each
+        embeds = None if inputs_embeds is None else np.reshape(inputs_embeds, (B * C, T, -1))
+        ids = None if ids is None else ids.reshape(B * C, T)
+        return _check_inputs(self.config, ids, *flat, embeds, self.dtype)      # (B*C, T) each
 
     def _task_logits(self, head_logits, input_shape):
         return head_logits.reshape(input_shape[:2])                            # (B*C, 1) -> (B, C)

@@ -52,6 +52,7 @@ from pathlib import Path
 
 import numpy as np
 
+from numpy_bert.norms import activation_rms, gradient_norms, plot_norms
 from numpy_bert.optim import clip_by_global_norm, clip_grad_norm, learning_rate, make_optimizer
 from numpy_bert.utils import atomic_write, file_sha256, holds_directory_lock
 
@@ -765,8 +766,10 @@ def timed_evaluate(model, eval_batches, clock):
 CLIPPING = {"global_norm": clip_by_global_norm, "torch": clip_grad_norm}
 
 
-def train_step(model, optimizer, batch, lr, step, settings, out, records):
+def train_step(model, optimizer, batch, lr, step, settings, out, records, log_norms=False):
     """One optimizer step on ``batch``; returns (loss, details, gradient norm before clipping).
+    With ``log_norms``, details["layer_grad_norms"] holds the per-layer gradient norms
+    before clipping (numpy_bert.norms.gradient_norms).
 
         loss, grads = model.loss_and_grads(**batch)  # dropout on; batch: the model's arguments
         clip_by_global_norm(grads, 1.0)              # settings["max_grad_norm"] if given
@@ -780,6 +783,8 @@ def train_step(model, optimizer, batch, lr, step, settings, out, records):
     left as it is. ``step`` is the number of steps done before this one.
     """
     loss, grads, details = model.loss_and_grads(**batch, return_details=True)
+    if log_norms:
+        details["layer_grad_norms"] = gradient_norms(grads, model.config, model._prefix)
     clip = CLIPPING[settings.get("clipping", "global_norm")]
     norm = clip(grads, settings.get("max_grad_norm", 1.0))
     if not (math.isfinite(loss) and math.isfinite(norm)):
@@ -895,8 +900,11 @@ def summarize(records, step, total_steps, clock, out, say):
 
 @holds_directory_lock
 def pretrain(out, corpus=None, preset="tiny", steps=None, seed=0, vocab=None, resume=False, quiet=False,
-             **overrides):
+             log_norms=False, **overrides):
     """Run (or with ``resume=True`` continue) a pretraining run in directory ``out``.
+
+    ``log_norms``: per-layer gradient norms and activation RMS in each training record of
+    metrics.jsonl, drawn to norms.png at the end (numpy_bert.norms).
 
     Keyword overrides: batch_size, lr, warmup_steps, seq_len, eval_every, save_every,
     log_every, time_budget (minutes; 0 = none), optimizer. Returns a summary dict
@@ -957,7 +965,7 @@ def pretrain(out, corpus=None, preset="tiny", steps=None, seed=0, vocab=None, re
     while step < total_steps:
         batch = stream.next_batch()
         lr = learning_rate(step, settings["lr"], settings["warmup_steps"], total_steps)
-        _, details, grad_norm = train_step(model, optimizer, batch, lr, step, settings, out, records)
+        _, details, grad_norm = train_step(model, optimizer, batch, lr, step, settings, out, records, log_norms)
         step += 1
         accumulate(window, batch, details)
         total_steps = fit_time_budget(step, total_steps, settings, clock, say)
@@ -965,6 +973,9 @@ def pretrain(out, corpus=None, preset="tiny", steps=None, seed=0, vocab=None, re
         last_step = step >= total_steps or out_of_time
         if step % settings["log_every"] == 0 or step % settings["eval_every"] == 0 or last_step:
             record = log_record(step, lr, grad_norm, window, stream.epoch, clock)
+            if log_norms:
+                record.update(layer_grad_norms=details["layer_grad_norms"],
+                              layer_activation_rms=activation_rms(model, batch))
             if step % settings["eval_every"] == 0 or last_step:
                 record.update(timed_evaluate(model, eval_batches, clock))
             record["eta_s"] = clock.eta_s(step, total_steps)
@@ -982,4 +993,6 @@ def pretrain(out, corpus=None, preset="tiny", steps=None, seed=0, vocab=None, re
     # ---- 6. the end: metrics, curves, summary
     write_metrics(out / "metrics.jsonl", records)
     plot_curves(records, out / "curves.png", title=f"numpy_bert pretraining, preset {settings['preset']}")
+    if log_norms:
+        plot_norms(records, out / "norms.png", title=f"numpy_bert pretraining, preset {settings['preset']}")
     return summarize(records, step, total_steps, clock, out, say)

@@ -59,10 +59,11 @@ def committed(source):
     return nbformat.read(path, as_version=4)
 
 
-def test_there_are_seven_notebooks():
+def test_there_are_eight_notebooks():
     names = [source.stem for source in SOURCES]
     assert names == ["01_tokenization", "02_forward_pass", "03_backward_pass",
-                     "04_pretraining", "05_using_bert", "06_exercises", "07_finetuning"], names
+                     "04_pretraining", "05_using_bert", "06_exercises", "07_finetuning",
+                     "08_looking_inside"], names
 
 
 @pytest.mark.parametrize("source", SOURCES, ids=[s.stem for s in SOURCES])

@@ -227,14 +227,15 @@ def _dropped(probs, mask, scale):
 
 
 def self_attention_forward(x, q_weight, q_bias, k_weight, k_bias, v_weight, v_bias, mask,
-                           num_heads, dropout_p=0.0, rng=None, training=False):
+                           num_heads, dropout_p=0.0, rng=None, training=False, head_mask=None):
     """Multi-head self-attention (reference: layers.self_attention_forward).
 
     q is scaled by 1/sqrt(HS) before the product instead of the (B, NH, T, T) scores
     afterwards (equal in exact arithmetic), the softmax is in place, the products run on
     numpy_bert's threads (matmul.batched_matmul) and the context is written straight into
     its merged-heads place. The cache keeps the scaled q, k, v, the probs and the dropout
-    mask; the dropped probs are recomputed in the backward.
+    mask; the dropped probs (times ``head_mask`` (NH,), when there is one) are
+    recomputed in the backward.
     """
     B, T, H = x.shape
     NH = int(num_heads)
@@ -255,16 +256,19 @@ def self_attention_forward(x, q_weight, q_bias, k_weight, k_bias, v_weight, v_bi
         scores += mask
     probs, _, _ = softmax_into(scores, scores)              # (B, NH, T, T) in place
     dropped, drop_cache = dropout_forward(probs, dropout_p, rng, training)
+    weights = dropped if head_mask is None else dropped * head_mask[:, None, None]  # (B, NH, T, T)
+    del dropped
     context = np.empty((B, T, H), x.dtype)
-    batched_matmul(dropped, v, context.reshape(B, T, NH, HS).transpose(0, 2, 1, 3))  # (B, NH, T, HS)
+    batched_matmul(weights, v, context.reshape(B, T, NH, HS).transpose(0, 2, 1, 3))  # (B, NH, T, HS)
     cache = {"probs": probs, "q": q, "k": k, "v": v, "scale": scale, "dropout": drop_cache,
-             "linear": (q_cache, k_cache, v_cache)}
+             "head_mask": head_mask, "linear": (q_cache, k_cache, v_cache)}
     return context, cache
 
 
-def self_attention_backward(dcontext, cache):
-    """Backward of self-attention (reference: layers.self_attention_backward)."""
-    probs, q, k, v = cache["probs"], cache["q"], cache["k"], cache["v"]
+def self_attention_backward(dcontext, cache, activation_grads=None):
+    """Backward of self-attention (reference: layers.self_attention_backward, which says
+    what ``activation_grads`` receives)."""
+    probs, q, k, v, head_mask = cache["probs"], cache["q"], cache["k"], cache["v"], cache["head_mask"]
     B, NH, T, HS = q.shape
     H = NH * HS
 
@@ -274,16 +278,26 @@ def self_attention_backward(dcontext, cache):
     dctx = heads(dcontext)                                  # (B, NH, T, HS)
     mask, drop_scale = cache["dropout"]
     dropped = probs if mask is None else _dropped(probs, mask, drop_scale)
+    weights = dropped if head_mask is None else dropped * head_mask[:, None, None]
     dv = np.empty((B, T, H), q.dtype)
-    batched_matmul(dropped.transpose(0, 1, 3, 2), dctx, heads(dv))      # (B, NH, T, HS)
-    del dropped
+    batched_matmul(weights.transpose(0, 1, 3, 2), dctx, heads(dv))      # (B, NH, T, HS)
+    del weights
     dprobs = np.empty((B, NH, T, T), q.dtype)
-    batched_matmul(dctx, v.transpose(0, 1, 3, 2), dprobs)               # (B, NH, T, T)
+    batched_matmul(dctx, v.transpose(0, 1, 3, 2), dprobs)               # (B, NH, T, T) d weights
+    if activation_grads is not None:
+        activation_grads["head_mask"] = np.einsum("bhij,bhij->h", dprobs, dropped)  # (NH,)
+    del dropped
+    if head_mask is not None:
+        dprobs *= head_mask[:, None, None]
     if mask is not None:
         dprobs *= mask
         dprobs *= q.dtype.type(drop_scale)
+    if activation_grads is not None:
+        activation_grads["probs"] = dprobs.copy()
     dprobs -= _rowdot(dprobs, probs)                                    # softmax backward
     dscores = np.multiply(dprobs, probs, out=dprobs)                    # (B, NH, T, T)
+    if activation_grads is not None:
+        activation_grads["scores"] = dscores                            # not written to below
     dq = np.empty((B, T, H), q.dtype)
     batched_matmul(dscores, k, heads(dq))                               # (B, NH, T, HS)
     dk = np.empty((B, T, H), q.dtype)

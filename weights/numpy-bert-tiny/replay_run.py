@@ -41,11 +41,12 @@ from numpy_bert.optim import learning_rate  # noqa: E402
 from numpy_bert.utils import keep_freed_memory  # noqa: E402
 
 
-def shipped_schedule(records, peak, warmup):
-    """{count c (a multiple of 10): the step count T used for updates c .. c+9}."""
+def logged_schedule(records, peak, warmup, log_every):
+    """{count c (a multiple of log_every): the step count T in force for updates c .. c+log_every-1},
+    read back from the lr of each log record (that of update number record["step"] - 1)."""
     schedule = {}
     for record in records:
-        k = record["step"] - 1  # the lr logged is that of update number step - 1
+        k = record["step"] - 1
         if k < warmup or "mlm_loss" not in record:
             continue  # warmup: the lr does not depend on T
         lr = record["lr"]
@@ -53,8 +54,44 @@ def shipped_schedule(records, peak, warmup):
         exact = [t for t in range(guess - 3, guess + 4) if learning_rate(k, peak, warmup, t) == lr]
         if len(exact) != 1:
             raise ValueError(f"step {record['step']}: no unique step count gives lr {lr}")
-        schedule[k - k % 10] = exact[0]
+        schedule[k - k % log_every] = exact[0]
     return schedule
+
+
+class StopReplay(Exception):
+    pass
+
+
+def replay(out, records, preset="tiny", stop=None, save_every=100, quiet=True, **pretrain_options):
+    """Run ``train.pretrain`` in ``out`` with the step counts of the run that logged ``records``
+    (in place of its time budget) up to step ``stop`` (default: its end), copying the weights of
+    every saved checkpoint to ``out/snapshots/step-NNNNN.safetensors``. Returns the replayed records."""
+    settings = train.make_settings(preset)
+    schedule = logged_schedule(records, settings["lr"], settings["warmup_steps"], settings["log_every"])
+    final = records[-1]["step"]
+    stop = min(stop or final, final)
+    out = Path(out)
+
+    def fit_logged_schedule(step, total_steps, settings, clock, say):
+        if step > stop:  # the checkpoint of step `stop` is saved by then
+            raise StopReplay
+        return schedule.get(step, total_steps) if step % settings["log_every"] == 0 else total_steps
+
+    def save_and_snapshot(out_, model, tokenizer, optimizer, state, records_):
+        save_run(out_, model, tokenizer, optimizer, state, records_)
+        (out / "snapshots").mkdir(exist_ok=True)
+        shutil.copyfile(out / train.CHECKPOINT / "model.safetensors",
+                        out / "snapshots" / f"step-{state['step']:05d}.safetensors")
+
+    fit_time_budget, save_run = train.fit_time_budget, train.save_run
+    train.fit_time_budget, train.save_run = fit_logged_schedule, save_and_snapshot
+    try:
+        train.pretrain(out, preset=preset, steps=final, save_every=save_every, quiet=quiet, **pretrain_options)
+    except StopReplay:
+        pass
+    finally:
+        train.fit_time_budget, train.save_run = fit_time_budget, save_run
+    return train.read_metrics(out / "metrics.jsonl")
 
 
 def main(argv=None):
@@ -68,37 +105,11 @@ def main(argv=None):
     if args.probes:
         write_probes(args.out)
         return
-
-    shipped = [json.loads(line) for line in (HERE / "metrics.jsonl").read_text().splitlines()]
-    settings = train.make_settings("tiny")
-    schedule = shipped_schedule(shipped, settings["lr"], settings["warmup_steps"])
-    final = shipped[-1]["step"]
-    stop = min(args.stop or final, final)
-
-    def fit_shipped_schedule(step, total_steps, settings, clock, say):
-        if step > stop:  # the checkpoint of step `stop` is saved by then
-            raise StopReplay
-        return schedule.get(step, total_steps) if step % 10 == 0 else total_steps
-
-    save_run = train.save_run
-    out = Path(args.out)
-
-    def save_and_snapshot(out_, model, tokenizer, optimizer, state, records):
-        save_run(out_, model, tokenizer, optimizer, state, records)
-        (out / "snapshots").mkdir(exist_ok=True)
-        shutil.copyfile(out / train.CHECKPOINT / "model.safetensors",
-                        out / "snapshots" / f"step-{state['step']:05d}.safetensors")
-
     set_blas_threads(1)  # as numpy-bert pretrain runs by default (--threads 1): the same sums, bit for bit
     keep_freed_memory()
-    train.fit_time_budget = fit_shipped_schedule
-    train.save_run = save_and_snapshot
-    try:
-        train.pretrain(out, steps=final, save_every=args.save_every)
-    except StopReplay:
-        pass
-    replayed = train.read_metrics(out / "metrics.jsonl")
-    compare(replayed, shipped)
+    shipped = train.read_metrics(HERE / "metrics.jsonl")
+    replayed = replay(args.out, shipped, stop=args.stop, save_every=args.save_every, quiet=False)
+    print(compare(replayed, shipped))
 
 
 # (text, right answer): pairs in which one word of context decides the answer
@@ -184,12 +195,8 @@ def write_probes(out):
     print(f"{path}: {len(PROBES)} probes at steps {steps}")
 
 
-class StopReplay(Exception):
-    pass
-
-
 def compare(replayed, shipped):
-    """Print whether every replayed record equals the shipped one, wall clock aside."""
+    """Whether every replayed record equals the shipped one, wall clock aside (a line of text)."""
     by_step = {r["step"]: r for r in shipped}
     differ = []
     for record in replayed:
@@ -198,8 +205,8 @@ def compare(replayed, shipped):
         if other is None or any(record[k] != other.get(k) for k in keys):
             differ.append(record["step"])
     last = replayed[-1]["step"] if replayed else 0
-    print(f"replayed {len(replayed)} records up to step {last}: "
-          + ("all equal to the shipped run's" if not differ else f"differ at steps {differ[:10]}"))
+    return (f"replayed {len(replayed)} records up to step {last}: "
+            + ("all equal to the shipped run's" if not differ else f"differ at steps {differ[:10]}"))
 
 
 if __name__ == "__main__":

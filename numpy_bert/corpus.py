@@ -14,7 +14,8 @@ wherever numpy_bert is installed:
   browser, ``this`` prints a poem, GUI modules open windows), and numpy's
   ``add_newdoc(...)`` docstrings are read from the same parse trees; the standard
   library's C modules (``builtins``, ``math``, ``itertools``, ...) have no source, so
-  their docstrings are read from the imported modules (``readline`` excepted);
+  their docstrings are read from the imported modules (``readline`` excepted), in a
+  fresh interpreter, so that a Jupyter kernel's additions to ``builtins`` stay out;
 - the reference texts of ``pydoc_data.topics`` (what ``help("assert")`` shows),
   one document per section.
 
@@ -29,9 +30,11 @@ document with fewer than ``min_sentences`` sentences is dropped, and so is an
 exact duplicate of an earlier document.
 
 The result is cached in ``$NUMPY_BERT_HOME/corpus/`` (default
-``~/.cache/numpy_bert/corpus/``), written atomically, under a name that encodes
-the Python, numpy and matplotlib versions and the options; the same installation
-always gives the same file.
+``~/.cache/numpy_bert/corpus/``), written atomically, under a name that hashes the
+options and everything the text is read from (``installation_fingerprint``: the
+Python version, the numpy and matplotlib versions, every file read with its size,
+the C modules' names, this module's rules); the same installation gives the same
+file, in a script, in pytest or in a Jupyter kernel.
 """
 
 import ast
@@ -50,7 +53,7 @@ from pathlib import Path
 from .utils import atomic_write
 
 __all__ = ["read_corpus", "write_corpus", "build_default_corpus", "docstring_sentences",
-           "split_sentences", "default_corpus_path"]
+           "split_sentences", "default_corpus_path", "installation_fingerprint"]
 
 CORPUS_RECIPE_VERSION = 2  # bump when the extraction rules change: it renames the cache file
 
@@ -428,17 +431,49 @@ def _topic_documents():
 _SKIP_EXTENSIONS = ("readline", "_test", "xx", "_xx", "_ctypes_test")
 
 
-def _extension_texts():
-    """Docstrings of the standard library's C modules (builtins, math, itertools,
-    _io, ...): they have no .py source, so these few are imported, which for C
-    modules runs no Python code. Module, then its classes and functions by name,
-    each class followed by its methods and properties by name."""
+def _extension_module_names():
+    """The standard library's C modules: built into the interpreter or in lib-dynload, sorted."""
     directory = Path(sysconfig.get_paths()["stdlib"]) / "lib-dynload"
     names = set(sys.builtin_module_names)
     if directory.is_dir():
         names |= {f.name.split(".")[0] for f in directory.iterdir() if f.name.endswith((".so", ".pyd"))}
+    return sorted(n for n in names if not n.startswith(_SKIP_EXTENSIONS))
+
+
+# Run in a fresh interpreter (-I: no PYTHON* variables, no user site): the C modules as
+# Python starts them. Inside a Jupyter kernel, IPython has put display() and get_ipython()
+# into builtins and replaced input() and sys.excepthook, so reading them in this process
+# would give another corpus there than in a script.
+_FRESH_EXTENSION_TEXTS = """import json, sys
+sys.path.insert(0, sys.argv[1])
+from numpy_bert.corpus import _extension_texts_of_this_process
+sys.stdout.write(json.dumps(_extension_texts_of_this_process()))
+"""
+
+
+def _extension_texts():
+    """Docstrings of the standard library's C modules (builtins, math, itertools,
+    _io, ...), read in a fresh interpreter (``python -I``) so that what the current
+    process changed (a Jupyter kernel's builtins) does not reach the corpus."""
+    import json
+    import subprocess
+
+    package_parent = str(Path(__file__).resolve().parent.parent)
+    proc = subprocess.run([sys.executable, "-I", "-c", _FRESH_EXTENSION_TEXTS, package_parent],
+                          capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise OSError(f"reading the docstrings of the C modules in a fresh {sys.executable} failed "
+                      f"(exit {proc.returncode}): {proc.stderr.strip()[-500:]}")
+    return json.loads(proc.stdout)
+
+
+def _extension_texts_of_this_process():
+    """The C modules' docstrings as this process sees them: they have no .py source, so
+    these few are imported, which for C modules runs no Python code. Module, then its
+    classes and functions by name, each class followed by its methods and properties
+    by name."""
     texts = []
-    for name in sorted(n for n in names if not n.startswith(_SKIP_EXTENSIONS)):
+    for name in _extension_module_names():
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # deprecated modules (audioop, nis, ...)
@@ -462,34 +497,68 @@ def _extension_texts():
 SOURCES = ("stdlib", "builtins", "numpy", "matplotlib", "pydoc_topics")
 
 
+def _source_root(source):
+    """Where a source's .py files are (None for the C modules, pydoc's topics, an absent package)."""
+    if source == "stdlib":
+        return Path(sysconfig.get_paths()["stdlib"])
+    if source in ("numpy", "matplotlib"):
+        return _package_root(source)
+    return None
+
+
 def _source_texts(source):
     if source == "pydoc_topics":
         return _topic_documents()
     if source == "builtins":
         return _extension_texts()
-    if source == "stdlib":
-        root = Path(sysconfig.get_paths()["stdlib"])
-    else:
-        root = _package_root(source)
-        if root is None:
-            return []
+    root = _source_root(source)
+    if root is None:
+        return []
     texts = []
     for path in _python_files(root):
         texts += _docstrings_of_file(path)
     return texts
 
 
+def installation_fingerprint(sources=SOURCES):
+    """sha256 of everything the default corpus is read from, without reading it.
+
+    Python's full version string; for each .py source (the standard library, numpy,
+    matplotlib) the installed version and every file read, as its relative path and
+    size; the names of the C modules; the size of pydoc_data/topics.py; and this
+    module's own source (the extraction rules). Two installations with the same
+    fingerprint give the same corpus file.
+    """
+    h = hashlib.sha256()
+    h.update(f"python {sys.version}\n".encode())
+    h.update(Path(__file__).read_bytes())
+    for source in sources:
+        h.update(f"source {source}\n".encode())
+        if source == "builtins":
+            h.update(" ".join(_extension_module_names()).encode())
+        elif source == "pydoc_topics":
+            spec = importlib.util.find_spec("pydoc_data.topics")
+            origin = Path(spec.origin) if spec is not None and spec.origin else None
+            h.update(str(origin.stat().st_size if origin and origin.is_file() else "absent").encode())
+        else:
+            root = _source_root(source)
+            if root is None:
+                h.update(b"absent")
+                continue
+            if source != "stdlib":
+                h.update(_installed_version(source).encode())
+            for path in _python_files(root):
+                h.update(f"{path.relative_to(root).as_posix()} {path.stat().st_size}\n".encode())
+    return h.hexdigest()
+
+
 def default_corpus_path(min_sentences=2, sources=SOURCES):
-    """The cache file name: $NUMPY_BERT_HOME/corpus/default-<versions and options hash>.txt."""
-    versions = [sys.version.split()[0]]
-    for name in sources:
-        if name in ("numpy", "matplotlib"):
-            root = _package_root(name)
-            versions.append(f"{name}-{_installed_version(name) if root else 'absent'}")
-    key = f"recipe{CORPUS_RECIPE_VERSION}|{'|'.join(versions)}|{','.join(sources)}|{min_sentences}"
+    """The cache file name: $NUMPY_BERT_HOME/corpus/default-py<version>-<hash>.txt, the hash
+    covering the options and ``installation_fingerprint(sources)``."""
+    key = f"recipe{CORPUS_RECIPE_VERSION}|{','.join(sources)}|{min_sentences}|{installation_fingerprint(sources)}"
     digest = hashlib.sha256(key.encode()).hexdigest()[:12]
     home = os.environ.get("NUMPY_BERT_HOME") or os.path.join(os.path.expanduser("~"), ".cache", "numpy_bert")
-    return Path(home) / "corpus" / f"default-py{versions[0]}-{digest}.txt"
+    return Path(home) / "corpus" / f"default-py{sys.version.split()[0]}-{digest}.txt"
 
 
 def _installed_version(name):

@@ -1,7 +1,11 @@
 """Tests of the corpus format and the default corpus (numpy_bert.corpus)."""
 
+import json
+import os
 import re
+import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -245,3 +249,60 @@ def test_read_corpus_format_and_errors(tmp_path):
     (tmp_path / "latin1.txt").write_bytes("caf\xe9.\n\nb.\n".encode("latin-1"))
     with pytest.raises(ValueError, match="UTF-8"):
         read_corpus(tmp_path / "latin1.txt")
+
+
+def test_c_module_docstrings_do_not_see_what_this_process_added(monkeypatch):
+    # A Jupyter kernel puts display() and get_ipython() into builtins and replaces input()
+    # and sys.excepthook with Python functions (6398 documents there, 6397 in a script).
+    # The C modules' docstrings are read in a fresh interpreter, so none of it gets in.
+    import builtins
+
+    from numpy_bert import corpus
+
+    def display(*objs):
+        """Display a Python object in all frontends, a docstring only a kernel has."""
+
+    def forwarded_input(prompt=""):
+        """Forward raw_input to frontends, another docstring only a kernel has."""
+
+    monkeypatch.setattr(builtins, "display", display, raising=False)
+    monkeypatch.setattr(builtins, "input", forwarded_input)
+    monkeypatch.setattr(sys, "excepthook", display)
+    polluted = corpus._extension_texts_of_this_process()
+    assert display.__doc__ in polluted and forwarded_input.__doc__ in polluted  # what reading in-process gives
+    texts = corpus._extension_texts()
+    assert display.__doc__ not in texts and forwarded_input.__doc__ not in texts
+    # what a plain script reads (pytest's own process is not one: it replaces sys.unraisablehook)
+    code = ("import json; from numpy_bert.corpus import _extension_texts_of_this_process as f; "
+            "print(json.dumps(f()))")
+    script = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                            env=dict(os.environ, PYTHONPATH=str(Path(corpus.__file__).parent.parent)))
+    assert texts == json.loads(script.stdout)
+    assert len(texts) > 1000
+
+
+def test_cache_name_follows_every_file_the_corpus_is_read_from(tmp_path, monkeypatch):
+    from numpy_bert import corpus
+
+    fake = tmp_path / "numpy"
+    (fake / "linalg").mkdir(parents=True)
+    (fake / "__init__.py").write_text('"""A fake numpy."""\n', encoding="utf-8")
+    (fake / "linalg" / "core.py").write_text('"""Linear algebra."""\n', encoding="utf-8")
+    monkeypatch.setattr(corpus, "_package_root", lambda name: fake if name == "numpy" else None)
+    monkeypatch.setattr(corpus, "_installed_version", lambda name: "1.0")
+    first = corpus.default_corpus_path(sources=("numpy",))
+    assert corpus.default_corpus_path(sources=("numpy",)) == first  # same installation, same name
+    assert corpus.default_corpus_path(sources=("numpy", "pydoc_topics")) != first  # other sources
+    assert corpus.default_corpus_path(min_sentences=3, sources=("numpy",)) != first  # other options
+    (fake / "linalg" / "core.py").write_text('"""Linear algebra, edited."""\n', encoding="utf-8")
+    edited = corpus.default_corpus_path(sources=("numpy",))
+    assert edited != first  # a file changed size
+    (fake / "linalg" / "extra.py").write_text("", encoding="utf-8")
+    added = corpus.default_corpus_path(sources=("numpy",))
+    assert added not in (first, edited)  # a file was added
+    monkeypatch.setattr(corpus, "_installed_version", lambda name: "2.0")
+    versioned = corpus.default_corpus_path(sources=("numpy",))
+    assert versioned not in (first, edited, added)  # another version
+    (fake / "tests").mkdir()
+    (fake / "tests" / "test_x.py").write_text("x = 1\n", encoding="utf-8")  # never read: no change
+    assert corpus.default_corpus_path(sources=("numpy",)) == versioned

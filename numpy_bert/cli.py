@@ -56,6 +56,8 @@ COMMANDS = [
     ("finetune", "fine-tune BERT on text classification, token classification or question answering",
      "numpy-bert finetune --model numpy-bert-tiny --task text-classification --train train.csv "
      "--eval eval.csv --out runs/sst"),
+    ("course", "the course kit: write the student version, or grade a student's directory",
+     "numpy-bert course student handout/   then   numpy-bert course grade handout/ --json"),
 ]
 
 
@@ -498,6 +500,43 @@ def run_finetune(args):
         warnings.showwarning = lambda message, *_, **__: print(f"warning: {message}", file=sys.stderr)
         finetune(args.model, args.train, args.eval, args.out, task=args.task, resume=args.resume,
                  ignore_mismatched_sizes=args.ignore_mismatched_sizes, quiet=args.quiet, **overrides)
+    return 0
+
+
+# --------------------------------------------------------------------------- course
+
+
+def add_course_arguments(parser):
+    sub = parser.add_subparsers(dest="course_command", metavar="{student,grade}", required=True)
+    student = sub.add_parser("student", help="write the student version (stubs, no solutions) into OUT")
+    student.add_argument("out", metavar="OUT", help="a new (or empty) directory for the student version")
+    student.add_argument("--course", default=None,
+                         help="the solution version to strip (default: the repository's course/)")
+    grade = sub.add_parser("grade", help="grade a student's course directory: points and a message per exercise")
+    grade.add_argument("directory", metavar="DIR", help="the student's directory (as written by 'course student')")
+    grade.add_argument("--json", action="store_true",
+                       help='print {"exercises": [{"id", "points", "max_points", "message"}], "total", "max_total"}')
+    grade.add_argument("--manifest", default=None,
+                       help="the course's manifest.json (default: the repository's course/manifest.json)")
+    grade.add_argument("--seed", type=int, default=None, help="seed of the checks' random sizes (default: fresh)")
+    grade.add_argument("--timeout", type=float, default=None, help="seconds per exercise (default 10)")
+    grade.add_argument("--only", nargs="+", default=None, help="grade only exercises whose id starts so (e.g. a3)")
+
+
+def run_course(args):
+    from numpy_bert.course import default_course_dir, grader, student
+
+    if args.course_command == "student":
+        course = args.course or default_course_dir()
+        written = student.write_student_version(course, args.out)
+        print(f"wrote the student version of {course} into {args.out}: {len(written)} files")
+        return 0
+    timeout = grader.DEFAULT_TIMEOUT if args.timeout is None else args.timeout
+    if timeout <= 0:
+        raise ValueError(f"--timeout must be a positive number of seconds, got {args.timeout}")
+    report = grader.grade_directory(args.directory, manifest=args.manifest, seed=args.seed,
+                                    timeout=timeout, only=args.only)
+    print(json.dumps(report, ensure_ascii=False) if args.json else grader.format_report(report))
     return 0
 
 

@@ -13,18 +13,12 @@ eps inside the square root, ...) and names the one that matches.
 
 import numpy as np
 
-from numpy_bert.course.checks.scoring import Score, binomial_ok, close, percent
+from numpy_bert.course.checks.common import outputs
+from numpy_bert.course.checks.scoring import Score, binomial_ok, close, module_globals, percent
 from numpy_bert.data import _truncate_seq_pair_lengths
 from numpy_bert.optim import learning_rate as reference_learning_rate
 
 SPECIAL_NAMES = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
-
-
-def _returned(result, count):
-    """The tuple a function returned, or None when it is not ``count`` things."""
-    if isinstance(result, (tuple, list)) and len(result) == count:
-        return tuple(result)
-    return None
 
 
 # ----------------------------------------------------------------------------------------
@@ -63,10 +57,8 @@ def check_mask_ids(fn, rng):
     # ---- one call: what comes back
     ids = _masking_sequence(rng, special, can_predict, int(rng.integers(20, 40)) * 2 + 1)
     before = ids.copy()
-    result = _returned(fn(ids, can_predict, random_ids, mask_id, np.random.default_rng(rng.integers(2**32))),
-                       3)
-    if result is None:
-        return 0.0, "mask_ids must return three arrays (masked, positions, labels)"
+    result = outputs(fn(ids, can_predict, random_ids, mask_id, np.random.default_rng(rng.integers(2**32))),
+                     3, "(masked, positions, labels)")
     masked = np.asarray(result[0])
     if masked.shape != ids.shape:
         return 0.0, f"masked has shape {masked.shape}; it must have the shape of ids, {ids.shape}"
@@ -87,11 +79,8 @@ def check_mask_ids(fn, rng):
         n = int(rng.integers(15, 90)) * 2 + 1
         ids = _masking_sequence(rng, special, can_predict, n)
         prob, max_pred = (0.15, 20) if s % 2 == 0 else (0.25, 7)   # the arguments must be used
-        result = _returned(fn(ids.copy(), can_predict, random_ids, mask_id,
-                              np.random.default_rng(rng.integers(2**32)),
-                              masked_lm_prob=prob, max_predictions_per_seq=max_pred), 3)
-        if result is None:
-            return 0.0, "mask_ids must return three arrays (masked, positions, labels)"
+        result = outputs(fn(ids.copy(), can_predict, random_ids, mask_id, np.random.default_rng(rng.integers(2**32)),
+                            masked_lm_prob=prob, max_predictions_per_seq=max_pred), 3, "(masked, positions, labels)")
         masked, positions, labels = (np.asarray(a) for a in result)
         candidates = np.flatnonzero(can_predict[ids])
         k = min(max_pred, max(1, int(round(prob * n))), len(candidates))
@@ -198,9 +187,8 @@ def check_create_nsp_pair(fn, rng):
     for _ in range(calls):
         d = int(rng.integers(D))
         s = int(rng.integers(len(documents[d]) - 1))
-        result = _returned(fn(documents, d, s, np.random.default_rng(rng.integers(2**32)), cls_id, sep_id), 3)
-        if result is None:
-            return 0.0, "create_nsp_pair must return (input_ids, token_type_ids, next_sentence_label)"
+        result = outputs(fn(documents, d, s, np.random.default_rng(rng.integers(2**32)), cls_id, sep_id), 3,
+                         "(input_ids, token_type_ids, next_sentence_label)")
         input_ids, types = np.asarray(result[0]), np.asarray(result[1])
         label = result[2]
         if not isinstance(label, (int, np.integer)) or int(label) not in (0, 1):
@@ -283,10 +271,8 @@ def check_truncate_seq_pair(fn, rng):
         max_num_tokens = int(rng.integers(2, la + lb + 6))
         a = np.arange(100, 100 + la)
         b = np.arange(1000, 1000 + lb)
-        result = _returned(fn(a.copy(), b.copy(), max_num_tokens, np.random.default_rng(rng.integers(2**32))),
-                           2)
-        if result is None:
-            return 0.0, "truncate_seq_pair must return (tokens_a, tokens_b)"
+        result = outputs(fn(a.copy(), b.copy(), max_num_tokens, np.random.default_rng(rng.integers(2**32))), 2,
+                         "(tokens_a, tokens_b)")
         out_a, out_b = np.asarray(result[0]), np.asarray(result[1])
         want = _truncate_seq_pair_lengths(la, lb, max_num_tokens)
         if (len(out_a), len(out_b)) != want:
@@ -419,10 +405,10 @@ def check_adam_weight_decay_step(fn, rng):
     hyper = dict(weight_decay=0.1, beta1=0.8, beta2=0.95, eps=1e-6)   # not the defaults: the arguments count
 
     # the student's use_weight_decay is graded on its own: here the right rule stands in for it
-    module_globals = getattr(fn, "__globals__", {})
-    saved = module_globals.get("use_weight_decay")
-    if "use_weight_decay" in module_globals:
-        module_globals["use_weight_decay"] = _decays
+    namespace = module_globals(fn)
+    saved = namespace.get("use_weight_decay")
+    if "use_weight_decay" in namespace:
+        namespace["use_weight_decay"] = _decays
     try:
         params = {k: a.copy() for k, a in params0.items()}
         arrays = dict(params)  # the objects a model would hold
@@ -431,8 +417,8 @@ def check_adam_weight_decay_step(fn, rng):
         for grads, lr in zip(grad_steps, lrs):
             fn(params, {k: g.copy() for k, g in grads.items()}, m, v, lr, **hyper)
     finally:
-        if "use_weight_decay" in module_globals:
-            module_globals["use_weight_decay"] = saved
+        if "use_weight_decay" in namespace:
+            namespace["use_weight_decay"] = saved
 
     want_p, want_m, want_v = _adam_replay(params0, grad_steps, lrs, **hyper)
     score.check(1, all(params[k] is arrays[k] for k in params),

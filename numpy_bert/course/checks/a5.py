@@ -17,18 +17,14 @@ import math
 import numpy as np
 
 from numpy_bert import layers
-from numpy_bert.course.checks.scoring import Score, close
-from numpy_bert.gradcheck import numerical_gradient, relative_error
+from numpy_bert.course.checks.common import CheckFailure, as_array, backward_items, odd, outputs, score
+from numpy_bert.course.checks.scoring import Score, close, module_globals
 
 HEAD_ARGS = ("sequence_output", "pooler_weight", "pooler_bias", "classifier_weight", "classifier_bias")
 
 
-def _odd(rng, low, high):
-    return int(rng.integers(low // 2, high // 2 + 1)) * 2 + 1
-
-
 def _head_inputs(rng):
-    B, T, H, K = _odd(rng, 3, 9), _odd(rng, 5, 11), _odd(rng, 5, 13), _odd(rng, 3, 5)
+    B, T, H, K = odd(rng, 3, 9), odd(rng, 5, 11), odd(rng, 5, 13), odd(rng, 3, 5)
     return [rng.standard_normal((B, T, H)), rng.standard_normal((H, H)) / math.sqrt(H),
             rng.standard_normal(H) * 0.1, rng.standard_normal((K, H)) / math.sqrt(H),
             rng.standard_normal(K) * 0.1]
@@ -52,23 +48,10 @@ def _reference_head_backward(dlogits, cache):
     return dx, dpw, dpb, dcw, dcb
 
 
-def _factor(got, want):
-    """c when got == c * want for one constant c (not 1), else None."""
-    got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
-    if got.shape != want.shape or not np.any(want):
-        return None
-    c = float(np.sum(got * want) / np.sum(want * want))
-    if abs(c - 1.0) > 1e-6 and abs(c) > 1e-12 and np.allclose(got, c * want, rtol=1e-7, atol=1e-12):
-        return c
-    return None
-
-
 def check_classification_head_forward(fn, rng):
     args = _head_inputs(rng)
     x, pw, pb, cw, cb = args
-    result = fn(*[a.copy() for a in args])
-    if not (isinstance(result, tuple) and len(result) == 2):
-        return 0.0, "classification_head_forward must return (logits, cache)"
+    result = outputs(fn(*[a.copy() for a in args]), 2, "(logits, cache)")
     logits = np.asarray(result[0])
     want, _ = _reference_head(*args)
     if logits.shape != want.shape:
@@ -93,62 +76,44 @@ def check_classification_head_forward(fn, rng):
 
 
 def check_classification_head_backward(fn, rng):
-    forward = getattr(fn, "__globals__", {}).get("classification_head_forward")
+    forward = module_globals(fn).get("classification_head_forward")
     if forward is None:
-        return 0.0, "classification_head_backward needs the module's classification_head_forward for its cache"
+        raise CheckFailure("classification_head_backward is checked on the cache of the module's "
+                           "classification_head_forward, which is missing")
     args = _head_inputs(rng)
     try:
         logits, cache = forward(*[a.copy() for a in args])
     except NotImplementedError:
-        return 0.0, "classification_head_forward is not written yet: the backward is checked on its cache"
+        raise CheckFailure("classification_head_forward is not written yet: the backward is checked on its "
+                           "cache") from None
     want_logits, ref_cache = _reference_head(*args)
     forward_note = "" if close(logits, want_logits, rtol=1e-9, atol=1e-12) else \
         " (the forward is wrong too: fix classification_head_forward first)"
     dlogits = rng.standard_normal(want_logits.shape)
-    result = fn(dlogits.copy(), cache)
-    if not (isinstance(result, tuple) and len(result) == 5):
-        return 0.0, ("classification_head_backward must return five gradients (dsequence_output, dpooler_weight, "
-                     "dpooler_bias, dclassifier_weight, dclassifier_bias)")
-    analytic = _reference_head_backward(dlogits, ref_cache)
-    # the float64 gradient check: centred differences of sum(dlogits * logits) at random entries
-    inputs = [a.copy() for a in args]
-    score = Score()
-    wrong, right = [], []
-    for i, (name, got, want) in enumerate(zip(HEAD_ARGS, result, analytic)):
-        got = np.asarray(got, dtype=np.float64)
-        if got.shape != want.shape:
-            wrong.append(f"d{name} has shape {got.shape}, expected {want.shape} (the shape of {name})")
-            continue
-        entries = rng.choice(want.size, size=min(want.size, 12), replace=False)
-        if name == "sequence_output":  # make sure the [CLS] row is among them
-            entries = np.union1d(entries, rng.choice(np.ravel_multi_index(
-                (np.arange(want.shape[0]), 0), want.shape[:2]) * want.shape[2], size=3))
-        numeric = numerical_gradient(lambda: _reference_head(*inputs)[0], inputs[i], entries, dlogits)
-        error = relative_error(got.reshape(-1)[entries], numeric)
-        if error <= 1e-6 and close(got, want, rtol=1e-7, atol=1e-10):
-            right.append(f"d{name}")
-            continue
-        factor = _factor(got, want)
-        if name == "sequence_output" and np.any(got[:, 1:]):
-            wrong.append("dsequence_output is non-zero at positions other than 0: only [CLS] feeds the pooler, "
-                         "every other token's gradient from the head is 0")
-        elif factor is not None:
-            wrong.append(f"d{name} is off by a factor of {factor:.4g}")
-        elif name in ("pooler_weight", "pooler_bias", "sequence_output") and close(
-                got, _without_tanh(dlogits, ref_cache)[i], rtol=1e-7, atol=1e-10):
-            wrong.append(f"d{name} skips the tanh: multiply dpooled by 1 - pooled^2 first")
-        else:
-            wrong.append(f"d{name} is wrong (relative error {error:.2g} against finite differences)")
-    for message in wrong:
-        score.check(1, False, message)
-    for _ in right:
-        score.check(1, True, "")
-    fraction, message = score.result(f"all five gradients pass the float64 gradient check at B, T, H, K = "
-                                     f"{args[0].shape[0]}, {args[0].shape[1]}, {args[0].shape[2]}, "
-                                     f"{args[3].shape[0]}")
-    if wrong and right:
-        message += f"; {', '.join(right)} {'is' if len(right) == 1 else 'are'} right"
-    return fraction, message + (forward_note if wrong else "")
+    got = outputs(fn(dlogits.copy(), cache), 5, "(dsequence_output, dpooler_weight, dpooler_bias, "
+                  "dclassifier_weight, dclassifier_bias)")
+    expected = _reference_head_backward(dlogits, ref_cache)
+    no_tanh = _without_tanh(dlogits, ref_cache)
+    names = tuple("d" + name for name in HEAD_ARGS)
+    skips_tanh = "skips the tanh: multiply dpooled by 1 - pooled^2 first"
+    mistakes = {name: [(no_tanh[i], f"{name} {skips_tanh}")] for i, name in enumerate(names) if i < 3}
+    items = backward_items(names, got, expected, mistakes=mistakes,
+                           forward=lambda **inputs: _reference_head(**inputs)[0],
+                           inputs=dict(zip(("x", "pooler_weight", "pooler_bias", "classifier_weight",
+                                            "classifier_bias"), args)),
+                           wrt=dict(zip(names, ("x", "pooler_weight", "pooler_bias", "classifier_weight",
+                                                "classifier_bias"))),
+                           dout=dlogits, rng=rng)
+    dx = as_array(got[0])
+    if dx is not None and dx.shape == expected[0].shape and np.any(dx[:, 1:]):
+        items[0] = (names[0], "dsequence_output is non-zero at positions other than 0: only [CLS] feeds the "
+                              "pooler, every other token gets 0 from the head")
+    fraction, message = score(items)
+    if fraction == 1.0:
+        B, T, H = args[0].shape
+        return 1.0, (f"all five gradients equal the reference and pass the float64 gradient check at "
+                     f"B, T, H, K = {B}, {T}, {H}, {args[3].shape[0]}")
+    return fraction, message + forward_note
 
 
 def _without_tanh(dlogits, cache):
@@ -171,7 +136,7 @@ def _global_norm(grads):
 
 def check_clip_grad_norm(fn, rng):
     score = Score()
-    shapes = [(_odd(rng, 3, 9), _odd(rng, 3, 9)), (_odd(rng, 3, 9),), (_odd(rng, 3, 5), _odd(rng, 3, 5), 3)]
+    shapes = [(odd(rng, 3, 9), odd(rng, 3, 9)), (odd(rng, 3, 9),), (odd(rng, 3, 5), odd(rng, 3, 5), 3)]
     max_norm = float(rng.uniform(0.5, 2.0))
     # large: clipping acts
     grads = {f"g{i}": rng.standard_normal(s) * 3.0 for i, s in enumerate(shapes)}
@@ -273,7 +238,7 @@ def _blob_data(rng, n, centres, spread=1.0):
 
 
 def check_evaluate_accuracy(fn, rng):
-    n = _odd(rng, 41, 99)
+    n = odd(rng, 41, 99)
     batch_size = int(rng.integers(4, 14))
     if n % batch_size == 0:
         n += 2
@@ -388,18 +353,18 @@ def check_train_classifier(fn, rng):
     n = batch_size * int(rng.integers(4, 8)) + int(rng.integers(1, batch_size))
     centres = rng.standard_normal((classes, dim)) * 2.0
     train = _blob_data(rng, n, centres)
-    held = _blob_data(rng, _odd(rng, 21, 41), centres)
+    held = _blob_data(rng, odd(rng, 21, 41), centres)
     max_grad_norm = 0.05                                         # small: every step is clipped
     run = _Run(dim, classes)
-    module_globals = getattr(fn, "__globals__", {})
-    saved = {name: module_globals[name] for name in _right_helpers() if name in module_globals}
-    module_globals.update({name: f for name, f in _right_helpers().items() if name in saved})
+    namespace = module_globals(fn)
+    saved = {name: namespace[name] for name in _right_helpers() if name in namespace}
+    namespace.update({name: f for name, f in _right_helpers().items() if name in saved})
     try:
         history = fn(run.loss_and_grads, run.optimizer_step, run.predict, {k: v.copy() for k, v in train.items()},
                      {k: v.copy() for k, v in held.items()}, epochs, batch_size, max_grad_norm, run.schedule,
                      np.random.default_rng(rng.integers(2**32)))
     finally:
-        module_globals.update(saved)
+        namespace.update(saved)
 
     steps_per_epoch = -(-n // batch_size)
     total = epochs * steps_per_epoch

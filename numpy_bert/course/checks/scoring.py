@@ -1,9 +1,12 @@
 """Small helpers for the property checks of assignments 4 and 5.
 
-``Score`` adds up weighted checks into the (fraction, message) pair every check returns;
-``binomial_ok`` says whether a count of random events fits its probability (a 5-sigma band,
-so a right answer fails about once in 1.7 million gradings); ``run_step_calls`` is not
-here: each check instruments the callables it hands to the student's function itself.
+``Score`` adds up weighted pass/fail parts into the (fraction, message) pair every check
+returns (``common.score`` counts named gradients; these checks test properties of unequal
+weight); ``binomial_ok`` says whether a count of random events fits its probability (a
+5-sigma band, so a right answer fails about once in 1.7 million gradings);
+``module_globals`` gives the namespace of the student's module, through the grader's
+tripwire, so that a check can put right helpers in place of the student's own while it
+grades a function that calls them.
 """
 
 import math
@@ -57,3 +60,9 @@ def close(a, b, rtol=1e-9, atol=1e-12):
     """float64 comparison of two arrays of the same shape (False for a shape mismatch)."""
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     return a.shape == b.shape and bool(np.allclose(a, b, rtol=rtol, atol=atol))
+
+
+def module_globals(fn):
+    """The global namespace of the module that defines ``fn`` (the grader hands checks the
+    student's function wrapped in a Tripwire, which keeps it as ``.fn``)."""
+    return getattr(getattr(fn, "fn", fn), "__globals__", {})

@@ -153,8 +153,7 @@ def check_mask_ids(fn, rng):
     score.check(1, first_k < sequences // 2,
                 f"the picked positions were the first k predictable ones in {first_k} of {sequences} sequences: "
                 "pick them uniformly at random (rng.permutation or rng.choice without replacement)")
-    return score.result(f"masking is right on {sequences} random sequences: specials never picked, "
-                        f"80/10/10 within 5 sigma ({total} picks)")
+    return score.result()
 
 
 # ----------------------------------------------------------------------------------------
@@ -249,8 +248,7 @@ def check_create_nsp_pair(fn, rng):
         score.check(1, first_sentence <= expected_first + 5 * np.sqrt(expected_first) + 1,
                     f"a NotNext B was the first sentence of its document {first_sentence} times of {not_next}, "
                     f"expected about {expected_first:.0f}: draw the sentence uniformly too")
-    return score.result(f"NSP pairs are right: {calls} pairs, IsNext {percent(is_next / calls)}, NotNext B "
-                        "always from another document, token types 0...0 1...1")
+    return score.result()
 
 
 # ----------------------------------------------------------------------------------------
@@ -300,8 +298,7 @@ def check_truncate_seq_pair(fn, rng):
         score.check(1, binomial_ok(front_cuts, removed_total, 0.5),
                     f"{percent(front_cuts / removed_total)} of the {removed_total} removed tokens came from the "
                     "front: remove each one from the front or the back with probability 1/2")
-    return score.result("truncation is right: google's lengths on 300 random pairs, front and back cuts "
-                        "half and half")
+    return score.result()
 
 
 # ----------------------------------------------------------------------------------------
@@ -336,7 +333,7 @@ def check_use_weight_decay(fn, rng):
         if bool(got) != _decays(name):
             wrong.append(str(name))
     if not wrong:
-        return 1.0, f"use_weight_decay is right on {len(names)} HuggingFace parameter names"
+        return 1.0, "correct"
     name = wrong[0]
     why = ("LayerNorm and bias parameters get no weight decay" if not _decays(name)
            else "only the names holding LayerNorm, layer_norm or bias are excluded")
@@ -446,9 +443,7 @@ def check_adam_weight_decay_step(fn, rng):
                      for k in shapes)
     score.check(1, moments_ok, "m and v are not the running averages after the steps: keep them in the m and "
                                "v dicts (m <- beta1 m + (1 - beta1) g, v <- beta2 v + (1 - beta2) g^2)")
-    return score.result(f"AdamWeightDecay is right: {steps} steps on {len(shapes)} parameters equal "
-                        "numpy_bert.optim.AdamWeightDecay (no bias correction, decoupled decay, none on "
-                        "LayerNorm and bias)")
+    return score.result()
 
 
 # ----------------------------------------------------------------------------------------
@@ -490,5 +485,4 @@ def check_learning_rate(fn, rng):
     except ZeroDivisionError:
         score.check(1, False, "learning_rate(0, peak, warmup_steps=0, ...) divided by zero: with no warmup "
                               "the first update already has the peak lr")
-    return score.result(f"the schedule is right: warmup over {warmup} steps, then linear decay to 0 at step "
-                        f"{total}, 0 afterwards")
+    return score.result()

@@ -57,8 +57,7 @@ def check_classification_head_forward(fn, rng):
     if logits.shape != want.shape:
         return 0.0, f"logits have shape {logits.shape}, expected (B, K) = {want.shape}"
     if close(logits, want, rtol=1e-9, atol=1e-12):
-        return 1.0, f"the head's logits equal numpy_bert's at B, T, H, K = {x.shape[0]}, {x.shape[1]}, " \
-                    f"{x.shape[2]}, {cw.shape[0]}"
+        return 1.0, "correct"
     mistakes = (
         (np.tanh(x.mean(axis=1) @ pw.T + pb) @ cw.T + cb,
          "the pooled vector is the mean over the tokens; BERT's pooler reads [CLS] alone (position 0)"),
@@ -110,9 +109,7 @@ def check_classification_head_backward(fn, rng):
                               "pooler, every other token gets 0 from the head")
     fraction, message = score(items)
     if fraction == 1.0:
-        B, T, H = args[0].shape
-        return 1.0, (f"all five gradients equal the reference and pass the float64 gradient check at "
-                     f"B, T, H, K = {B}, {T}, {H}, {args[3].shape[0]}")
+        return 1.0, "correct"
     return fraction, message + forward_note
 
 
@@ -183,8 +180,7 @@ def check_clip_grad_norm(fn, rng):
     score.check(1, all(np.array_equal(small[k], before[k]) for k in small),
                 f"gradients of norm {0.5 * max_norm:.3g} <= max_norm {max_norm:.3g} were changed: clip only "
                 "when the norm exceeds max_norm")
-    return score.result("clipping is right: one global norm, every tensor scaled in place by "
-                        "min(1, max_norm / (norm + 1e-6)), the norm before returned")
+    return score.result()
 
 
 # ----------------------------------------------------------------------------------------
@@ -221,8 +217,7 @@ def check_epoch_batches(fn, rng):
                 "np.random")
     score.check(1, not (len(first) == len(second) and all(np.array_equal(a, b) for a, b in zip(first, second))),
                 "two epochs with the same rng gave the same order: draw a new permutation each call (no reseeding)")
-    return score.result(f"one epoch's batches are right: n = {n}, batch_size = {batch_size}, every index once, "
-                        "shuffled by rng")
+    return score.result()
 
 
 # ----------------------------------------------------------------------------------------
@@ -270,8 +265,7 @@ def check_evaluate_accuracy(fn, rng):
         score.check(3, math.isclose(value, want, rel_tol=1e-12, abs_tol=1e-12), message)
     score.check(1, max(sizes, default=0) <= batch_size,
                 f"predict got batches of up to {max(sizes, default=0)} examples; batch_size is {batch_size}")
-    return score.result(f"the accuracy is right ({want:.4f} on {n} examples, {len(sizes)} batches of at most "
-                        f"{batch_size})")
+    return score.result()
 
 
 # ----------------------------------------------------------------------------------------
@@ -375,7 +369,7 @@ def check_train_classifier(fn, rng):
                        f"loss_and_grads was called {len(grads_events)} times and optimizer_step {len(step_events)} "
                        f"times; {epochs} epochs of ceil({n} / {batch_size}) = {steps_per_epoch} batches make "
                        f"{total} of each"):
-        return score.result("")
+        return score.result()
     # batches: every epoch sees every example once, in a new order
     epochs_seen = [np.concatenate([e[1] for e in grads_events[k * steps_per_epoch:(k + 1) * steps_per_epoch]])
                    for k in range(epochs)]
@@ -420,7 +414,7 @@ def check_train_classifier(fn, rng):
     # evaluation after every epoch, on the model as it is then
     if not isinstance(history, list) or len(history) != epochs or not all(isinstance(r, dict) for r in history):
         score.check(3, False, f"train_classifier must return a list of {epochs} dicts, one per epoch")
-        return score.result("")
+        return score.result()
     score.check(1, [r.get("epoch") for r in history] == list(range(1, epochs + 1)),
                 f"the records' epochs are {[r.get('epoch') for r in history]}; expected 1 .. {epochs}")
     losses = [e[2] for e in grads_events]
@@ -454,6 +448,4 @@ def check_train_classifier(fn, rng):
             break
     score.check(2, not eval_problem, eval_problem)
     final = history[-1].get("eval_accuracy")
-    return score.result(f"the loop is right: {total} updates over {epochs} shuffled epochs, the schedule's step "
-                        f"counted over the run, gradients clipped to {max_grad_norm}, an evaluation per epoch "
-                        f"(final eval accuracy {final:.3f} on the synthetic task)")
+    return score.result()

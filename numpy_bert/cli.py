@@ -521,6 +521,7 @@ def add_course_arguments(parser):
     grade.add_argument("--seed", type=int, default=None, help="seed of the checks' random sizes (default: fresh)")
     grade.add_argument("--timeout", type=float, default=None, help="seconds per exercise (default 10)")
     grade.add_argument("--only", nargs="+", default=None, help="grade only exercises whose id starts so (e.g. a3)")
+    grade.add_argument("--jobs", type=int, default=2, help="exercises graded at once, each in its own process (default 2)")
 
 
 def run_course(args):
@@ -535,7 +536,7 @@ def run_course(args):
     if timeout <= 0:
         raise ValueError(f"--timeout must be a positive number of seconds, got {args.timeout}")
     report = grader.grade_directory(args.directory, manifest=args.manifest, seed=args.seed,
-                                    timeout=timeout, only=args.only)
+                                    timeout=timeout, only=args.only, jobs=args.jobs)
     print(json.dumps(report, ensure_ascii=False) if args.json else grader.format_report(report))
     return 0
 

@@ -219,7 +219,7 @@ def cross_entropy_loss_and_grad(logits, labels, ignore_index=-100):
     Returns (loss as a float, dlogits (N, C)).
     """
     ### BEGIN SOLUTION
-    # HINT: keep = labels != ignore_index; n = keep.sum(); shift rows by their max before exp
+    # HINT: average over the kept rows only (label not ignore_index); shift each row by its max before exp
     N, C = logits.shape
     dlogits = np.zeros_like(logits)                         # (N, C)
     keep = labels != ignore_index                           # (N,)

@@ -8,11 +8,14 @@ reference, check}``) the grader
 2. in the child, imports the student's file fresh (its directory first on ``sys.path``, so
    it may import its own helpers), with stdout and stderr sent to /dev/null;
 3. calls the hidden check ``numpy_bert.course.checks.aN:check_<function>(fn, rng)`` with the
-   student's function wrapped in a *tripwire*: while the student's code runs, a profile
+   student's function wrapped in a *tripwire*, and with the module's other exercise
+   functions replaced by right ones (``RIGHT_HELPERS`` of the check's module), so that a
+   function that calls the student's helpers is graded on its own steps: while the student's code runs, a profile
    hook (``sys.setprofile``) records every Python function called whose code lives in
    ``numpy_bert/`` outside ``numpy_bert/course/`` (and outside ``numpy_bert/special.py``,
-   the erf the exercises may use). A function that calls numpy_bert's own implementation
-   earns 0 points, and the message names what it called;
+   the erf the exercises may use), unless a right helper that the check put in place of the
+   student's own (``checks.common.helpers_replaced``) made the call. A function that calls
+   numpy_bert's own implementation earns 0 points, and the message names what it called;
 4. turns an exception of the student's code into 0 points and a message naming it
    (``NotImplementedError`` from a stub: "not written yet").
 
@@ -24,6 +27,7 @@ points and graded by hand.
     print(format_report(report))
 """
 
+import faulthandler
 import importlib
 import importlib.util
 import json
@@ -88,6 +92,18 @@ def _qualified_name(code):
     return ".".join(relative.parts) + "." + getattr(code, "co_qualname", code.co_name)
 
 
+def _called_by_a_check(frame):
+    """True if a right helper that a check put in place (checks.common.trusted) is on the stack."""
+    from numpy_bert.course.checks.common import TRUSTED_CODE
+
+    frame = frame.f_back
+    while frame is not None:
+        if frame.f_code in TRUSTED_CODE:
+            return True
+        frame = frame.f_back
+    return False
+
+
 class Tripwire:
     """Wraps a student's function; ``calls`` collects numpy_bert functions it ran."""
 
@@ -98,7 +114,7 @@ class Tripwire:
         self.__doc__ = getattr(fn, "__doc__", None)
 
     def _hook(self, frame, event, arg):
-        if event == "call" and _is_forbidden(frame.f_code.co_filename):
+        if event == "call" and _is_forbidden(frame.f_code.co_filename) and not _called_by_a_check(frame):
             name = _qualified_name(frame.f_code)
             if name not in self.calls:
                 self.calls.append(name)
@@ -147,13 +163,17 @@ def _run_exercise(directory, exercise, seed):
     if not callable(fn):
         return {"fraction": 0.0, "message": f"{exercise['file']} has no function {exercise['function']}"}
     module_name, check_name = exercise["check"].split(":")
-    check = getattr(importlib.import_module(module_name), check_name)
+    check_module = importlib.import_module(module_name)
+    check = getattr(check_module, check_name)
     tripwire = Tripwire(fn)
     rng = np.random.default_rng(seed)
-    from numpy_bert.course.checks.common import CheckFailure
+    from numpy_bert.course.checks.common import CheckFailure, helpers_replaced
 
     try:
-        fraction, message = check(tripwire, rng)
+        # the other exercises' functions, right, in place of the student's (RIGHT_HELPERS of
+        # the check's module): a composite exercise is graded on its own steps
+        with helpers_replaced(tripwire, getattr(check_module, "RIGHT_HELPERS", {})):
+            fraction, message = check(tripwire, rng)
     except CheckFailure as exc:
         fraction, message = 0.0, str(exc)
     except NotImplementedError as exc:
@@ -171,6 +191,7 @@ def _child(directory, exercise, seed, write_fd):
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
     os.dup2(devnull, 2)
+    faulthandler.disable()  # a crash of the student's code is reported in the report, not dumped
     # the student's warnings (an overflow, a NaN) are not errors here, whatever filters the
     # parent had (pytest turns numpy_bert's RuntimeWarnings into errors)
     warnings.resetwarnings()
@@ -185,63 +206,101 @@ def _child(directory, exercise, seed, write_fd):
     os.close(write_fd)
 
 
+class _Child:
+    """One exercise graded in a forked child process, which writes its result to a pipe."""
+
+    def __init__(self, directory, exercise, seed, timeout):
+        self.start = time.perf_counter()
+        self.deadline = self.start + timeout
+        self.timeout = timeout
+        self.chunks = []
+        read_fd, write_fd = os.pipe()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid == 0:  # the child
+            os.close(read_fd)
+            code = 0
+            try:
+                _child(directory, exercise, seed, write_fd)
+            except BaseException:  # noqa: BLE001
+                code = 1
+            os._exit(code)
+        os.close(write_fd)
+        self.pid, self.fd = pid, read_fd
+
+    def read(self):
+        """Read what is there; True when the child has closed its end (it is done)."""
+        chunk = os.read(self.fd, 65536)
+        self.chunks.append(chunk)
+        return not chunk
+
+    def finish(self, timed_out=False):
+        """Reap the child (killing it if it timed out): ``{"fraction", "message", "seconds"}``."""
+        os.close(self.fd)
+        if timed_out:
+            os.kill(self.pid, signal.SIGKILL)
+        _, status = os.waitpid(self.pid, 0)
+        seconds = time.perf_counter() - self.start
+        if timed_out:
+            return {"fraction": 0.0, "seconds": seconds,
+                    "message": f"timed out after {self.timeout:g} s (an endless loop? the check runs small inputs)"}
+        try:
+            result = json.loads(b"".join(self.chunks).decode("utf-8"))
+        except (ValueError, UnicodeDecodeError):
+            how = (f"killed by signal {os.WTERMSIG(status)}" if os.WIFSIGNALED(status)
+                   else f"exit status {os.WEXITSTATUS(status)}")
+            return {"fraction": 0.0, "seconds": seconds, "message": f"crashed the grading process ({how})"}
+        return dict(result, seconds=seconds)
+
+
+def _grade_in_children(directory, jobs, timeout, jobs_at_once):
+    """Grade ``jobs`` (a list of (exercise, seed)) in child processes, ``jobs_at_once`` at a
+    time; returns their results in order."""
+    results = [None] * len(jobs)
+    waiting = list(enumerate(jobs))
+    running = {}  # fd -> (index, child)
+    while waiting or running:
+        while waiting and len(running) < jobs_at_once:
+            index, (exercise, seed) = waiting.pop(0)
+            child = _Child(directory, exercise, seed, timeout)
+            running[child.fd] = (index, child)
+        now = time.perf_counter()
+        for fd, (index, child) in list(running.items()):
+            if child.deadline <= now:
+                results[index] = child.finish(timed_out=True)
+                del running[fd]
+        if not running:
+            continue
+        wait = max(0.0, min(child.deadline for _, child in running.values()) - time.perf_counter())
+        ready, _, _ = select.select(list(running), [], [], wait)
+        for fd in ready:
+            index, child = running[fd]
+            if child.read():
+                results[index] = child.finish()
+                del running[fd]
+    return results
+
+
 def grade_exercise(directory, exercise, seed, timeout=DEFAULT_TIMEOUT):
     """Grade one exercise in a child process (fork): ``{"fraction", "message", "seconds"}``.
     A child that runs past ``timeout`` seconds is killed; one that dies is reported."""
-    start = time.perf_counter()
     if not hasattr(os, "fork"):  # no fork (Windows): grade in this process, without isolation
+        start = time.perf_counter()
         result = _run_exercise(directory, exercise, seed)
         return dict(result, seconds=time.perf_counter() - start)
-    read_fd, write_fd = os.pipe()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    pid = os.fork()
-    if pid == 0:  # the child
-        os.close(read_fd)
-        code = 0
-        try:
-            _child(directory, exercise, seed, write_fd)
-        except BaseException:  # noqa: BLE001
-            code = 1
-        os._exit(code)
-    os.close(write_fd)
-    chunks, deadline, timed_out = [], start + timeout, False
-    while True:
-        left = deadline - time.perf_counter()
-        if left <= 0:
-            timed_out = True
-            break
-        ready, _, _ = select.select([read_fd], [], [], left)
-        if ready:
-            chunk = os.read(read_fd, 65536)
-            if not chunk:
-                break
-            chunks.append(chunk)
-    os.close(read_fd)
-    if timed_out:
-        os.kill(pid, signal.SIGKILL)
-    _, status = os.waitpid(pid, 0)
-    seconds = time.perf_counter() - start
-    if timed_out:
-        return {"fraction": 0.0, "seconds": seconds,
-                "message": f"timed out after {timeout:g} s (an endless loop? the check runs small inputs)"}
-    try:
-        result = json.loads(b"".join(chunks).decode("utf-8"))
-    except (ValueError, UnicodeDecodeError):
-        how = (f"killed by signal {os.WTERMSIG(status)}" if os.WIFSIGNALED(status)
-               else f"exit status {os.WEXITSTATUS(status)}")
-        return {"fraction": 0.0, "seconds": seconds, "message": f"crashed the grading process ({how})"}
-    return dict(result, seconds=seconds)
+    return _grade_in_children(directory, [(exercise, seed)], timeout, 1)[0]
 
 
 # ----------------------------------------------------------------------------- a whole directory
 
-def grade_directory(directory, manifest=None, seed=None, timeout=DEFAULT_TIMEOUT, only=None):
+def grade_directory(directory, manifest=None, seed=None, timeout=DEFAULT_TIMEOUT, only=None, jobs=2):
     """Grade every exercise of ``manifest`` (a path, a dict, or None: the directory's own
     ``manifest.json`` if the course's solution version is not found) in ``directory``.
 
     ``seed`` seeds the checks' random sizes and inputs (None: a fresh one, reported);
-    ``only``: grade only the exercises whose id starts with one of these strings.
+    ``only``: grade only the exercises whose id starts with one of these strings; ``jobs``:
+    how many exercises are graded at once (each in its own child process).
     Returns ``{"exercises": [{"id", "points", "max_points", "message", "seconds"}],
     "questions": [...], "total", "max_total", "seed", "seconds"}``.
     """
@@ -260,11 +319,18 @@ def grade_directory(directory, manifest=None, seed=None, timeout=DEFAULT_TIMEOUT
     if seed is None:
         seed = int.from_bytes(os.urandom(4), "little")
     start = time.perf_counter()
+    # the hidden checks (and the numpy_bert modules they use) are imported once, here: each
+    # child process then starts with them loaded
+    for exercise in manifest["exercises"]:
+        importlib.import_module(exercise["check"].split(":")[0])
+    chosen = [(exercise, [seed, index]) for index, exercise in enumerate(manifest["exercises"])
+              if not only or any(exercise["id"].startswith(prefix) for prefix in only)]
+    if hasattr(os, "fork"):
+        results = _grade_in_children(directory, chosen, timeout, max(1, jobs))
+    else:
+        results = [grade_exercise(directory, exercise, s, timeout) for exercise, s in chosen]
     rows = []
-    for index, exercise in enumerate(manifest["exercises"]):
-        if only and not any(exercise["id"].startswith(prefix) for prefix in only):
-            continue
-        result = grade_exercise(directory, exercise, [seed, index], timeout)
+    for (exercise, _), result in zip(chosen, results):
         points = round(result["fraction"] * exercise["points"], 2)
         rows.append({"id": exercise["id"], "points": points, "max_points": exercise["points"],
                      "message": result["message"], "seconds": round(result["seconds"], 3)})

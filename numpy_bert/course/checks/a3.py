@@ -120,15 +120,22 @@ def _attention(q, k, v, mask):
     return probs @ v, probs
 
 
+def _attention_backward(dcontext, cache):
+    """The right scaled_dot_product_attention_backward: (dq, dk, dv)."""
+    q, k, v, probs = cache
+    HS = q.shape[-1]
+    dscores = layers.softmax_backward(dcontext @ v.swapaxes(-1, -2), (probs, -1))   # (B, NH, T, T)
+    return (dscores @ k / math.sqrt(HS), dscores.swapaxes(-1, -2) @ q / math.sqrt(HS),
+            probs.swapaxes(-1, -2) @ dcontext)
+
+
 def check_scaled_dot_product_attention_backward(fn, rng):
     HS = int(rng.choice([9, 25]))                            # sqrt(HS) a whole number: 3 or 5
     q, k, v, mask = _attention_inputs(rng, HS)
     context, probs = _attention(q, k, v, mask)
     dcontext = rng.standard_normal(context.shape)
-    dprobs = dcontext @ v.swapaxes(-1, -2)
-    dscores = layers.softmax_backward(dprobs, (probs, -1))
-    expected = (dscores @ k / math.sqrt(HS), dscores.swapaxes(-1, -2) @ q / math.sqrt(HS),
-                probs.swapaxes(-1, -2) @ dcontext)
+    dscores = layers.softmax_backward(dcontext @ v.swapaxes(-1, -2), (probs, -1))
+    expected = _attention_backward(dcontext, (q, k, v, probs))
     got = outputs(fn(dcontext, copy.deepcopy((q, k, v, probs))), 3, "(dq, dk, dv)")
     scale_hint = {math.sqrt(HS): "is the 1/sqrt(HS) in the backward?",
                   1 / math.sqrt(HS): "divide by sqrt(HS) once, not twice"}
@@ -331,3 +338,15 @@ def _all_ignored_problem(fn, logits, N, C):
     except Exception as exc:  # noqa: BLE001 - the student's code
         return f"{message}; it raised {type(exc).__name__}: {exc}"
     return None if ok else message
+
+
+# the right versions of this assignment's functions, which the grader puts in place of the
+# student's while it grades another exercise (the encoder layer calls layer_norm_backward)
+RIGHT_HELPERS = {
+    "linear_backward": layers.linear_backward,
+    "softmax_backward": layers.softmax_backward,
+    "layer_norm_backward": layers.layer_norm_backward,
+    "gelu_backward": layers.gelu_backward,
+    "scaled_dot_product_attention_backward": _attention_backward,
+    "self_attention_backward": layers.self_attention_backward,
+}

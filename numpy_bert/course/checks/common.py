@@ -21,13 +21,14 @@ something unusable); the grader turns any other exception raised by the student'
 into 0 points and a message naming it.
 """
 
+import contextlib
 import math
 
 import numpy as np
 
 from numpy_bert.gradcheck import numerical_gradient, relative_error
 
-__all__ = ["CheckFailure", "odd", "outputs", "as_array", "compare", "factor_of", "gradient_error",
+__all__ = ["CheckFailure", "TRUSTED_CODE", "helpers_replaced", "odd", "outputs", "as_array", "compare", "factor_of", "gradient_error",
            "backward_items", "score", "join_names", "FLOAT64_TOL", "GRADCHECK_TOL"]
 
 # A float64 answer computed in a different order than the reference differs from it by a few
@@ -41,6 +42,48 @@ GRADCHECK_TOL = 1e-6
 
 class CheckFailure(Exception):
     """Raised by a check to give the exercise 0 points with this message."""
+
+
+# The code of the wrappers that checks put in place of a student's helpers (helpers_replaced):
+# the grader's tripwire lets numpy_bert code run when one of them is on the stack, since the
+# check, not the student, called it.
+TRUSTED_CODE = set()
+
+
+def _right_helper(helper):
+    def right_helper(*args, **kwargs):
+        return helper(*args, **kwargs)
+    right_helper.__name__ = getattr(helper, "__name__", "right_helper")
+    return right_helper
+
+
+TRUSTED_CODE.add(_right_helper(len).__code__)
+
+
+@contextlib.contextmanager
+def helpers_replaced(fn, helpers):
+    """While the block runs, the student's module (the one defining ``fn``, seen through the
+    grader's tripwire) has right functions in place of its own of the same names (``helpers``
+    maps name -> function; ``fn``'s own name is skipped), so that a composite exercise (the
+    encoder layer calls the student's layer norm) is graded on its own steps only: a bug in
+    a helper costs the helper's exercise, not every caller's as well."""
+    inner = getattr(fn, "fn", fn)
+    namespace = getattr(inner, "__globals__", None)
+    helpers = {name: h for name, h in helpers.items() if name != getattr(inner, "__name__", None)}
+    if namespace is None:
+        yield
+        return
+    saved = {name: namespace[name] for name in helpers if name in namespace}
+    for name, helper in helpers.items():
+        namespace[name] = _right_helper(helper)
+    try:
+        yield
+    finally:
+        for name in helpers:
+            if name in saved:
+                namespace[name] = saved[name]
+            else:
+                namespace.pop(name, None)
 
 
 def odd(rng, low=3, high=9):
@@ -91,7 +134,7 @@ def factor_of(got, expected, tol=FLOAT64_TOL):
     if ee == 0.0 or not np.isfinite(g).all():
         return None
     r = float(g @ e) / ee
-    if r == 0.0 or relative_error(g, r * e) > tol * 10:
+    if r == 0.0 or math.isclose(r, 1.0, rel_tol=1e-6) or relative_error(g, r * e) > tol * 10:
         return None
     return r
 
@@ -143,6 +186,9 @@ def compare(name, got, expected, tol=FLOAT64_TOL, factor_hints=None, hints=None,
         if expected.dtype == np.float64 and array.dtype != np.float64:
             return f"{name} is {array.dtype} for float64 inputs: keep the inputs' dtype"
         return None
+    if expected.dtype == np.float64 and array.dtype.kind == "f" and array.dtype.itemsize < 8 and \
+            error <= 10 * float(np.finfo(array.dtype).eps):
+        return f"{name} is {array.dtype} for float64 inputs: keep the inputs' dtype"
     for wrong, sentence in mistakes:
         if np.shape(wrong) == array.shape and _error(array, np.asarray(wrong), scale) <= tol:
             return sentence

@@ -14,7 +14,7 @@ eps inside the square root, ...) and names the one that matches.
 import numpy as np
 
 from numpy_bert.course.checks.common import outputs
-from numpy_bert.course.checks.scoring import Score, binomial_ok, close, module_globals, percent
+from numpy_bert.course.checks.scoring import Score, binomial_ok, close, percent
 from numpy_bert.data import _truncate_seq_pair_lengths
 from numpy_bert.optim import learning_rate as reference_learning_rate
 
@@ -309,6 +309,12 @@ def _decays(name):
     return not any(pattern in name for pattern in ("LayerNorm", "layer_norm", "bias"))
 
 
+# the right versions of this assignment's functions that others call, which the grader puts
+# in place of the student's while it grades another exercise (adam_weight_decay_step calls
+# use_weight_decay: a wrong rule costs use_weight_decay's points only)
+RIGHT_HELPERS = {"use_weight_decay": _decays}
+
+
 def check_use_weight_decay(fn, rng):
     layer = int(rng.integers(0, 12))
     names = [
@@ -402,21 +408,13 @@ def check_adam_weight_decay_step(fn, rng):
     lrs = [float(x) for x in rng.uniform(1e-3, 1e-2, size=steps)]
     hyper = dict(weight_decay=0.1, beta1=0.8, beta2=0.95, eps=1e-6)   # not the defaults: the arguments count
 
-    # the student's use_weight_decay is graded on its own: here the right rule stands in for it
-    namespace = module_globals(fn)
-    saved = namespace.get("use_weight_decay")
-    if "use_weight_decay" in namespace:
-        namespace["use_weight_decay"] = _decays
-    try:
-        params = {k: a.copy() for k, a in params0.items()}
-        arrays = dict(params)  # the objects a model would hold
-        m = {k: np.zeros_like(a) for k, a in params0.items()}
-        v = {k: np.zeros_like(a) for k, a in params0.items()}
-        for grads, lr in zip(grad_steps, lrs):
-            fn(params, {k: g.copy() for k, g in grads.items()}, m, v, lr, **hyper)
-    finally:
-        if "use_weight_decay" in namespace:
-            namespace["use_weight_decay"] = saved
+    # (the grader puts RIGHT_HELPERS' use_weight_decay in place of the student's meanwhile)
+    params = {k: a.copy() for k, a in params0.items()}
+    arrays = dict(params)  # the objects a model would hold
+    m = {k: np.zeros_like(a) for k, a in params0.items()}
+    v = {k: np.zeros_like(a) for k, a in params0.items()}
+    for grads, lr in zip(grad_steps, lrs):
+        fn(params, {k: g.copy() for k, g in grads.items()}, m, v, lr, **hyper)
 
     want_p, want_m, want_v = _adam_replay(params0, grad_steps, lrs, **hyper)
     score.check(1, all(params[k] is arrays[k] for k in params),

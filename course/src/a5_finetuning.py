@@ -134,7 +134,7 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")          # "classifier.weight and .bias are newly initialised": we know
     model = BertForSequenceClassification.from_pretrained(MINILM, num_labels=3, seed=42)
 optimizer = optim.AdamW(model.params, weight_decay=0.01)
-losses = []
+loss_curve = []
 
 
 def trim(batch):
@@ -145,7 +145,7 @@ def trim(batch):
 def loss_and_grads(batch):
     model.train()
     loss, grads = model.loss_and_grads(**trim(batch))
-    losses.append(float(loss))
+    loss_curve.append(float(loss))
     return loss, grads
 
 
@@ -162,7 +162,7 @@ def schedule(step, total_steps):
 start = time.perf_counter()
 history = train_classifier(loss_and_grads, optimizer.step, predict, train_data, eval_data, epochs=1,
                            batch_size=32, max_grad_norm=1.0, schedule=schedule, rng=np.random.default_rng(42))
-print(f"{len(losses)} updates in {time.perf_counter() - start:.0f} s;", history)
+print(f"{len(loss_curve)} updates in {time.perf_counter() - start:.0f} s;", history)
 
 # %% [markdown]
 # ## 4. On the test split
@@ -177,9 +177,9 @@ print(f"test accuracy {test_accuracy:.4f}, macro-F1 {macro_f1(test_data['labels'
 
 fig, ax = plt.subplots(figsize=(7, 3.2))
 window = 8
-smooth = np.convolve(losses, np.ones(window) / window, mode="valid")
-ax.plot(losses, alpha=0.3, label="training loss (batch)")
-ax.plot(np.arange(window - 1, len(losses)), smooth, label=f"mean of {window} batches")
+smooth = np.convolve(loss_curve, np.ones(window) / window, mode="valid")
+ax.plot(loss_curve, alpha=0.3, label="training loss (batch)")
+ax.plot(np.arange(window - 1, len(loss_curve)), smooth, label=f"mean of {window} batches")
 ax.axhline(np.log(3), color="gray", ls=":", label="ln 3 (uniform guess)")
 ax.set(xlabel="update", ylabel="cross-entropy", title=f"MiniLM fine-tuned with your loop: test accuracy "
        f"{test_accuracy:.3f}")

@@ -83,6 +83,12 @@ def check_classification_head_backward(fn, rng):
     try:
         logits, cache = forward(*[a.copy() for a in args])
     except NotImplementedError:
+        try:  # a stub backward says so itself ("not written yet" with its own hint)
+            fn(rng.standard_normal((args[0].shape[0], args[3].shape[0])), None)
+        except NotImplementedError:
+            raise
+        except Exception:  # noqa: BLE001 - a written backward fails on the missing cache
+            pass
         raise CheckFailure("classification_head_forward is not written yet: the backward is checked on its "
                            "cache") from None
     want_logits, ref_cache = _reference_head(*args)

@@ -108,3 +108,25 @@ def test_score_weighs_its_parts():
     score.check(1, False, "m and v are wrong")
     assert score.result() == (0.75, "m and v are wrong")
     assert Score().result() == (1.0, "correct")
+
+
+def test_the_instructor_guide_counts_what_the_manifest_holds():
+    """docs/course.md's table of assignments: exercises, points and written questions as in the manifest."""
+    import json
+    import re
+
+    manifest = json.loads((REPO / "course" / "manifest.json").read_text(encoding="utf-8"))
+    guide = (REPO / "docs" / "course.md").read_text(encoding="utf-8")
+    for assignment in ("a1", "a2", "a3", "a4", "a5"):
+        row = next(line for line in guide.splitlines() if re.match(rf"\| {assignment} ", line))
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        exercises = [e for e in manifest["exercises"] if e["assignment"] == assignment]
+        questions = [q for q in manifest["questions"] if q["assignment"] == assignment]
+        assert int(cells[2]) == len(exercises), assignment
+        assert int(cells[3]) == sum(e["points"] for e in exercises), assignment
+        stated = f"{len(questions)} ({sum(q['points'] for q in questions)} points)" if questions else ""
+        assert cells[4] == stated, assignment
+    # and every bug zoo entry has its row in the generated table
+    zoo = sorted(p.name for p in (REPO / "tests" / "course_bug_zoo").glob("a[0-9]_*.py"))
+    table = guide.split("written by docs/make_course_zoo.py -->", 1)[1].split("<!-- end of", 1)[0]
+    assert [name for name in zoo if f"(`{name}`)" not in table] == []

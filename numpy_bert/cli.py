@@ -57,7 +57,7 @@ COMMANDS = [
      "numpy-bert finetune --model numpy-bert-tiny --task text-classification --train train.csv "
      "--eval eval.csv --out runs/sst"),
     ("course", "the course kit: write the student version, or grade a student's directory",
-     "numpy-bert course student handout/   then   numpy-bert course grade handout/ --json"),
+     "numpy-bert course student handout/ && numpy-bert course grade handout/ --json"),
 ]
 
 

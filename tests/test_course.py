@@ -282,6 +282,8 @@ def test_a_file_that_does_not_import_costs_its_exercises(tmp_path):
     ("a1.basic_tokenize", "from numpy_bert.tokenization import BasicTokenizer\n\n"
      "def basic_tokenize(text, do_lower_case=True):\n    return BasicTokenizer(do_lower_case).tokenize(text)",
      "numpy_bert.tokenization.BasicTokenizer.__init__"),
+    ("a2.softmax", "from numpy_bert.course.checks import a2 as hidden\n\ndef softmax(x, axis=-1):\n"
+     "    return hidden.RIGHT_HELPERS['softmax'](x, axis)", "numpy_bert.course.checks.a2.<lambda>"),
 ])
 def test_calling_numpy_bert_earns_nothing(tmp_path, exercise_id, code, called):
     assignment = exercise_id.split(".")[0]
@@ -303,6 +305,21 @@ def test_a_composite_exercise_is_graded_on_its_own_steps(tmp_path):
                                     only=["a2.layer_norm", "a2.encoder", "a2.embeddings"])
     points = {r["id"]: r["points"] for r in report["exercises"]}
     assert points == {"a2.layer_norm_forward": 0, "a2.embeddings_forward": 2, "a2.encoder_layer_forward": 3}
+
+
+@pytest.mark.parametrize("assignment", ["a1", "a2", "a3"])
+def test_the_right_helpers_put_in_place_of_a_students_are_right(assignment):
+    """RIGHT_HELPERS stand in for the student's functions while another exercise is graded:
+    each passes its own exercise's check."""
+    import importlib
+
+    module = importlib.import_module(f"numpy_bert.course.checks.{assignment}")
+    functions = {e["function"] for e in exercises(assignment)}
+    assert set(module.RIGHT_HELPERS) <= functions
+    for index, name in enumerate(sorted(module.RIGHT_HELPERS)):
+        check = getattr(module, "check_" + name)
+        fraction, message = check(common._right_helper(module.RIGHT_HELPERS[name]), np.random.default_rng([SEED, index]))
+        assert (fraction, message) == (1.0, "correct"), name
 
 
 # ----------------------------------------------------------------------------- the helpers' messages
@@ -421,3 +438,35 @@ def test_the_cli_says_what_is_wrong_in_one_line(tmp_path, capsys):
     assert len(err.strip().splitlines()) == 1 and "not an empty directory" in err
     assert cli.main(["course", "grade", str(tmp_path), "--timeout", "0"]) == 1
     assert "--timeout must be a positive number" in capsys.readouterr().err
+    assert cli.main(["course", "grade", str(tmp_path), "--only", "a9"]) == 1
+    assert "no exercise id starts with a9; ids look like " in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- the notebooks
+
+
+def _course_notebooks():
+    return sorted(COURSE.glob("a[0-9]_*/a[0-9]_*.ipynb"))
+
+
+def test_the_notebooks_are_built_from_their_sources():
+    sys.path.insert(0, str(COURSE))
+    try:
+        import build_notebooks
+    finally:
+        sys.path.remove(str(COURSE))
+    for source in sorted((COURSE / "src").glob("a[1-3]_*.py")):
+        built = COURSE / source.stem / (source.stem + ".ipynb")
+        assert json.loads(built.read_text(encoding="utf-8")) == build_notebooks.build_notebook(source), \
+            f"{built.relative_to(REPO)} is stale: run python course/build_notebooks.py"
+
+
+@pytest.mark.parametrize("name", ["a1_tokenization", "a2_forward", "a3_backward"])
+def test_a_notebook_runs_on_the_solutions_and_its_sanity_checks_pass(name):
+    notebook = json.loads((COURSE / name / f"{name}.ipynb").read_text(encoding="utf-8"))
+    code = "\n\n".join("".join(c["source"]) for c in notebook["cells"] if c["cell_type"] == "code")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=COURSE / name,
+                            timeout=300, env=dict(os.environ, PYTHONPATH=str(REPO)))
+    assert result.returncode == 0, result.stderr
+    assert "WRONG" not in result.stdout and "FAIL" not in result.stdout, result.stdout
+    assert result.stdout.count("ok ") + result.stdout.count("all good") >= 5

@@ -8,14 +8,14 @@ reference, check}``) the grader
 2. in the child, imports the student's file fresh (its directory first on ``sys.path``, so
    it may import its own helpers), with stdout and stderr sent to /dev/null;
 3. calls the hidden check ``numpy_bert.course.checks.aN:check_<function>(fn, rng)`` with the
-   student's function wrapped in a *tripwire*, and with the module's other exercise
-   functions replaced by right ones (``RIGHT_HELPERS`` of the check's module), so that a
-   function that calls the student's helpers is graded on its own steps: while the student's code runs, a profile
-   hook (``sys.setprofile``) records every Python function called whose code lives in
-   ``numpy_bert/`` outside ``numpy_bert/course/`` (and outside ``numpy_bert/special.py``,
-   the erf the exercises may use), unless a right helper that the check put in place of the
-   student's own (``checks.common.helpers_replaced``) made the call. A function that calls
-   numpy_bert's own implementation earns 0 points, and the message names what it called;
+   student's function wrapped in a *tripwire*: while the student's code runs, a profile hook
+   (``sys.setprofile``) records every Python function called whose code lives in
+   ``numpy_bert/`` (the hidden checks included), except ``numpy_bert/special.py`` (the erf the
+   exercises may use). A function that calls numpy_bert's own implementation earns 0 points,
+   and the message names what it called. During the check the module's other exercise
+   functions are replaced by right ones (``RIGHT_HELPERS`` of the check's module, which run
+   with the tripwire off), so that a function calling the student's helpers (the encoder
+   layer calls layer_norm_forward) is graded on its own steps only;
 4. turns an exception of the student's code into 0 points and a message naming it
    (``NotImplementedError`` from a stub: "not written yet").
 
@@ -42,13 +42,14 @@ from pathlib import Path
 
 import numpy as np
 
+from numpy_bert.course.checks.common import RIGHT_HELPER_CODE
+
 __all__ = ["load_manifest", "grade_directory", "grade_exercise", "format_report", "DEFAULT_TIMEOUT"]
 
 DEFAULT_TIMEOUT = 10.0  # seconds per exercise; a correct answer takes well under one
 PACKAGE_DIR = Path(__file__).resolve().parent.parent       # numpy_bert/
-COURSE_PACKAGE_DIR = Path(__file__).resolve().parent       # numpy_bert/course/
-# numpy_bert code an answer may run: the course package, and erf (numpy has none)
-_ALLOWED = (str(COURSE_PACKAGE_DIR) + os.sep, str(PACKAGE_DIR / "special.py"))
+# numpy_bert code an answer may run: erf (numpy has none)
+_ALLOWED = (str(PACKAGE_DIR / "special.py"),)
 _PACKAGE_PREFIX = str(PACKAGE_DIR) + os.sep
 
 _REQUIRED_KEYS = ("id", "assignment", "file", "function", "points", "check")
@@ -92,18 +93,6 @@ def _qualified_name(code):
     return ".".join(relative.parts) + "." + getattr(code, "co_qualname", code.co_name)
 
 
-def _called_by_a_check(frame):
-    """True if a right helper that a check put in place (checks.common.trusted) is on the stack."""
-    from numpy_bert.course.checks.common import TRUSTED_CODE
-
-    frame = frame.f_back
-    while frame is not None:
-        if frame.f_code in TRUSTED_CODE:
-            return True
-        frame = frame.f_back
-    return False
-
-
 class Tripwire:
     """Wraps a student's function; ``calls`` collects numpy_bert functions it ran."""
 
@@ -114,7 +103,7 @@ class Tripwire:
         self.__doc__ = getattr(fn, "__doc__", None)
 
     def _hook(self, frame, event, arg):
-        if event == "call" and _is_forbidden(frame.f_code.co_filename) and not _called_by_a_check(frame):
+        if event == "call" and frame.f_code is not RIGHT_HELPER_CODE and _is_forbidden(frame.f_code.co_filename):
             name = _qualified_name(frame.f_code)
             if name not in self.calls:
                 self.calls.append(name)
@@ -172,7 +161,7 @@ def _run_exercise(directory, exercise, seed):
     try:
         # the other exercises' functions, right, in place of the student's (RIGHT_HELPERS of
         # the check's module): a composite exercise is graded on its own steps
-        with helpers_replaced(tripwire, getattr(check_module, "RIGHT_HELPERS", {})):
+        with helpers_replaced(tripwire, getattr(check_module, "RIGHT_HELPERS", {}), own=exercise["function"]):
             fraction, message = check(tripwire, rng)
     except CheckFailure as exc:
         fraction, message = 0.0, str(exc)
@@ -260,6 +249,17 @@ def _grade_in_children(directory, jobs, timeout, jobs_at_once):
     results = [None] * len(jobs)
     waiting = list(enumerate(jobs))
     running = {}  # fd -> (index, child)
+    try:
+        _run_all(directory, waiting, running, results, timeout, jobs_at_once)
+    finally:  # interrupted (Ctrl-C): no child is left running, a hanging one least of all
+        for _, child in running.values():
+            child.finish(timed_out=True)
+    return results
+
+
+def _run_all(directory, waiting, running, results, timeout, jobs_at_once):
+    """The loop of _grade_in_children: start children while there is room, read the pipes that
+    have data, reap the children that are done or past their deadline."""
     while waiting or running:
         while waiting and len(running) < jobs_at_once:
             index, (exercise, seed) = waiting.pop(0)
@@ -268,8 +268,8 @@ def _grade_in_children(directory, jobs, timeout, jobs_at_once):
         now = time.perf_counter()
         for fd, (index, child) in list(running.items()):
             if child.deadline <= now:
-                results[index] = child.finish(timed_out=True)
                 del running[fd]
+                results[index] = child.finish(timed_out=True)
         if not running:
             continue
         wait = max(0.0, min(child.deadline for _, child in running.values()) - time.perf_counter())
@@ -277,9 +277,8 @@ def _grade_in_children(directory, jobs, timeout, jobs_at_once):
         for fd in ready:
             index, child = running[fd]
             if child.read():
-                results[index] = child.finish()
                 del running[fd]
-    return results
+                results[index] = child.finish()
 
 
 def grade_exercise(directory, exercise, seed, timeout=DEFAULT_TIMEOUT):
@@ -325,6 +324,9 @@ def grade_directory(directory, manifest=None, seed=None, timeout=DEFAULT_TIMEOUT
         importlib.import_module(exercise["check"].split(":")[0])
     chosen = [(exercise, [seed, index]) for index, exercise in enumerate(manifest["exercises"])
               if not only or any(exercise["id"].startswith(prefix) for prefix in only)]
+    if only and not chosen:
+        raise ValueError(f"no exercise id starts with {' or '.join(only)}; ids look like "
+                         f"{manifest['exercises'][0]['id']!r} (see the manifest)")
     if hasattr(os, "fork"):
         results = _grade_in_children(directory, chosen, timeout, max(1, jobs))
     else:

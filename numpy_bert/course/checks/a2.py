@@ -117,17 +117,36 @@ def check_additive_attention_mask(fn, rng):
             items.append((name, f"{name} uses -inf: a row whose keys are all masked then gives NaN; use "
                                 f"np.finfo(dtype).min"))
             continue
-        problem = compare(name, got, expected, mistakes=[
-            (expected / np.finfo(dtype).min * -10000.0, f"{name} uses -10000 (the original BERT's); HF uses "
-                                                        f"np.finfo(dtype).min"),
-            (1.0 - expected / np.finfo(dtype).min, f"{name} is the 0/1 mask itself; it must be additive: 0 to "
-                                                   f"keep, np.finfo(dtype).min to drop")])
-        if problem is None and array.dtype != np.dtype(dtype):
-            problem = f"{name} has dtype {array.dtype}; return the dtype asked for"
-        if problem and array.shape == (B, T):
-            problem = f"{name} has shape (B, T) = {array.shape}; add two axes: (B, 1, 1, T)"
-        items.append((name, problem))
+        if array.shape == (B, T):
+            items.append((name, f"{name} has shape (B, T) = {array.shape}; add two axes: (B, 1, 1, T)"))
+            continue
+        items.append((name, _mask_problem(name, array, expected, dtype)))
     return score(items)
+
+
+def _mask_problem(name, array, expected, dtype):
+    """None if ``array`` is the additive mask ``expected``, else what is wrong with it (the values
+    are compared as they are: float64's finfo.min is too close to the largest float to subtract)."""
+    if array.shape != expected.shape:
+        return f"{name} has shape {array.shape}, expected {expected.shape} (B, 1, 1, T)"
+    if array.dtype.kind not in "biuf":
+        return f"{name} has dtype {array.dtype}; return the dtype asked for"
+    keep, drop = expected == 0, expected != 0
+    lowest = np.finfo(dtype).min
+    values = array.astype(np.float64)
+    if (values[keep] == 1).all() and (values[drop] == 0).all():
+        return f"{name} is the 0/1 mask itself; it must be additive: 0 to keep, np.finfo(dtype).min to drop"
+    if not (values[keep] == 0).all():
+        return f"{name} is not 0 where attention_mask is 1 (a token to attend to)"
+    dropped = np.unique(values[drop])
+    if len(dropped) == 1 and dropped[0] == -10000.0:
+        return f"{name} uses -10000 (the original BERT's); HF uses np.finfo(dtype).min"
+    if not (values[drop] == float(lowest)).all():
+        shown = ", ".join(f"{v:g}" for v in dropped[:3])
+        return f"{name} holds {shown} where attention_mask is 0; use np.finfo(dtype).min ({float(lowest):g})"
+    if array.dtype != np.dtype(dtype):
+        return f"{name} has dtype {array.dtype}; return the dtype asked for"
+    return None
 
 
 def _heads_input(rng):

@@ -32,7 +32,7 @@ def check_linear_backward(fn, rng):
     out, cache = layers.linear_forward(x, weight, bias)
     dout = rng.standard_normal(out.shape)
     expected = layers.linear_backward(dout, cache)
-    got = outputs(fn(dout, copy.deepcopy(cache)), 3, "(dx, dweight, dbias)")
+    got = outputs(fn(dout.copy(), copy.deepcopy(cache)), 3, "(dx, dweight, dbias)")
     dout_rows = dout.reshape(-1, OUT)
     mistakes = {"dweight": [(x.reshape(-1, IN).T @ dout_rows,
                              "dweight is transposed: weight is (out, in), so dweight = dout^T x")],
@@ -51,7 +51,7 @@ def check_softmax_backward(fn, rng):
         out, cache = layers.softmax_forward(x, axis=axis)
         dout = rng.standard_normal(shape)
         expected = layers.softmax_backward(dout, cache)
-        got = fn(dout, copy.deepcopy(cache))
+        got = fn(dout.copy(), copy.deepcopy(cache))
         name = f"dx (axis={axis})"
         diagonal = out * (1.0 - out) * dout
         mistakes = [(diagonal, f"{name} uses only the Jacobian's diagonal out * (1 - out): every out_j "
@@ -73,7 +73,7 @@ def check_layer_norm_backward(fn, rng):
     out, cache = layers.layer_norm_forward(x, weight, bias, eps)
     dout = rng.standard_normal(out.shape)
     expected = layers.layer_norm_backward(dout, cache)
-    got = outputs(fn(dout, copy.deepcopy(cache)), 3, "(dx, dweight, dbias)")
+    got = outputs(fn(dout.copy(), copy.deepcopy(cache)), 3, "(dx, dweight, dbias)")
     xhat, rstd, _ = cache
     dxhat = dout * weight
     mistakes = {"dx": [(rstd * dxhat, "dx treats mean and rstd as constants (dx = rstd * dxhat): they depend on x "
@@ -93,7 +93,7 @@ def check_gelu_backward(fn, rng):
     out, cache = layers.gelu_forward(x)
     dout = rng.standard_normal(x.shape)
     expected = layers.gelu_backward(dout, cache)
-    got = fn(dout, copy.deepcopy(cache))
+    got = fn(dout.copy(), copy.deepcopy(cache))
     cdf = 0.5 * (1.0 + np.vectorize(math.erf)(x / math.sqrt(2.0)))
     density = np.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi)
     mistakes = [(dout * cdf, "dx misses the product rule's second term: d/dx [x Phi(x)] = Phi(x) + x phi(x)"),
@@ -136,7 +136,7 @@ def check_scaled_dot_product_attention_backward(fn, rng):
     dcontext = rng.standard_normal(context.shape)
     dscores = layers.softmax_backward(dcontext @ v.swapaxes(-1, -2), (probs, -1))
     expected = _attention_backward(dcontext, (q, k, v, probs))
-    got = outputs(fn(dcontext, copy.deepcopy((q, k, v, probs))), 3, "(dq, dk, dv)")
+    got = outputs(fn(dcontext.copy(), copy.deepcopy((q, k, v, probs))), 3, "(dq, dk, dv)")
     scale_hint = {math.sqrt(HS): "is the 1/sqrt(HS) in the backward?",
                   1 / math.sqrt(HS): "divide by sqrt(HS) once, not twice"}
     mistakes = {"dk": [(dscores @ q / math.sqrt(HS), "dk uses dscores where its transpose belongs: "
@@ -171,7 +171,7 @@ def check_self_attention_backward(fn, rng):
     context, cache = layers.self_attention_forward(x, *weights.values(), mask, NH)
     dcontext = rng.standard_normal(context.shape)
     expected = layers.self_attention_backward(dcontext, cache)
-    got = outputs(fn(dcontext, copy.deepcopy(cache)), 7, "(dx, dq_weight, dq_bias, dk_weight, dk_bias, "
+    got = outputs(fn(dcontext.copy(), copy.deepcopy(cache)), 7, "(dx, dq_weight, dq_bias, dk_weight, dk_bias, "
                                                          "dv_weight, dv_bias)")
     # the key bias's gradient is 0 in exact arithmetic: measure it against the others' scale
     scale = max(float(np.abs(g).max()) for name, g in zip(_ATTENTION_GRADS, expected) if name != "dk_bias")
@@ -180,7 +180,7 @@ def check_self_attention_backward(fn, rng):
     items = backward_items(_ATTENTION_GRADS, got, expected, scales={"dk_bias": scale},
                            hints={"dk_bias": {"wrong": key_bias_hint}},
                            forward=forward, inputs=dict(x=x, **weights), dout=dcontext, rng=rng)
-    return score(items)
+    return score(items, weights={"dx": 6.0})   # dx weighs as much as the six parameter gradients
 
 
 _LAYER_PARAMS = {  # name -> shape, with H hidden and I intermediate
@@ -227,7 +227,7 @@ def check_encoder_layer_backward(fn, rng):
     dy = rng.standard_normal(y.shape)
     grads = {name: np.zeros_like(value) for name, value in params.items()}
     dx = model.encoder_layer_backward(layers, dy, copy.deepcopy(cache), grads, "")
-    result = outputs(fn(dy, copy.deepcopy(cache)), 2, "(dx, grads)")
+    result = outputs(fn(dy.copy(), copy.deepcopy(cache)), 2, "(dx, grads)")
     got_dx, got_grads = result
     if not isinstance(got_grads, dict):
         raise CheckFailure(f"grads is a {type(got_grads).__name__}; return a dict keyed by parameter name "
@@ -245,7 +245,7 @@ def check_encoder_layer_backward(fn, rng):
                 continue
             scale = key_scale if name == "attention.self.key.bias" else None
             items.append((name, compare(name, got_grads[name], grads[name], scale=scale)))
-    fraction, message = score(items)
+    fraction, message = score(items, weights={"dx": 16.0})   # dx weighs as much as the 16 parameter gradients
     wrong = [name for name, problem in items if problem and name != "dx"]
     if wrong and fraction > 0:
         message += (f". Going backward from dy, the first wrong gradient is {wrong[0]}: look at the step that "

@@ -19,16 +19,22 @@ transposed", "dx has shape (3, 5), expected (5, 3)". ``score`` turns a list of
 A check raises ``CheckFailure(message)`` to give 0 points at once (the answer returned
 something unusable); the grader turns any other exception raised by the student's function
 into 0 points and a message naming it.
+
+A check module may define ``RIGHT_HELPERS`` (exercise function name -> a right function):
+while one exercise is graded, the grader puts these in place of the student's other
+functions (``helpers_replaced``), so that an exercise that calls them is graded on its own
+steps, and a bug costs only the exercise where it is.
 """
 
 import contextlib
 import math
+import sys
 
 import numpy as np
 
 from numpy_bert.gradcheck import numerical_gradient, relative_error
 
-__all__ = ["CheckFailure", "TRUSTED_CODE", "helpers_replaced", "odd", "outputs", "as_array", "compare", "factor_of", "gradient_error",
+__all__ = ["CheckFailure", "helpers_replaced", "odd", "outputs", "as_array", "compare", "factor_of", "gradient_error",
            "backward_items", "score", "join_names", "FLOAT64_TOL", "GRADCHECK_TOL"]
 
 # A float64 answer computed in a different order than the reference differs from it by a few
@@ -44,32 +50,37 @@ class CheckFailure(Exception):
     """Raised by a check to give the exercise 0 points with this message."""
 
 
-# The code of the wrappers that checks put in place of a student's helpers (helpers_replaced):
-# the grader's tripwire lets numpy_bert code run when one of them is on the stack, since the
-# check, not the student, called it.
-TRUSTED_CODE = set()
-
-
 def _right_helper(helper):
+    """``helper`` wrapped so that it runs with the grader's tripwire (a profile hook) off: the
+    check, not the student, chose to run numpy_bert's code here."""
     def right_helper(*args, **kwargs):
-        return helper(*args, **kwargs)
+        hook = sys.getprofile()
+        sys.setprofile(None)
+        try:
+            return helper(*args, **kwargs)
+        finally:
+            sys.setprofile(hook)
     right_helper.__name__ = getattr(helper, "__name__", "right_helper")
     return right_helper
 
 
-TRUSTED_CODE.add(_right_helper(len).__code__)
+# the one numpy_bert function a student's code may enter under the tripwire: a right helper
+# (it turns the tripwire off for what it runs)
+RIGHT_HELPER_CODE = _right_helper(len).__code__
 
 
 @contextlib.contextmanager
-def helpers_replaced(fn, helpers):
+def helpers_replaced(fn, helpers, own=None):
     """While the block runs, the student's module (the one defining ``fn``, seen through the
     grader's tripwire) has right functions in place of its own of the same names (``helpers``
-    maps name -> function; ``fn``'s own name is skipped), so that a composite exercise (the
+    maps name -> function; ``own``, the exercise's function name, default ``fn.__name__``, is
+    skipped), so that a composite exercise (the
     encoder layer calls the student's layer norm) is graded on its own steps only: a bug in
     a helper costs the helper's exercise, not every caller's as well."""
     inner = getattr(fn, "fn", fn)
     namespace = getattr(inner, "__globals__", None)
-    helpers = {name: h for name, h in helpers.items() if name != getattr(inner, "__name__", None)}
+    own = own or getattr(inner, "__name__", None)
+    helpers = {name: h for name, h in helpers.items() if name != own}
     if namespace is None:
         yield
         return
@@ -112,7 +123,7 @@ def outputs(result, count, spelled):
 
 
 def as_array(value):
-    """np.asarray(value) as float64 if it is numeric, else None (for values that are not arrays)."""
+    """np.asarray(value) if that is an array of numbers, else None."""
     try:
         array = np.asarray(value)
     except Exception:  # noqa: BLE001 - any object a student returns
@@ -241,9 +252,10 @@ def backward_items(names, got, expected, forward=None, inputs=None, dout=None, r
     return items
 
 
-def score(items, right="right"):
+def score(items, right="right", weights=None):
     """``(fraction, message)`` from ``(name, problem-or-None)`` items: the fraction of items
-    without a problem; the message lists the problems, then which items are right::
+    without a problem (each weighing ``weights.get(name, 1)``); the message lists the problems,
+    then which items are right::
 
         "dx is off by a factor of 2.0 (too large); dweight and dbias are right"
     """
@@ -253,9 +265,11 @@ def score(items, right="right"):
     good = [name for name, p in items if not p]
     if not problems:
         return 1.0, "correct"
+    weight = lambda name: (weights or {}).get(name, 1.0)  # noqa: E731
+    fraction = sum(weight(name) for name in good) / sum(weight(name) for name, _ in items)
     message = "; ".join(problems)
     if len(good) > 4:
         message += f"; the other {len(good)} are {right}"
     elif good:
         message += f"; {join_names(good)} {'is' if len(good) == 1 else 'are'} {right}"
-    return len(good) / len(items), message
+    return fraction, message

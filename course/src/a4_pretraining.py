@@ -193,8 +193,8 @@ plt.show()
 # <!-- BEGIN SOLUTION -->
 # m and v start at 0, so early on they are too small: m by the factor $1 - \beta_1^t$, v by
 # $1 - \beta_2^t$. The uncorrected update $m / \sqrt{v}$ is therefore $(1 - \beta_1^t) / \sqrt{1 - \beta_2^t}$
-# times Adam's: 3.2 at t = 1, about 6.5 around t = 10, still 3.2 at t = 100 and 1.26 at t = 1,000, and 1 within
-# a percent after about 5,000 updates. All of that happens during the warmup, where the learning rate is
+# times Adam's: 3.2 at t = 1, 6.6 at most (t = 12), still 3.2 at t = 100 and 1.26 at t = 1,000, and 1 within
+# a percent from about t = 3,900 on. All of that happens during the warmup, where the learning rate is
 # a small fraction of its peak (at t = 1,000 it is 10% of it): the larger factor multiplies a tiny step.
 # By the time the learning rate is large, the factor is 1 and the two optimizers are the same. (It does
 # show in short runs like this one: our peak learning rate is lower than Adam would tolerate.)

@@ -5,8 +5,8 @@ returns (``common.score`` counts named gradients; these checks test properties o
 weight); ``binomial_ok`` says whether a count of random events fits its probability (a
 5-sigma band, so a right answer fails about once in 1.7 million gradings);
 ``module_globals`` gives the namespace of the student's module, through the grader's
-tripwire, so that a check can put right helpers in place of the student's own while it
-grades a function that calls them.
+tripwire, so that a check can reach the student's other functions (the head's backward is
+checked on the cache of the student's own forward).
 """
 
 import math

@@ -23,7 +23,8 @@ setup(
             # numpy_bert.metrics against scikit-learn's and seqeval's metrics
             "scikit-learn==1.9.1", "seqeval==1.2.2",
         ],
-        "notebooks": ["nbclient>=0.10", "nbformat>=5.9", "ipykernel>=6.29"],
+        # run_notebooks.py needs nbclient, nbformat, ipykernel; a student opens them in JupyterLab
+        "notebooks": ["nbclient>=0.10", "nbformat>=5.9", "ipykernel>=6.29", "jupyterlab>=4", "nbconvert>=7"],
     },
     entry_points={"console_scripts": ["numpy-bert=numpy_bert.cli:main"]},
     classifiers=[

@@ -26,7 +26,7 @@ from numpy_bert import gradcheck, hub
 from numpy_bert.finetune import DataError
 from numpy_bert.pipelines import pipeline
 from numpy_bert.tokenization import BertTokenizer, write_vocab
-from numpy_bert.vocab_trainer import train_wordpiece
+from numpy_bert.vocab_trainer import CRITERIA, train_wordpiece
 
 # (command, one-line help, example); the command's two functions are add_<command>_arguments
 # and run_<command> below (dashes as underscores)
@@ -305,6 +305,9 @@ def add_train_vocab_arguments(parser):
                       help="lower-case and strip accents first (default)")
     case.add_argument("--cased", dest="do_lower_case", action="store_false", help="keep case and accents")
     parser.add_argument("--min-frequency", type=int, default=2, help="stop when no pair occurs this often")
+    parser.add_argument("--criterion", choices=CRITERIA, default="frequency",
+                        help="which pair to merge: the most frequent (BPE, HF's trainer; default) or "
+                        "WordPiece's likelihood score count(ab) / (count(a) count(b))")
 
 
 def run_train_vocab(args):
@@ -313,7 +316,8 @@ def run_train_vocab(args):
             raise FileNotFoundError(f"training file {name!r} not found")
     start = time.perf_counter()
     vocab = train_wordpiece(args.files, args.vocab_size, do_lower_case=args.do_lower_case,
-                            min_frequency=args.min_frequency, progress=lambda m: print(m, file=sys.stderr))
+                            min_frequency=args.min_frequency, criterion=args.criterion,
+                            progress=lambda m: print(m, file=sys.stderr))
     write_vocab(vocab, args.out)
     print(f"wrote {len(vocab)} tokens to {args.out} in {time.perf_counter() - start:.1f} s "
           f"({'uncased' if args.do_lower_case else 'cased'}; load it with "
@@ -336,10 +340,18 @@ def add_download_arguments(parser):
     parser.add_argument("--hub-url", default=None, help="model hub base URL (default $NUMPY_BERT_HUB_URL or "
                         f"{hub.DEFAULT_HUB_URL})")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--timeout", type=float, default=hub.DEFAULT_TIMEOUT, metavar="SECONDS",
+                        help="seconds to connect and for the server to start answering "
+                        "(default %(default)g)")
+    parser.add_argument("--stall-timeout", type=float, default=hub.DEFAULT_STALL_TIMEOUT, metavar="SECONDS",
+                        help="give up on a file when no byte of it came for this long (default %(default)g)")
+    parser.add_argument("--deadline", type=float, default=hub.DEFAULT_DEADLINE, metavar="SECONDS",
+                        help="give up when the whole download takes longer (default %(default)g; 0: no limit)")
 
 
 def run_download(args):
-    path = hub.download(args.name, cache_dir=args.cache_dir, base_url=args.hub_url, progress=not args.quiet)
+    path = hub.download(args.name, cache_dir=args.cache_dir, base_url=args.hub_url, progress=not args.quiet,
+                        timeout=args.timeout, stall_timeout=args.stall_timeout, deadline=args.deadline)
     print(f"{args.name} is in {path}")
     return 0
 

@@ -13,6 +13,15 @@ def _umask():
     return mask
 
 
+def new_file_mode():
+    """The permissions a plain ``open(path, "w")`` gives a new file: 0o666 minus the umask.
+
+    ``tempfile.mkstemp`` makes its files private (0600); every file numpy_bert writes
+    through a temporary file (``atomic_write``, downloads) is given this mode instead.
+    """
+    return 0o666 & ~_umask()
+
+
 @contextlib.contextmanager
 def atomic_write(path, mode="wb", encoding=None):
     """Open a temporary file next to ``path``; on success move it over ``path``.
@@ -29,7 +38,7 @@ def atomic_write(path, mode="wb", encoding=None):
     fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".tmp", dir=directory)
     try:
         # mkstemp makes the file private (0600); give it the permissions a plain open() would
-        os.chmod(tmp, 0o666 & ~_umask())
+        os.chmod(tmp, new_file_mode())
         with os.fdopen(fd, mode, encoding=encoding) as f:
             yield f
             f.flush()

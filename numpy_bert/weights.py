@@ -104,11 +104,14 @@ def float32_to_bf16(x):
 # ---------------------------------------------------------------------------------------
 
 def _no_duplicate_keys(pairs):
-    """json object hook: a name given twice would silently shadow a tensor; refuse it."""
+    """json object hook: a name given twice would silently shadow a tensor; refuse it.
+
+    (Python's json keeps the last of two equal names; hub's strict reading of config
+    files uses this hook too.)"""
     d = {}
     for key, value in pairs:
         if key in d:
-            raise ValueError(f"the header names {key!r} twice")
+            raise ValueError(f"a JSON object names {key!r} twice")
         d[key] = value
     return d
 

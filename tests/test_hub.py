@@ -33,7 +33,10 @@ def tiny_safetensors():
 
 
 FILES = {
-    "config.json": b'{"model_type": "bert", "hidden_size": 8}\n',
+    # a complete config (download checks it), vocab_size = the 6 lines of vocab.txt
+    "config.json": json.dumps({"model_type": "bert", "vocab_size": 6, "hidden_size": 8, "num_hidden_layers": 1,
+                               "num_attention_heads": 2, "intermediate_size": 12, "max_position_embeddings": 16,
+                               "type_vocab_size": 2}).encode() + b"\n",
     "vocab.txt": "".join(f"{t}\n" for t in ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "hello"]).encode(),
     "tokenizer_config.json": b'{"do_lower_case": false}\n',
     "model.safetensors": tiny_safetensors(),
@@ -163,7 +166,9 @@ def test_truncated_safetensors_without_length_is_caught_by_its_header(fake_hub, 
     serve_all(fake_hub)
     short = FILES["model.safetensors"][:-4]  # the server itself believes this is the whole file
     fake_hub.serve(f"/org/tiny-test/resolve/{REVISION}/model.safetensors", short)
-    with pytest.raises(hub.DownloadError, match="header describes"):
+    with pytest.raises(hub.DownloadError, match=r"model.safetensors failed its check: the file is not a usable "
+                       r"safetensors file \(tensor 'w': data_offsets \[0, 12\] run past the end of the data buffer "
+                       r"\(8 bytes\); the file is truncated or corrupt\)"):
         hub.download("tiny-test", cache_dir=tmp_path, base_url=fake_hub.url, progress=False)
     assert not (tmp_path / "tiny-test" / "model.safetensors").exists()
 

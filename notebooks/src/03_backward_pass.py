@@ -6,7 +6,7 @@
 #
 # **Teaches:** how to derive the gradient of each of BERT's layers (linear, softmax, LayerNorm, GELU,
 # self-attention, cross-entropy), how numpy_bert writes each one as a `*_backward` function, and how to
-# *prove* a backward correct with a gradient check. At the end, every parameter tensor of a whole BERT is
+# *prove* a backward correct with a gradient check (how to choose its step, what a failing one looks like). At the end, every parameter tensor of a whole BERT is
 # checked against finite differences and against PyTorch's autograd.
 #
 # **Notation.** For a layer `out, cache = f_forward(x, ...)`, the backward receives the upstream gradient
@@ -61,6 +61,72 @@ print("largest |gradient| of softmax(x).sum():", f"{np.abs(numeric).max():.0e}",
 G = rng.standard_normal(out.shape)
 numeric = gradcheck.numerical_gradient(lambda: layers.softmax_forward(x)[0], x, range(x.size), G)
 print("largest |gradient| of sum(G * softmax(x)):", f"{np.abs(numeric).max():.2f}")
+
+# %% [markdown]
+# ### Choosing the step h: truncation against rounding
+#
+# The centred difference has two errors pulling in opposite directions. **Truncation**: the Taylor terms
+# it drops leave an error of about $\tfrac{h^2}{6} f^{(3)}$, which shrinks as $h^2$. **Rounding**: each
+# loss is computed with a relative error of about $\epsilon = 2.2\times10^{-16}$ (float64), and dividing
+# their difference by $2h$ magnifies it to about $\epsilon\,|s|/h$, which *grows* as $h$ shrinks. The total
+# is smallest in between, near $h \approx \epsilon^{1/3} \approx 10^{-5}$ for a function of scale 1.
+# Measured on a LayerNorm like section 3's (a (4, 9) input, every entry checked), against its hand-written
+# backward:
+
+# %%
+step_rng = np.random.default_rng(3)                  # its own generator: the later sections' draws stay as they were
+x_ln = step_rng.standard_normal((4, 9)) * 3 + 1
+gamma_ln, beta_ln = step_rng.standard_normal(9), step_rng.standard_normal(9)
+y_ln, cache_ln = layers.layer_norm_forward(x_ln, gamma_ln, beta_ln, 1e-12)
+G_ln = step_rng.standard_normal(y_ln.shape)
+analytic_ln = layers.layer_norm_backward(G_ln, cache_ln)[0].reshape(-1)
+steps = np.logspace(-1, -12, 45)
+step_errors = np.array([gradcheck.relative_error(analytic_ln, gradcheck.numerical_gradient(
+    lambda: layers.layer_norm_forward(x_ln, gamma_ln, beta_ln, 1e-12)[0], x_ln, range(x_ln.size), G_ln, h=h))
+    for h in steps])
+fig, ax = plt.subplots(figsize=(7, 4))
+ax.loglog(steps, step_errors, "o-", ms=3, label="relative error, finite differences vs backward")
+ax.loglog(steps, step_errors[0] * (steps / steps[0]) ** 2, "--", color="C2", lw=1,
+          label=r"slope 2: truncation, $\propto h^2$")
+ax.loglog(steps, step_errors[-1] * (steps[-1] / steps), ":", color="C3", lw=1.5,
+          label=r"slope -1: rounding, $\propto \epsilon / h$")
+for h, text in ((1e-6, "check_layer's h"), (1e-4, "section 7's h")):
+    ax.axvline(h, color="gray", lw=0.8)
+    ax.text(h, 2e-14, " " + text, rotation=90, va="bottom", fontsize=8, color="gray")
+ax.set_ylim(1e-14, 1)
+ax.invert_xaxis()
+ax.set_xlabel("step h (smaller to the right)")
+ax.set_ylabel("relative error")
+ax.set_title("Centred differences on LayerNorm: truncation (left) against rounding (right)")
+ax.legend(fontsize=8, loc="upper right")
+ax.grid(alpha=0.3)
+plt.show()
+print(f"smallest error {step_errors.min():.0e}, at h = {steps[np.argmin(step_errors)]:.0e}")
+
+# %% [markdown]
+# Left of the minimum the error falls as $h^2$; right of it rounding takes over and the error grows as
+# $1/h$. Anywhere near the bottom of the V the error is far below the order-1 error of a wrong formula,
+# which is all a gradient check has to tell apart.
+#
+# ### What a failing check looks like
+#
+# A plausible bug: a LayerNorm backward that forgets the path through the variance (the third term of
+# section 3's formula). The check catches it, in the one gradient it affects:
+
+# %% tags=["check"]
+def layer_norm_backward_without_the_variance_term(dout, cache):
+    xhat, rstd, weight = cache
+    g = dout * weight
+    dx = rstd * (g - g.mean(-1, keepdims=True))            # missing: - xhat * mean(g * xhat)
+    rows = tuple(range(dout.ndim - 1))
+    return dx, (dout * xhat).sum(rows), dout.sum(rows)
+
+
+bad = gradcheck.check_layer(lambda x, w, b: layers.layer_norm_forward(x, w, b, 1e-12),
+                            layer_norm_backward_without_the_variance_term, [x_ln, gamma_ln, beta_ln],
+                            names=["x", "weight", "bias"], layer="layer_norm (buggy)")
+verdict(bad)
+print(f"relative error of dx: {bad[0].rel_error:.2f}, against about 1e-9 or less for a right backward")
 
 # %% [markdown]
 # ## 1. Linear layer
@@ -355,11 +421,15 @@ ax.legend(fontsize=8, loc="upper center", ncol=4)
 ax.grid(alpha=0.3, axis="y")
 fig.tight_layout()
 plt.show()
+checked = [errors_fd[n] for n in names if n not in zero_in_theory]
+print(f"vs finite differences: relative errors from {min(checked):.0e} to {max(checked):.0e}")
+print(f"vs PyTorch autograd:   relative errors up to {max(errors_torch.values()):.0e}")
 
 # %% [markdown]
-# **Reading the plot.** Against finite differences the errors sit between about $10^{-7}$ and
-# $10^{-11}$: that is the accuracy of the finite differences themselves (truncation $O(h^2)$ plus
-# rounding $O(\epsilon/h)$, worst for the tiny query and key gradients), not of the backward. Against autograd, which computes the same formulas in a different order, the
+# **Reading the plot.** Against finite differences the errors sit in the range printed under the plot:
+# that is the accuracy of the finite differences themselves (truncation $O(h^2)$ plus rounding
+# $O(\epsilon/h)$, as in section 0's step-size plot, worst for the tiny query and key gradients), not of
+# the backward. Against autograd, which computes the same formulas in a different order, the
 # errors are at the level of float64 rounding. The key biases (crosses) have an error of exactly 0
 # or of rounding size relative to the model's largest gradient, as section 5 predicts. A single wrong sign or missing `+=` anywhere would put a
 # point near $10^{0}$.

@@ -13,8 +13,13 @@
 # `NotImplementedError`) and, below it, a check cell. Run the check after each attempt: it prints
 # `correct` or `not yet correct` and the relative error of each gradient (about 1e-9 or smaller means
 # right; of order 1 means a wrong formula; something in between often means a wrong sign in a small
-# term). The checks use odd sizes so that a transposed matrix shows up. No solutions here: derive them
-# on paper first, notebook 03 shows how for the linear layer and cross-entropy.
+# term). The checks use odd sizes so that a transposed matrix shows up.
+#
+# **About the solutions.** Notebook 03 derives all four of these gradients (sections 2 to 5) and writes
+# out the code for three of them (GELU, LayerNorm, softmax; for attention it gives the formulas): it *is*
+# the answer key. The exercise teaches only if you do it first: close notebook 03, derive each gradient
+# on paper from the forward formula given here, implement it, run the check, and open notebook 03
+# afterwards to compare your derivation with its.
 
 # %%
 import numpy as np

@@ -72,8 +72,9 @@ def probe_items(fn, probes, call=None):
     return items
 
 
-def random_item(fn, name, texts, reference, normalise=None):
-    """One item: fn agrees with ``reference`` on every text (the first disagreement is shown)."""
+def random_item(fn, name, texts, reference, normalise=None, shown=None):
+    """One item: fn agrees with ``reference`` on every text (the first disagreement is shown,
+    as ``shown.format(text)`` when given, e.g. "wordpiece_tokenize({}, vocab)")."""
     for text in texts:
         expected = reference(text)
         got = fn(text)
@@ -82,8 +83,8 @@ def random_item(fn, name, texts, reference, normalise=None):
         if isinstance(expected, list) and isinstance(got, tuple):
             got = list(got)
         if got != expected:
-            return (name, f"wrong on a random text: {fn.__name__}({_show(text)}) gave {_show(got)}, "
-                          f"expected {_show(expected)}")
+            call = shown.format(_show(text)) if shown else f"{fn.__name__}({_show(text)})"
+            return (name, f"wrong on a random text: {call} gave {_show(got)}, expected {_show(expected)}")
     return (name, None)
 
 
@@ -202,8 +203,10 @@ def check_basic_tokenize(fn, rng):
                "with do_lower_case=False, case and accents stay")]
     items = probe_items(fn, probes)
     texts = [random_text(rng, 40) for _ in range(15)]
-    items.append(random_item(lambda t: fn(t, True), "random (do_lower_case=True)", texts, lower.tokenize))
-    items.append(random_item(lambda t: fn(t, False), "random (do_lower_case=False)", texts, cased.tokenize))
+    items.append(random_item(lambda t: fn(t, True), "random (do_lower_case=True)", texts, lower.tokenize,
+                             shown=fn.__name__ + "({}, True)"))
+    items.append(random_item(lambda t: fn(t, False), "random (do_lower_case=False)", texts, cased.tokenize,
+                             shown=fn.__name__ + "({}, False)"))
     return score(items)
 
 
@@ -235,7 +238,7 @@ def check_wordpiece_tokenize(fn, rng):
                "a word longer than max_input_chars_per_word (100) is [UNK]")]
     items = probe_items(fn, probes)
     words = ["".join(rng.choice(list("abcd"), size=rng.integers(1, 9))) for _ in range(30)]
-    items.append(random_item(lambda w: fn(w, set(vocab)), "random", words, ref))
+    items.append(random_item(lambda w: fn(w, set(vocab)), "random", words, ref, shown=fn.__name__ + "({}, vocab)"))
     return score(items)
 
 
@@ -269,7 +272,7 @@ def check_tokenize_with_offsets(fn, rng):
                "a character deleted inside a word is inside the word's span")]
     items = probe_items(fn, probes, call=lambda text, v: [tuple(t) for t in fn(text, set(v))])
     items.append(random_item(lambda t: [tuple(x) for x in fn(t, set(vocab))], "random", texts,
-                             lambda t: offsets_reference(t, vocab)))
+                             lambda t: offsets_reference(t, vocab), shown=fn.__name__ + "({}, vocab)"))
     return score(items)
 
 

@@ -42,7 +42,9 @@ def check_layer_norm_forward(fn, rng):
          "out adds eps outside the square root; it goes inside: sqrt(var + eps)"),
         ((x - mean) / np.sqrt(x.var(-1, keepdims=True) + eps),
          "out forgets the weight and bias: out = xhat * weight + bias"),
-    ]
+    ] + [((x - x.mean(axis, keepdims=True)) / np.sqrt(x.var(axis, keepdims=True) + eps) * weight + bias,
+          f"out normalises over axis {axis}; layer norm normalises each token's features (the last axis)")
+         for axis in (0, 1)]
     return score([("out", compare("out", got, expected, mistakes=mistakes))])
 
 

@@ -34,7 +34,7 @@ import numpy as np
 
 from numpy_bert.gradcheck import numerical_gradient, relative_error
 
-__all__ = ["CheckFailure", "helpers_replaced", "odd", "outputs", "as_array", "compare", "factor_of", "gradient_error",
+__all__ = ["CheckFailure", "helpers_replaced", "trusted", "odd", "outputs", "as_array", "compare", "factor_of", "gradient_error",
            "backward_items", "score", "join_names", "FLOAT64_TOL", "GRADCHECK_TOL"]
 
 # A float64 answer computed in a different order than the reference differs from it by a few
@@ -67,6 +67,12 @@ def _right_helper(helper):
 # the one numpy_bert function a student's code may enter under the tripwire: a right helper
 # (it turns the tripwire off for what it runs)
 RIGHT_HELPER_CODE = _right_helper(len).__code__
+
+
+def trusted(fn):
+    """``fn`` run with the tripwire off: for the callables a check hands to the student's code
+    (a model's loss_and_grads, a predict function), whose calls are the check's, not the student's."""
+    return _right_helper(fn)
 
 
 @contextlib.contextmanager

@@ -301,3 +301,19 @@ def test_update_in_row_blocks_on_threads_equals_one_thread():
         scale = float(np.abs(results[0][k]).max())
         np.testing.assert_allclose(results[1][k], results[0][k], rtol=0, atol=32 * eps * scale, err_msg=k)
         assert np.abs(results[0][k] - start[k]).max() > 1e-3  # the steps moved it (lr 1e-2)
+
+
+# -- found by mutation testing (docs/mutation.md): behaviours a surviving mutant changed and
+# -- no test checked; the comment above each test names the mutant(s)
+
+# load_state_dict: the message names at most three keys of each kind, the first in sorted order
+def test_optimizer_state_of_another_model_names_three_keys_of_each_kind():
+    opt = AdamWeightDecay({name: np.zeros(2) for name in ("a", "b", "c", "d", "e")})
+    state = opt.state_dict()
+    for name in ("a", "b", "c", "d"):
+        del state[f"m/{name}"]
+    state.update({f"m/z{i}": np.zeros(2) for i in range(5)})
+    with pytest.raises(ValueError) as info:
+        opt.load_state_dict(state)
+    assert ("(missing e.g. ['m/a', 'm/b', 'm/c'], unexpected e.g. ['m/z0', 'm/z1', 'm/z2']); "
+            "was it saved for another model configuration?") in str(info.value)

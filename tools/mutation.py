@@ -72,7 +72,7 @@ def setup_cfg(module):
              "pytest_add_cli_args =", *("    " + a for a in args),
              "also_copy =", "    weights/", "    pytest.ini",
              # the CPU-seconds limit of a mutant is 2 * multiplier * (its tests' time + constant)
-             "timeout_multiplier = 2.0", "timeout_constant = 1.0",
+             "timeout_multiplier = 2.0", "timeout_constant = 10.0",
              "use_setproctitle = false", ""]
     return "\n".join(lines)
 

@@ -565,3 +565,20 @@ def test_npz_errors(tmp_path):
         load_npz(tmp_path / "single.npy")
     with pytest.raises(FileNotFoundError):
         load_npz(tmp_path / "missing.npz")
+
+
+# -- found by mutation testing (docs/mutation.md): behaviours a surviving mutant changed and
+# -- no test checked; the comment above each test names the mutant(s)
+
+# _shape_message: eight tensors are named, the rest counted
+def test_more_than_eight_tensors_of_another_shape_are_counted_after_eight(tiny_config):
+    config = BertConfig.from_dict({**tiny_config.to_dict(), "hidden_size": 51})
+    old, new = expected_shapes(tiny_config), expected_shapes(config)
+    wrong = [name for name in new if new[name] != old[name]]  # load_state_dict: heads included
+    assert len(wrong) > 8
+    with pytest.raises(ValueError) as info:
+        load_state_dict(HF_TINY, config)
+    message = str(info.value)
+    assert f": {len(wrong)} tensor(s) disagree with the config: " in message
+    assert message.count(" has shape ") == 8
+    assert f" (and {len(wrong) - 8} more). Is config.json the one" in message

@@ -78,11 +78,19 @@ def setup_cfg(module):
     return "\n".join(lines)
 
 
-def prepare(workdir, module):
-    """A copy of the package and tests in workdir (mutants/ kept), with mutmut's config."""
+def prepare(workdir, module, tests_rev=None):
+    """A copy of the package and tests in workdir (mutants/ kept), with mutmut's config.
+
+    ``tests_rev``: take tests/ as it was at that git revision (to measure the suite before
+    tests that were added since)."""
     workdir.mkdir(parents=True, exist_ok=True)
     for name in ("numpy_bert", "tests", "weights"):
         shutil.rmtree(workdir / name, ignore_errors=True)
+        if name == "tests" and tests_rev:
+            archive = subprocess.run(["git", "archive", tests_rev, "tests"], cwd=REPO, check=True,
+                                     capture_output=True).stdout
+            subprocess.run(["tar", "-x", "-C", str(workdir)], input=archive, check=True)
+            continue
         shutil.copytree(REPO / name, workdir / name,
                         ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".hypothesis"))
     shutil.copy2(REPO / "pytest.ini", workdir / "pytest.ini")
@@ -151,6 +159,7 @@ def main(argv=None):
     parser.add_argument("--max-children", type=int, default=1, help="mutants run at once")
     parser.add_argument("--rerun-survivors", action="store_true",
                         help="run again only the mutants of the last run that were not killed")
+    parser.add_argument("--tests-rev", help="run the tests as they were at this git revision")
     parser.add_argument("--report", action="store_true", help="print the table of every module run")
     args = parser.parse_args(argv)
     os.environ.setdefault("HYPOTHESIS_PROFILE", "ci")  # the same examples in every run, as CI
@@ -162,7 +171,7 @@ def main(argv=None):
     for module in args.modules:
         workdir = args.workdir / module
         start = time.time()
-        prepare(workdir, module)
+        prepare(workdir, module, args.tests_rev)
         sample_file = workdir / "sample.json"
         if args.rerun_survivors:
             sample = json.loads(sample_file.read_text())["mutants"]

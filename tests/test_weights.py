@@ -582,3 +582,25 @@ def test_more_than_eight_tensors_of_another_shape_are_counted_after_eight(tiny_c
     assert f": {len(wrong)} tensor(s) disagree with the config: " in message
     assert message.count(" has shape ") == 8
     assert f" (and {len(wrong) - 8} more). Is config.json the one" in message
+
+
+# check_state_dict: the hint, word for word, at the end of the message
+def test_encoder_only_checkpoint_hint_is_the_last_part_of_the_message(tiny_config, tiny_params):
+    tensors = {k: v for k, v in tiny_params.items() if k.startswith("bert.")}
+    with pytest.raises(ValueError, match=r" \(this looks like a checkpoint without pre-training heads: load it "
+                                         r"with architecture='BertModel'\)$"):
+        load_state_dict(tensors, tiny_config)
+
+
+# read_safetensors_header: a bad file is named in the message
+def test_header_of_a_corrupt_file_names_the_file(tmp_path):
+    path = tmp_path / "short.safetensors"
+    path.write_bytes(b"\x01\x02")
+    with pytest.raises(ValueError, match=f"^{path}: not a safetensors file: 2 bytes is too short"):
+        read_safetensors_header(path)
+
+
+# save_state_dict: its own name in the message
+def test_save_state_dict_names_itself_for_a_tensor_that_is_not_an_array(tmp_path):
+    with pytest.raises(TypeError, match="^save_state_dict: tensor 'a' must be a NumPy array, got list"):
+        save_state_dict({"a": [1.0]}, tmp_path / "m.safetensors")

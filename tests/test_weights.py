@@ -604,3 +604,21 @@ def test_header_of_a_corrupt_file_names_the_file(tmp_path):
 def test_save_state_dict_names_itself_for_a_tensor_that_is_not_an_array(tmp_path):
     with pytest.raises(TypeError, match="^save_state_dict: tensor 'a' must be a NumPy array, got list"):
         save_state_dict({"a": [1.0]}, tmp_path / "m.safetensors")
+
+
+# read_checkpoint: every PyTorch pickle suffix is refused before it is opened
+@pytest.mark.parametrize("name", ["pytorch_model.bin", "model.pt", "model.pth"])
+def test_pytorch_pickle_files_are_refused_by_suffix(tmp_path, tiny_config, name):
+    (tmp_path / name).write_bytes(b"not read")
+    with pytest.raises(ValueError, match=f"{name} is a PyTorch pickle file, which numpy_bert will not read"):
+        load_state_dict(tmp_path / name, tiny_config)
+
+
+# load_state_dict / load_pretrained: the message names the function that refused the dtype
+def test_a_dtype_that_is_not_float_names_the_loader(tiny_config):
+    from numpy_bert.weights import load_pretrained
+    with pytest.raises(TypeError, match="^load_state_dict: dtype must be a floating-point type such as "
+                                        "np.float32 or np.float64, got int32$"):
+        load_state_dict(HF_TINY, tiny_config, dtype=np.int32)
+    with pytest.raises(TypeError, match="^load_pretrained: dtype must be a floating-point type"):
+        load_pretrained(HF_TINY, tiny_config, "BertModel", dtype=np.int32)

@@ -340,3 +340,17 @@ def test_row_blocks_of_a_large_parameter_follow_the_formula_with_the_defaults():
 def test_each_hyper_parameter_out_of_range_is_refused(bad):
     with pytest.raises(ValueError, match="need 0 <= beta1, beta2 < 1, eps > 0 and weight_decay >= 0"):
         AdamWeightDecay({"a.weight": np.ones(2)}, **bad)
+
+
+# learning_rate: a run of one step is allowed (its only update gets the peak rate without warmup)
+def test_a_one_step_schedule_is_allowed():
+    assert learning_rate(0, 2e-5, 0, 1) == 2e-5 and learning_rate(1, 2e-5, 0, 1) == 0.0
+    with pytest.raises(ValueError, match="total_steps > 0"):
+        learning_rate(0, 2e-5, 0, 0)
+
+
+# make_optimizer: case, '_' and '-' do not matter in the name
+@pytest.mark.parametrize("name", ["AdamWeightDecay", "adam_weight_decay", "adam-weight-decay", "Adam_W"])
+def test_optimizer_names_ignore_case_underscores_and_dashes(name):
+    opt = make_optimizer(name, {"a.weight": np.ones(2)})
+    assert type(opt) is (AdamW if name == "Adam_W" else AdamWeightDecay)

@@ -463,3 +463,37 @@ def test_text_documents_with_a_real_vocab(minilm_path):
                 assert all(picked) or not any(picked)
                 whole += all(picked)
     assert whole > 5
+
+
+# -- found by mutation testing (docs/mutation.md): behaviours a surviving mutant changed and
+# -- no test checked; the comment above each test names the mutant(s)
+
+# Masking._pick_positions (whole words): exactly k positions, and every word can be picked
+# (the first two words are words of their own, not one)
+@pytest.mark.parametrize("prob, max_pred, k", [(0.15, 1, 1), (0.3, 20, 3)])
+def test_whole_word_masking_picks_exactly_k_and_every_word_can_be_picked(prob, max_pred, k):
+    masking = Masking(TinyTokenizer(1200), masked_lm_prob=prob, max_predictions_per_seq=max_pred,
+                      whole_word_masking=True)
+    words = [i for i in range(FIRST_WORD, 1200) if i % 3 != 1][:9]  # one-piece words
+    ids = np.array([CLS, *words, SEP])
+    assert masking.num_to_predict(len(ids)) == k
+    seen = set()
+    for seed in range(200):
+        _, positions, _ = masking.mask_ids(ids, np.random.default_rng(seed))
+        assert len(positions) == k
+        seen.update(positions.tolist())
+    assert seen == set(range(1, 10))
+
+
+# collate: the message for no instances
+def test_collate_of_nothing_says_so():
+    with pytest.raises(ValueError, match="^collate needs at least one instance$"):
+        collate([], 8)
+
+
+# Masking._pick_positions (whole words): nothing to predict gives empty int64 positions
+def test_whole_word_masking_of_a_sequence_with_nothing_to_predict():
+    masking = Masking(TinyTokenizer(1200), whole_word_masking=True)
+    masked, positions, labels = masking.mask_ids(np.array([CLS, SEP]), np.random.default_rng(0))
+    assert masked.tolist() == [CLS, SEP] and positions.dtype == np.int64 and labels.dtype == np.int64
+    assert positions.size == 0 and labels.size == 0

@@ -176,7 +176,8 @@ def main(argv=None):
         if args.rerun_survivors:
             sample = json.loads(sample_file.read_text())["mutants"]
             codes = results(workdir)
-            names = [n for n in sample if STATUS.get(codes.get(n)) != "killed"]
+            # the mutants that ran and were not killed (one that never ran stays unrun)
+            names = [n for n in sample if codes.get(n) is not None and STATUS.get(codes.get(n)) != "killed"]
             before = summarize(workdir, sample)
             (workdir / "before.json").write_text(json.dumps(before, indent=1))
         else:

@@ -497,3 +497,23 @@ def test_whole_word_masking_of_a_sequence_with_nothing_to_predict():
     masked, positions, labels = masking.mask_ids(np.array([CLS, SEP]), np.random.default_rng(0))
     assert masked.tolist() == [CLS, SEP] and positions.dtype == np.int64 and labels.dtype == np.int64
     assert positions.size == 0 and labels.size == 0
+
+
+# _pair_from_chunk: a lone last sentence becomes B and A the sentences before it, as many as fit
+def test_a_lone_last_sentence_gets_as_many_sentences_before_it_as_fit_the_target():
+    from numpy_bert.data import _pair_from_chunk
+    flat, starts = np.arange(1000, 1014), np.array([0, 3, 6, 9, 14])  # sentences of 3, 3, 3, 5 tokens
+    seed = next(s for s in range(100) if np.random.default_rng(s).random() < 0.5)  # an IsNext draw
+    pair, unused = _pair_from_chunk(0, 3, 4, [(flat, starts)], 12, 20, CLS, SEP, np.random.default_rng(seed))
+    # 5 + 3 + 3 = 11 fits 12, 5 + 3 + 3 + 3 = 14 does not: A = sentences 1 and 2
+    assert pair.input_ids.tolist() == [CLS, *range(1003, 1009), SEP, *range(1009, 1014), SEP]
+    assert pair.next_sentence_label == IS_NEXT and unused == 0
+    assert pair.source == (0, 3, 9, 0, 9, 14, 9)
+
+
+# Masking.mask_ids: the message says what went wrong
+def test_an_id_outside_the_vocabulary_says_the_documents_used_another_vocabulary():
+    masking = Masking(TinyTokenizer(1200))
+    with pytest.raises(ValueError, match=r"^token id 1200 is outside the vocabulary \(size 1200\): the documents "
+                                         r"were tokenized with another vocabulary than the tokenizer given here$"):
+        masking.mask_ids(np.array([CLS, 1200, SEP]), np.random.default_rng(0))

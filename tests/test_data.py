@@ -517,3 +517,20 @@ def test_an_id_outside_the_vocabulary_says_the_documents_used_another_vocabulary
     with pytest.raises(ValueError, match=r"^token id 1200 is outside the vocabulary \(size 1200\): the documents "
                                          r"were tokenized with another vocabulary than the tokenizer given here$"):
         masking.mask_ids(np.array([CLS, 1200, SEP]), np.random.default_rng(0))
+
+
+# _pair_from_chunk: a random B runs on to the other document's last sentence when the target
+# leaves room; token types are int64, as SentencePair says
+def test_a_random_b_runs_to_the_end_of_the_other_document_when_there_is_room():
+    from numpy_bert.data import _pair_from_chunk
+    docs = [(np.arange(1000, 1003), np.array([0, 3])), (np.arange(2000, 2006), np.array([0, 2, 4, 6]))]
+    b_starts = set()
+    for seed in range(40):
+        pair, _ = _pair_from_chunk(0, 0, 1, docs, 50, 60, CLS, SEP, np.random.default_rng(seed))
+        assert pair.token_type_ids.dtype == np.int64
+        if pair.next_sentence_label == NOT_NEXT:
+            doc_b, b_start, b_end = pair.source[3:6]
+            assert (doc_b, b_end) == (1, 6)
+            assert pair.input_ids.tolist() == [CLS, 1000, 1001, 1002, SEP, *range(2000 + b_start, 2006), SEP]
+            b_starts.add(b_start)
+    assert b_starts == {0, 2, 4}

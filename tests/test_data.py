@@ -534,3 +534,28 @@ def test_a_random_b_runs_to_the_end_of_the_other_document_when_there_is_room():
             assert pair.input_ids.tolist() == [CLS, 1000, 1001, 1002, SEP, *range(2000 + b_start, 2006), SEP]
             b_starts.add(b_start)
     assert b_starts == {0, 2, 4}
+
+
+# create_sentence_pairs: text documents are tokenized with the tokenizer given
+def test_sentence_pairs_from_text_equal_the_pairs_from_ids(corpus):
+    docs, tok = corpus
+    text = [[" ".join(f"w{i}" if i % 3 != 1 else f"##w{i}" for i in s) for s in d] for d in docs[:20]]
+    from_ids = create_sentence_pairs(docs[:20], 48, np.random.default_rng(4), tokenizer=tok)
+    from_text = create_sentence_pairs(text, 48, np.random.default_rng(4), tokenizer=tok)
+    assert len(from_ids) == len(from_text) > 20
+    for x, y in zip(from_ids, from_text):
+        assert x.input_ids.tolist() == y.input_ids.tolist() and x.source == y.source
+
+
+# create_sentence_pairs: a short target is uniform on 2..max_num_tokens, so it reaches the top
+def test_short_targets_reach_up_to_the_full_length():
+    # one-token sentences: an IsNext pair inside its document holds target + 3 tokens
+    docs = [[[FIRST_WORD + 3000 * d + s] for s in range(3000)] for d in range(20)]
+    pairs = create_sentence_pairs(docs, 64, np.random.default_rng(5), short_seq_prob=0.3, dupe_factor=2,
+                                  tokenizer=TinyTokenizer(FIRST_WORD + 60000))
+    short = [len(p.input_ids) for p in pairs
+             if p.next_sentence_label == IS_NEXT and p.source[5] < 3000 and len(p.input_ids) < 64]
+    # targets 59 or 60 (62 or 63 tokens) are 2 of 59 values below the full 61: all n short
+    # pairs miss them with probability (57/59)^n, under 1e-3 for n >= 200
+    assert len(short) >= 200
+    assert min(short) >= 5 and max(short) >= 62

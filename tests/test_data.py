@@ -559,3 +559,9 @@ def test_short_targets_reach_up_to_the_full_length():
     # pairs miss them with probability (57/59)^n, under 1e-3 for n >= 200
     assert len(short) >= 200
     assert min(short) >= 5 and max(short) >= 62
+
+
+# tokenize_documents: the message for token strings without a tokenizer
+def test_token_strings_without_a_tokenizer_say_what_to_pass():
+    with pytest.raises(TypeError, match="^documents hold token strings: pass a tokenizer to convert them to ids$"):
+        tokenize_documents([[["w1000", "w1002"]]])

@@ -555,10 +555,19 @@ def test_short_targets_reach_up_to_the_full_length():
                                   tokenizer=TinyTokenizer(FIRST_WORD + 60000))
     short = [len(p.input_ids) for p in pairs
              if p.next_sentence_label == IS_NEXT and p.source[5] < 3000 and len(p.input_ids) < 64]
-    # targets 59 or 60 (62 or 63 tokens) are 2 of 59 values below the full 61: all n short
-    # pairs miss them with probability (57/59)^n, under 1e-3 for n >= 200
-    assert len(short) >= 200
-    assert min(short) >= 5 and max(short) >= 62
+    # target 60 (63 tokens), the largest below the full 61, is one of 59 values: all n short
+    # pairs miss it with probability (58/59)^n, under 1e-3 for n >= 410
+    assert len(short) >= 410
+    assert min(short) >= 5 and max(short) == 63
+    # the same for the target drawn at the start of each document (short_seq_prob 1: every
+    # target short, 2..61): the first pair of each document, when IsNext, holds that target + 3,
+    # and target 61 is missed by all n with probability (59/60)^n, under 1e-3 for n >= 411
+    docs = [[[FIRST_WORD + 70 * d + s] for s in range(70)] for d in range(1000)]
+    pairs = create_sentence_pairs(docs, 64, np.random.default_rng(6), short_seq_prob=1.0,
+                                  tokenizer=TinyTokenizer(FIRST_WORD + 70000), shuffle=False)
+    first = [len(p.input_ids) for p in pairs if p.next_sentence_label == IS_NEXT and p.source[1] == 0]
+    assert len(first) >= 411
+    assert min(first) >= 5 and max(first) == 64
 
 
 # tokenize_documents: the message for token strings without a tokenizer

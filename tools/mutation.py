@@ -12,7 +12,7 @@ outside the working tree, one folder per module:
     python tools/mutation.py layers --rerun-survivors   # after adding tests: only the survivors again
     python tools/mutation.py --report                   # the table of every module run so far
 
-Without --sample every mutant of the module is run (about 12,000 over the eight modules: hours on a
+Without --sample every mutant of the module is run (10,767 over the eight modules: hours on a
 quiet machine). With --sample N a seeded random sample of N mutants is run; the sample is written to
 the work folder and reused by --rerun-survivors, so before/after figures are over the same mutants.
 """

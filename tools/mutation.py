@@ -213,8 +213,9 @@ def report(workdir, modules):
             for k, v in statuses.items():
                 counts[k] = counts.get(k, 0) + v
         n = len(sample["mutants"])
+        ran = n - counts.get("not checked", 0)  # the killed fraction is of the mutants that ran
         print(f"{module:13s} {n:4d} of {sample['of']:5d}  killed {counts.get('killed', 0):4d} "
-              f"({100 * counts.get('killed', 0) / max(n, 1):5.1f}%)  " +
+              f"({100 * counts.get('killed', 0) / max(ran, 1):5.1f}% of {ran} run)  " +
               "  ".join(f"{k} {v}" for k, v in sorted(counts.items()) if k != "killed"))
     return 0
 

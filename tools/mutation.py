@@ -54,7 +54,10 @@ DESELECT = {
     # 18 s and 11 s, pretrain in subprocesses / a timed run; resume and the schedule stay tested
     # in process (test_interrupted_run_resumed_in_process_matches_straight_run, test_same_seed_...)
     "train": ["tests/test_train.py::test_sigkill_then_resume_is_bit_identical",
-              "tests/test_train.py::test_time_budget_sizes_the_run_to_fit"],
+              "tests/test_train.py::test_time_budget_sizes_the_run_to_fit",
+              # counts the model's calls through a wrapper of its own, and mutmut's trampoline
+              # adds calls: it fails under mutmut (18 calls seen for 12) and passes without
+              "tests/test_conventions.py::test_pretraining_steps_use_dropout_and_evaluations_do_not"],
 }
 # mutmut's exit codes, as mutmut.stats.status_by_exit_code names them
 STATUS = {1: "killed", 3: "killed", 0: "survived", 5: "no tests", 33: "no tests", 34: "skipped",

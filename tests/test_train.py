@@ -384,3 +384,26 @@ def test_time_budget_sizes_the_run_to_fit(tmp_path, corpus):
     train = [r for r in records if "mlm_loss" in r]
     assert train[-1]["lr"] < 0.2 * 1e-3  # the learning rate decayed towards 0 by the end
     assert (tmp_path / "run" / "checkpoint" / "model.safetensors").is_file()
+
+
+# -- found by mutation testing (docs/mutation.md): behaviours a surviving mutant changed and
+# -- no test checked; the comment above each test names the mutant(s)
+
+# summarize: first and last held-out records, the paths under their names, the closing line
+def test_summary_has_the_first_and_last_held_out_records_and_the_paths(tmp_path):
+    import types
+
+    from numpy_bert.train import summarize
+    records = [{"step": 5, "loss": 9.0},
+               {"step": 10, "heldout_mlm_loss": 8.0, "heldout_nsp_acc": 0.5},
+               {"step": 20, "heldout_mlm_loss": 6.0, "heldout_nsp_acc": 0.6},
+               {"step": 30, "heldout_mlm_loss": 4.0, "heldout_nsp_acc": 0.75}]
+    said = []
+    summary = summarize(records, 30, 40, types.SimpleNamespace(start=time.time() - 61.5), tmp_path, said.append)
+    wall = summary.pop("wall_s")
+    assert 61.5 <= wall < 120
+    assert summary == {"steps": 30, "total_steps": 40, "first": records[1], "last": records[3],
+                       "checkpoint": str(tmp_path / "checkpoint"), "metrics": str(tmp_path / "metrics.jsonl"),
+                       "curves": str(tmp_path / "curves.png")}
+    assert said == [f"done: 30 steps in 1m{int(wall) - 60:02d}s; held-out MLM loss 8.000 -> 4.000 (0.500 of the start), "
+                    f"NSP acc 0.750; checkpoint in {tmp_path / 'checkpoint'}"]

@@ -407,3 +407,27 @@ def test_summary_has_the_first_and_last_held_out_records_and_the_paths(tmp_path)
                        "curves": str(tmp_path / "curves.png")}
     assert said == [f"done: 30 steps in 1m{int(wall) - 60:02d}s; held-out MLM loss 8.000 -> 4.000 (0.500 of the start), "
                     f"NSP acc 0.750; checkpoint in {tmp_path / 'checkpoint'}"]
+
+
+# make_settings: the message for a negative warmup
+def test_a_negative_warmup_is_refused_by_name():
+    from numpy_bert.train import make_settings
+    with pytest.raises(ValueError, match="^--warmup-steps must be >= 0, got -1$"):
+        make_settings(warmup_steps=-1)
+
+
+# fit_time_budget: at calibration the run is sized to the steps that fit what is left
+def test_time_budget_sizes_the_run_from_the_time_per_step_so_far():
+    import types
+
+    from numpy_bert.train import CALIBRATION_STEPS, fit_time_budget
+    now = time.time()
+    # 20 steps in 20 s; 100 s budget less 20 s gone and the 10 s reserve: 70 s, so about 70 more
+    clock = types.SimpleNamespace(loop_start_step=0, loop_start=now - 20.0, start=now - 20.0, budget_s=100.0,
+                                  eval_seconds=0.0, RESERVE_S=10.0)
+    settings = {"steps": 1000, "log_every": 10, "eval_every": 10, "time_budget": 100 / 60}
+    said = []
+    fits = fit_time_budget(CALIBRATION_STEPS, 50, settings, clock, said.append)
+    assert CALIBRATION_STEPS == 20 and 85 <= fits <= 90
+    assert said and said[0].startswith("time budget") and said[0].endswith(f"so {fits} steps in all")
+    assert fit_time_budget(CALIBRATION_STEPS, 50, {**settings, "steps": 60}, clock, said.append) == 60

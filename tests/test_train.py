@@ -431,3 +431,15 @@ def test_time_budget_sizes_the_run_from_the_time_per_step_so_far():
     assert CALIBRATION_STEPS == 20 and 85 <= fits <= 90
     assert said and said[0].startswith("time budget") and said[0].endswith(f"so {fits} steps in all")
     assert fit_time_budget(CALIBRATION_STEPS, 50, {**settings, "steps": 60}, clock, said.append) == 60
+
+
+# train_step: a diverged run writes metrics.jsonl with every record up to the step before
+def test_a_diverged_run_writes_its_records_up_to_the_step_before(tmp_path, corpus, monkeypatch):
+    def nan(loss, grads, details):
+        return float("nan"), grads, details
+
+    _fail_at_training_call(monkeypatch, 7, nan)
+    with pytest.raises(TrainingDiverged, match="loss became nan at step 7"):
+        run(tmp_path / "run", corpus, steps=12, save_every=5, log_every=1)
+    steps = [r["step"] for r in read_metrics(tmp_path / "run" / "metrics.jsonl") if "mlm_loss" in r]
+    assert steps == [1, 2, 3, 4, 5, 6]

@@ -405,8 +405,8 @@ def test_summary_has_the_first_and_last_held_out_records_and_the_paths(tmp_path)
     assert summary == {"steps": 30, "total_steps": 40, "first": records[1], "last": records[3],
                        "checkpoint": str(tmp_path / "checkpoint"), "metrics": str(tmp_path / "metrics.jsonl"),
                        "curves": str(tmp_path / "curves.png")}
-    assert said == [f"done: 30 steps in 1m{int(wall) - 60:02d}s; held-out MLM loss 8.000 -> 4.000 (0.500 of the start), "
-                    f"NSP acc 0.750; checkpoint in {tmp_path / 'checkpoint'}"]
+    assert said == [f"done: 30 steps in 1m{int(wall) - 60:02d}s; held-out MLM loss 8.000 -> 4.000 "
+                    f"(0.500 of the start), NSP acc 0.750; checkpoint in {tmp_path / 'checkpoint'}"]
 
 
 # make_settings: the message for a negative warmup

@@ -44,7 +44,8 @@ MODULES = {
                       "tests/test_tokenization_features.py", "tests/test_tokenization_properties.py",
                       "tests/test_tokenizer_files.py"]),
     # load_pretrained is reached through the model classes' from_pretrained
-    "weights": (["numpy_bert/weights.py"], ["tests/test_weights.py", "tests/test_model.py", "tests/test_heads.py"]),
+    "weights": (["numpy_bert/weights.py"],
+                ["tests/test_weights.py", "tests/test_model.py", "tests/test_heads.py"]),
 }
 # Tests deselected from a module's run, each for its time (measured with --durations on a busy
 # machine) against what the module's other tests already check.

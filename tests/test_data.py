@@ -463,3 +463,114 @@ def test_text_documents_with_a_real_vocab(minilm_path):
                 assert all(picked) or not any(picked)
                 whole += all(picked)
     assert whole > 5
+
+
+# -- found by mutation testing (docs/mutation.md): behaviours a surviving mutant changed and
+# -- no test checked; the comment above each test names the mutant(s)
+
+# Masking._pick_positions (whole words): exactly k positions, and every word can be picked
+# (the first two words are words of their own, not one)
+@pytest.mark.parametrize("prob, max_pred, k", [(0.15, 1, 1), (0.3, 20, 3)])
+def test_whole_word_masking_picks_exactly_k_and_every_word_can_be_picked(prob, max_pred, k):
+    masking = Masking(TinyTokenizer(1200), masked_lm_prob=prob, max_predictions_per_seq=max_pred,
+                      whole_word_masking=True)
+    words = [i for i in range(FIRST_WORD, 1200) if i % 3 != 1][:9]  # one-piece words
+    ids = np.array([CLS, *words, SEP])
+    assert masking.num_to_predict(len(ids)) == k
+    seen = set()
+    for seed in range(200):
+        _, positions, _ = masking.mask_ids(ids, np.random.default_rng(seed))
+        assert len(positions) == k
+        seen.update(positions.tolist())
+    assert seen == set(range(1, 10))
+
+
+# collate: the message for no instances
+def test_collate_of_nothing_says_so():
+    with pytest.raises(ValueError, match="^collate needs at least one instance$"):
+        collate([], 8)
+
+
+# Masking._pick_positions (whole words): nothing to predict gives empty int64 positions
+def test_whole_word_masking_of_a_sequence_with_nothing_to_predict():
+    masking = Masking(TinyTokenizer(1200), whole_word_masking=True)
+    masked, positions, labels = masking.mask_ids(np.array([CLS, SEP]), np.random.default_rng(0))
+    assert masked.tolist() == [CLS, SEP] and positions.dtype == np.int64 and labels.dtype == np.int64
+    assert positions.size == 0 and labels.size == 0
+
+
+# _pair_from_chunk: a lone last sentence becomes B and A the sentences before it, as many as fit
+def test_a_lone_last_sentence_gets_as_many_sentences_before_it_as_fit_the_target():
+    from numpy_bert.data import _pair_from_chunk
+    flat, starts = np.arange(1000, 1014), np.array([0, 3, 6, 9, 14])  # sentences of 3, 3, 3, 5 tokens
+    seed = next(s for s in range(100) if np.random.default_rng(s).random() < 0.5)  # an IsNext draw
+    pair, unused = _pair_from_chunk(0, 3, 4, [(flat, starts)], 12, 20, CLS, SEP, np.random.default_rng(seed))
+    # 5 + 3 + 3 = 11 fits 12, 5 + 3 + 3 + 3 = 14 does not: A = sentences 1 and 2
+    assert pair.input_ids.tolist() == [CLS, *range(1003, 1009), SEP, *range(1009, 1014), SEP]
+    assert pair.next_sentence_label == IS_NEXT and unused == 0
+    assert pair.source == (0, 3, 9, 0, 9, 14, 9)
+
+
+# Masking.mask_ids: the message says what went wrong
+def test_an_id_outside_the_vocabulary_says_the_documents_used_another_vocabulary():
+    masking = Masking(TinyTokenizer(1200))
+    with pytest.raises(ValueError, match=r"^token id 1200 is outside the vocabulary \(size 1200\): the documents "
+                                         r"were tokenized with another vocabulary than the tokenizer given here$"):
+        masking.mask_ids(np.array([CLS, 1200, SEP]), np.random.default_rng(0))
+
+
+# _pair_from_chunk: a random B runs on to the other document's last sentence when the target
+# leaves room; token types are int64, as SentencePair says
+def test_a_random_b_runs_to_the_end_of_the_other_document_when_there_is_room():
+    from numpy_bert.data import _pair_from_chunk
+    docs = [(np.arange(1000, 1003), np.array([0, 3])), (np.arange(2000, 2006), np.array([0, 2, 4, 6]))]
+    b_starts = set()
+    for seed in range(40):
+        pair, _ = _pair_from_chunk(0, 0, 1, docs, 50, 60, CLS, SEP, np.random.default_rng(seed))
+        assert pair.token_type_ids.dtype == np.int64
+        if pair.next_sentence_label == NOT_NEXT:
+            doc_b, b_start, b_end = pair.source[3:6]
+            assert (doc_b, b_end) == (1, 6)
+            assert pair.input_ids.tolist() == [CLS, 1000, 1001, 1002, SEP, *range(2000 + b_start, 2006), SEP]
+            b_starts.add(b_start)
+    assert b_starts == {0, 2, 4}
+
+
+# create_sentence_pairs: text documents are tokenized with the tokenizer given
+def test_sentence_pairs_from_text_equal_the_pairs_from_ids(corpus):
+    docs, tok = corpus
+    text = [[" ".join(f"w{i}" if i % 3 != 1 else f"##w{i}" for i in s) for s in d] for d in docs[:20]]
+    from_ids = create_sentence_pairs(docs[:20], 48, np.random.default_rng(4), tokenizer=tok)
+    from_text = create_sentence_pairs(text, 48, np.random.default_rng(4), tokenizer=tok)
+    assert len(from_ids) == len(from_text) > 20
+    for x, y in zip(from_ids, from_text):
+        assert x.input_ids.tolist() == y.input_ids.tolist() and x.source == y.source
+
+
+# create_sentence_pairs: a short target is uniform on 2..max_num_tokens, so it reaches the top
+def test_short_targets_reach_up_to_the_full_length():
+    # one-token sentences: an IsNext pair inside its document holds target + 3 tokens
+    docs = [[[FIRST_WORD + 3000 * d + s] for s in range(3000)] for d in range(20)]
+    pairs = create_sentence_pairs(docs, 64, np.random.default_rng(5), short_seq_prob=0.3, dupe_factor=2,
+                                  tokenizer=TinyTokenizer(FIRST_WORD + 60000))
+    short = [len(p.input_ids) for p in pairs
+             if p.next_sentence_label == IS_NEXT and p.source[5] < 3000 and len(p.input_ids) < 64]
+    # target 60 (63 tokens), the largest below the full 61, is one of 59 values: all n short
+    # pairs miss it with probability (58/59)^n, under 1e-3 for n >= 410
+    assert len(short) >= 410
+    assert min(short) >= 5 and max(short) == 63
+    # the same for the target drawn at the start of each document (short_seq_prob 1: every
+    # target short, 2..61): the first pair of each document, when IsNext, holds that target + 3,
+    # and target 61 is missed by all n with probability (59/60)^n, under 1e-3 for n >= 411
+    docs = [[[FIRST_WORD + 70 * d + s] for s in range(70)] for d in range(1000)]
+    pairs = create_sentence_pairs(docs, 64, np.random.default_rng(6), short_seq_prob=1.0,
+                                  tokenizer=TinyTokenizer(FIRST_WORD + 70000), shuffle=False)
+    first = [len(p.input_ids) for p in pairs if p.next_sentence_label == IS_NEXT and p.source[1] == 0]
+    assert len(first) >= 411
+    assert min(first) >= 5 and max(first) == 64
+
+
+# tokenize_documents: the message for token strings without a tokenizer
+def test_token_strings_without_a_tokenizer_say_what_to_pass():
+    with pytest.raises(TypeError, match="^documents hold token strings: pass a tokenizer to convert them to ids$"):
+        tokenize_documents([[["w1000", "w1002"]]])

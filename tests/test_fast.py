@@ -489,3 +489,32 @@ def test_spread_over_own_threads_sets_and_restores_blas():
     finally:
         threads.set_num_threads(before_n)
         threads.set_blas_threads(before_blas)
+
+
+# -- found by mutation testing (docs/mutation.md): behaviours a surviving mutant changed and
+# -- no test checked; the comment above each test names the mutant(s)
+
+# threads._openblas_function: finds the OpenBLAS that NumPy loaded. Looked up once per process
+# (set_blas_threads/get_blas_threads keep the first answer), so only a direct call sees a change.
+def test_the_openblas_numpy_loaded_is_found():
+    with open("/proc/self/maps", encoding="utf-8") as f:
+        if not any("openblas" in line.lower() for line in f):
+            pytest.skip("NumPy's BLAS here is not an OpenBLAS")
+    get = threads._openblas_function(("openblas_get_num_threads", "openblas_get_num_threads64_",
+                                      "scipy_openblas_get_num_threads64_", "scipy_openblas_get_num_threads"))
+    assert get is not None and int(get()) == threads.get_blas_threads()
+    assert threads._openblas_function(("no_such_function_in_openblas",)) is None
+
+
+# threads.set_blas_threads: without an OpenBLAS to call, threadpoolctl gets the count
+def test_set_blas_threads_falls_back_to_threadpoolctl_with_the_count(monkeypatch):
+    import sys
+    import types
+    calls = []
+    fake = types.ModuleType("threadpoolctl")
+    fake.threadpool_limits = lambda limits, user_api: calls.append((limits, user_api))
+    monkeypatch.setitem(sys.modules, "threadpoolctl", fake)
+    monkeypatch.setattr(threads, "_blas_set", [None])
+    monkeypatch.setattr(threads, "_blas_threads", threads._blas_threads)
+    assert threads.set_blas_threads(3) is True
+    assert calls == [(3, "blas")]

@@ -372,3 +372,22 @@ def test_an_incomplete_encoder_is_still_an_error(tmp_path, encoder_dir):
         BertForSequenceClassification.from_pretrained(tmp_path / "broken")
     with pytest.raises(TypeError, match="unknown config field"):
         BertForSequenceClassification.from_pretrained(path, num_label=3)
+
+
+# -- found by mutation testing (docs/mutation.md): behaviours a surviving mutant changed and
+# -- no test checked; the comment above each test names the mutant(s)
+
+# BertForNextSentencePrediction._labels_spec: two classes, so label 2 is refused
+def test_next_sentence_labels_are_0_or_1():
+    model = tiny(BertForNextSentencePrediction)
+    with pytest.raises(ValueError, match=r"^labels must be class ids in \[0, 2\) or -100 \(ignored\), got 2$"):
+        model.loss_and_grads(**batch(), labels=np.array([0, 2, 1]))
+
+
+# BertForMultipleChoice._inputs: a mask of another shape is named in the message
+def test_multiple_choice_names_a_mask_of_another_shape():
+    model = tiny(BertForMultipleChoice)
+    inputs = other_heads()["choice"][2]
+    with pytest.raises(ValueError, match=r"^attention_mask has shape \(3, 2, 4\) but input_ids has shape "
+                                         r"\(3, 2, 5\); they must match$"):
+        model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"][..., :4])

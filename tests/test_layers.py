@@ -566,3 +566,24 @@ def test_dropout_and_activation_bad_arguments(rng):
         L.dropout_forward(x, 0.1, None, True)
     with pytest.raises(ValueError, match="unknown hidden_act 'swish'"):
         L.activation_forward(x, "swish")
+
+
+# -- found by mutation testing (docs/mutation.md): behaviours a surviving mutant changed and
+# -- no test checked; the comment above each test names the mutant(s)
+
+# additive_attention_mask: the message says which values are allowed and what they mean
+def test_attention_mask_of_other_values_says_what_0_and_1_mean():
+    with pytest.raises(ValueError, match=r"must hold only 0 \(padding\) and 1 \(real token\)$"):
+        L.additive_attention_mask(np.array([[1, 2]]))
+
+
+# dropout_forward: the draw is 32 bits per unit (dtype uint32), as its docstring says; so a
+# seed keeps the same units whatever the dtype of x, and across numpy_bert versions
+def test_dropout_keeps_the_units_whose_32_bit_draw_is_at_least_p_2_32():
+    p, shape = 0.3, (3, 5, 7)
+    bits = np.random.default_rng(11).integers(0, 2 ** 32, size=shape, dtype=np.uint32)
+    expected = bits >= int(np.ceil(p * 2 ** 32))
+    for dtype in (np.float32, np.float64):
+        out, (mask, scale) = L.dropout_forward(np.ones(shape, dtype), p, np.random.default_rng(11), True)
+        np.testing.assert_array_equal(mask, expected)
+        np.testing.assert_array_equal(out, np.where(expected, dtype(1 / (1 - p)), 0))

@@ -300,3 +300,20 @@ def test_minilm_has_no_pretraining_heads(minilm_path):
     encoder = BertModel.from_pretrained(minilm_path)
     for name, p in encoder.params.items():
         np.testing.assert_array_equal(model.params["bert." + name], p)
+
+
+# -- found by mutation testing (docs/mutation.md): behaviours a surviving mutant changed and
+# -- no test checked; the comment above each test names the mutant(s)
+
+# resolve_layers: a namespace of one's own must have every layer function, and says which it lacks
+def test_a_namespace_of_layers_must_have_every_function():
+    import types
+
+    from numpy_bert import layers as reference
+    from numpy_bert.model import resolve_layers
+    full = types.SimpleNamespace(**{name: getattr(reference, name) for name in reference.__all__})
+    assert resolve_layers(full) is full
+    partial = types.SimpleNamespace(**{name: getattr(reference, name) for name in reference.__all__[5:]})
+    with pytest.raises(TypeError, match=f"lacks {', '.join(reference.__all__[:4])} ...; give it every "
+                                        "function of numpy_bert.layers"):
+        resolve_layers(partial)

@@ -301,3 +301,56 @@ def test_update_in_row_blocks_on_threads_equals_one_thread():
         scale = float(np.abs(results[0][k]).max())
         np.testing.assert_allclose(results[1][k], results[0][k], rtol=0, atol=32 * eps * scale, err_msg=k)
         assert np.abs(results[0][k] - start[k]).max() > 1e-3  # the steps moved it (lr 1e-2)
+
+
+# -- found by mutation testing (docs/mutation.md): behaviours a surviving mutant changed and
+# -- no test checked; the comment above each test names the mutant(s)
+
+# load_state_dict: the message names at most three keys of each kind, the first in sorted order
+def test_optimizer_state_of_another_model_names_three_keys_of_each_kind():
+    opt = AdamWeightDecay({name: np.zeros(2) for name in ("a", "b", "c", "d", "e")})
+    state = opt.state_dict()
+    for name in ("a", "b", "c", "d"):
+        del state[f"m/{name}"]
+    state.update({f"m/z{i}": np.zeros(2) for i in range(5)})
+    with pytest.raises(ValueError) as info:
+        opt.load_state_dict(state)
+    assert ("(missing e.g. ['m/a', 'm/b', 'm/c'], unexpected e.g. ['m/z0', 'm/z1', 'm/z2']); "
+            "was it saved for another model configuration?") in str(info.value)
+
+
+# step: a large parameter (updated in two row blocks) and the ones around it follow the
+# formula, every row once; the defaults are BERT's (weight decay 0.01, eps 1e-6)
+def test_row_blocks_of_a_large_parameter_follow_the_formula_with_the_defaults():
+    rng = np.random.default_rng(5)
+    shapes = {"a.weight": (3, 4), "big.weight": (2, optim._SPLIT_SIZE // 2), "c.weight": (5,)}
+    start = {k: rng.standard_normal(s) for k, s in shapes.items()}
+    grads = {k: rng.standard_normal(s) for k, s in shapes.items()}
+    params = {k: v.copy() for k, v in start.items()}
+    AdamWeightDecay(params).step(grads, lr=0.1)
+    for k in shapes:
+        m, v = 0.1 * grads[k], 0.001 * grads[k] ** 2
+        expected = start[k] - 0.1 * (m / (np.sqrt(v) + 1e-6) + 0.01 * start[k])
+        np.testing.assert_allclose(params[k], expected, rtol=1e-13, atol=1e-15, err_msg=k)
+
+
+# __init__: each hyper-parameter out of range is refused on its own
+@pytest.mark.parametrize("bad", [dict(beta1=1.0), dict(beta1=-0.1), dict(beta2=1.0), dict(eps=0.0),
+                                 dict(weight_decay=-0.01)])
+def test_each_hyper_parameter_out_of_range_is_refused(bad):
+    with pytest.raises(ValueError, match="need 0 <= beta1, beta2 < 1, eps > 0 and weight_decay >= 0"):
+        AdamWeightDecay({"a.weight": np.ones(2)}, **bad)
+
+
+# learning_rate: a run of one step is allowed (its only update gets the peak rate without warmup)
+def test_a_one_step_schedule_is_allowed():
+    assert learning_rate(0, 2e-5, 0, 1) == 2e-5 and learning_rate(1, 2e-5, 0, 1) == 0.0
+    with pytest.raises(ValueError, match="total_steps > 0"):
+        learning_rate(0, 2e-5, 0, 0)
+
+
+# make_optimizer: case, '_' and '-' do not matter in the name
+@pytest.mark.parametrize("name", ["AdamWeightDecay", "adam_weight_decay", "adam-weight-decay", "Adam_W"])
+def test_optimizer_names_ignore_case_underscores_and_dashes(name):
+    opt = make_optimizer(name, {"a.weight": np.ones(2)})
+    assert type(opt) is (AdamW if name == "Adam_W" else AdamWeightDecay)

@@ -384,3 +384,62 @@ def test_time_budget_sizes_the_run_to_fit(tmp_path, corpus):
     train = [r for r in records if "mlm_loss" in r]
     assert train[-1]["lr"] < 0.2 * 1e-3  # the learning rate decayed towards 0 by the end
     assert (tmp_path / "run" / "checkpoint" / "model.safetensors").is_file()
+
+
+# -- found by mutation testing (docs/mutation.md): behaviours a surviving mutant changed and
+# -- no test checked; the comment above each test names the mutant(s)
+
+# summarize: first and last held-out records, the paths under their names, the closing line
+def test_summary_has_the_first_and_last_held_out_records_and_the_paths(tmp_path):
+    import types
+
+    from numpy_bert.train import summarize
+    records = [{"step": 5, "loss": 9.0},
+               {"step": 10, "heldout_mlm_loss": 8.0, "heldout_nsp_acc": 0.5},
+               {"step": 20, "heldout_mlm_loss": 6.0, "heldout_nsp_acc": 0.6},
+               {"step": 30, "heldout_mlm_loss": 4.0, "heldout_nsp_acc": 0.75}]
+    said = []
+    summary = summarize(records, 30, 40, types.SimpleNamespace(start=time.time() - 61.5), tmp_path, said.append)
+    wall = summary.pop("wall_s")
+    assert 61.5 <= wall < 120
+    assert summary == {"steps": 30, "total_steps": 40, "first": records[1], "last": records[3],
+                       "checkpoint": str(tmp_path / "checkpoint"), "metrics": str(tmp_path / "metrics.jsonl"),
+                       "curves": str(tmp_path / "curves.png")}
+    assert said == [f"done: 30 steps in 1m{int(wall) - 60:02d}s; held-out MLM loss 8.000 -> 4.000 "
+                    f"(0.500 of the start), NSP acc 0.750; checkpoint in {tmp_path / 'checkpoint'}"]
+
+
+# make_settings: the message for a negative warmup
+def test_a_negative_warmup_is_refused_by_name():
+    from numpy_bert.train import make_settings
+    with pytest.raises(ValueError, match="^--warmup-steps must be >= 0, got -1$"):
+        make_settings(warmup_steps=-1)
+
+
+# fit_time_budget: at calibration the run is sized to the steps that fit what is left
+def test_time_budget_sizes_the_run_from_the_time_per_step_so_far():
+    import types
+
+    from numpy_bert.train import CALIBRATION_STEPS, fit_time_budget
+    now = time.time()
+    # 20 steps in 20 s; 100 s budget less 20 s gone and the 10 s reserve: 70 s, so about 70 more
+    clock = types.SimpleNamespace(loop_start_step=0, loop_start=now - 20.0, start=now - 20.0, budget_s=100.0,
+                                  eval_seconds=0.0, RESERVE_S=10.0)
+    settings = {"steps": 1000, "log_every": 10, "eval_every": 10, "time_budget": 100 / 60}
+    said = []
+    fits = fit_time_budget(CALIBRATION_STEPS, 50, settings, clock, said.append)
+    assert CALIBRATION_STEPS == 20 and 85 <= fits <= 90
+    assert said and said[0].startswith("time budget") and said[0].endswith(f"so {fits} steps in all")
+    assert fit_time_budget(CALIBRATION_STEPS, 50, {**settings, "steps": 60}, clock, said.append) == 60
+
+
+# train_step: a diverged run writes metrics.jsonl with every record up to the step before
+def test_a_diverged_run_writes_its_records_up_to_the_step_before(tmp_path, corpus, monkeypatch):
+    def nan(loss, grads, details):
+        return float("nan"), grads, details
+
+    _fail_at_training_call(monkeypatch, 7, nan)
+    with pytest.raises(TrainingDiverged, match="loss became nan at step 7"):
+        run(tmp_path / "run", corpus, steps=12, save_every=5, log_every=1)
+    steps = [r["step"] for r in read_metrics(tmp_path / "run" / "metrics.jsonl") if "mlm_loss" in r]
+    assert steps == [1, 2, 3, 4, 5, 6]

@@ -565,3 +565,60 @@ def test_npz_errors(tmp_path):
         load_npz(tmp_path / "single.npy")
     with pytest.raises(FileNotFoundError):
         load_npz(tmp_path / "missing.npz")
+
+
+# -- found by mutation testing (docs/mutation.md): behaviours a surviving mutant changed and
+# -- no test checked; the comment above each test names the mutant(s)
+
+# _shape_message: eight tensors are named, the rest counted
+def test_more_than_eight_tensors_of_another_shape_are_counted_after_eight(tiny_config):
+    config = BertConfig.from_dict({**tiny_config.to_dict(), "hidden_size": 51})
+    old, new = expected_shapes(tiny_config), expected_shapes(config)
+    wrong = [name for name in new if new[name] != old[name]]  # load_state_dict: heads included
+    assert len(wrong) > 8
+    with pytest.raises(ValueError) as info:
+        load_state_dict(HF_TINY, config)
+    message = str(info.value)
+    assert f": {len(wrong)} tensor(s) disagree with the config: " in message
+    assert message.count(" has shape ") == 8
+    assert f" (and {len(wrong) - 8} more). Is config.json the one" in message
+
+
+# check_state_dict: the hint, word for word, at the end of the message
+def test_encoder_only_checkpoint_hint_is_the_last_part_of_the_message(tiny_config, tiny_params):
+    tensors = {k: v for k, v in tiny_params.items() if k.startswith("bert.")}
+    with pytest.raises(ValueError, match=r" \(this looks like a checkpoint without pre-training heads: load it "
+                                         r"with architecture='BertModel'\)$"):
+        load_state_dict(tensors, tiny_config)
+
+
+# read_safetensors_header: a bad file is named in the message
+def test_header_of_a_corrupt_file_names_the_file(tmp_path):
+    path = tmp_path / "short.safetensors"
+    path.write_bytes(b"\x01\x02")
+    with pytest.raises(ValueError, match=f"^{path}: not a safetensors file: 2 bytes is too short"):
+        read_safetensors_header(path)
+
+
+# save_state_dict: its own name in the message
+def test_save_state_dict_names_itself_for_a_tensor_that_is_not_an_array(tmp_path):
+    with pytest.raises(TypeError, match="^save_state_dict: tensor 'a' must be a NumPy array, got list"):
+        save_state_dict({"a": [1.0]}, tmp_path / "m.safetensors")
+
+
+# read_checkpoint: every PyTorch pickle suffix is refused before it is opened
+@pytest.mark.parametrize("name", ["pytorch_model.bin", "model.pt", "model.pth"])
+def test_pytorch_pickle_files_are_refused_by_suffix(tmp_path, tiny_config, name):
+    (tmp_path / name).write_bytes(b"not read")
+    with pytest.raises(ValueError, match=f"{name} is a PyTorch pickle file, which numpy_bert will not read"):
+        load_state_dict(tmp_path / name, tiny_config)
+
+
+# load_state_dict / load_pretrained: the message names the function that refused the dtype
+def test_a_dtype_that_is_not_float_names_the_loader(tiny_config):
+    from numpy_bert.weights import load_pretrained
+    with pytest.raises(TypeError, match="^load_state_dict: dtype must be a floating-point type such as "
+                                        "np.float32 or np.float64, got int32$"):
+        load_state_dict(HF_TINY, tiny_config, dtype=np.int32)
+    with pytest.raises(TypeError, match="^load_pretrained: dtype must be a floating-point type"):
+        load_pretrained(HF_TINY, tiny_config, "BertModel", dtype=np.int32)

@@ -388,6 +388,6 @@ def test_next_sentence_labels_are_0_or_1():
 def test_multiple_choice_names_a_mask_of_another_shape():
     model = tiny(BertForMultipleChoice)
     inputs = other_heads()["choice"][2]
-    with pytest.raises(ValueError, match=r"^attention_mask has shape \(3, 2, 4\) but input_ids has shape "
+    with pytest.raises(ValueError, match=r"^attention_mask has shape \(3, 2, 4\) but the inputs have shape "
                                          r"\(3, 2, 5\); they must match$"):
         model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"][..., :4])

@@ -311,11 +311,11 @@ def test_optimizer_state_of_another_model_names_three_keys_of_each_kind():
     opt = AdamWeightDecay({name: np.zeros(2) for name in ("a", "b", "c", "d", "e")})
     state = opt.state_dict()
     for name in ("a", "b", "c", "d"):
-        del state[f"m/{name}"]
-    state.update({f"m/z{i}": np.zeros(2) for i in range(5)})
+        del state[f"m.{name}"]
+    state.update({f"m.z{i}": np.zeros(2) for i in range(5)})
     with pytest.raises(ValueError) as info:
         opt.load_state_dict(state)
-    assert ("(missing e.g. ['m/a', 'm/b', 'm/c'], unexpected e.g. ['m/z0', 'm/z1', 'm/z2']); "
+    assert ("(missing e.g. ['m.a', 'm.b', 'm.c'], unexpected e.g. ['m.z0', 'm.z1', 'm.z2']); "
             "was it saved for another model configuration?") in str(info.value)
 
 

@@ -23,6 +23,8 @@ import numpy_bert
 from numpy_bert import BertConfig
 from tests.test_heads import cannot_learn
 
+from .compare import max_diff
+
 TINY = dict(vocab_size=99, hidden_size=30, num_hidden_layers=2, num_attention_heads=3,
             intermediate_size=37, max_position_embeddings=20, type_vocab_size=2, hidden_act="gelu")
 B, T, C = 5, 7, 3
@@ -107,10 +109,6 @@ def hf_load(name, path, dtype):
     assert type(model).__name__ == name
     assert not info["missing_keys"] and not info["unexpected_keys"] and not info["mismatched_keys"], info
     return model.eval()
-
-
-def max_diff(a, b):
-    return float(np.max(np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64))))
 
 
 def structurally_zero(name, model):

@@ -23,6 +23,7 @@ import transformers.masking_utils
 from numpy_bert import BertConfig
 from numpy_bert.model import BertForPreTraining, BertForSequenceClassification
 
+from .compare import max_diff, pretraining_output_diffs
 from .make_model_fixtures import CASES, build_model, make_inputs
 
 FORWARD_TOL = 1e-10
@@ -62,10 +63,6 @@ def ours_from(hf, cls, config_kwargs, **extra):
     model = cls(BertConfig(**config_kwargs, **extra), dtype=np.float64)
     model.params = {name: p.detach().numpy().copy() for name, p in hf.named_parameters()}
     return model
-
-
-def max_diff(a, b):
-    return float(np.max(np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64))))
 
 
 def relative(a, ref):
@@ -108,14 +105,7 @@ def test_inputs_embeds_and_head_mask_forward_and_gradients(case, head_mask_shape
                   inputs_embeds=embeds, head_mask=head_mask)
     out = ours(**kwargs, output_hidden_states=True, output_attentions=True)
     real = inputs["attention_mask"].astype(bool)
-    diffs = {"prediction_logits": max_diff(out["prediction_logits"][real], ref.prediction_logits.detach()[real]),
-             "seq_relationship_logits": max_diff(out["seq_relationship_logits"],
-                                                 ref.seq_relationship_logits.detach())}
-    for i, h in enumerate(ref.hidden_states):
-        diffs[f"hidden_states[{i}]"] = max_diff(out["hidden_states"][i][real], h.detach()[real])
-    for i, a in enumerate(ref.attentions):
-        diffs[f"attentions[{i}]"] = max_diff(out["attentions"][i].transpose(0, 2, 1, 3)[real],
-                                             a.detach().numpy().transpose(0, 2, 1, 3)[real])
+    diffs = pretraining_output_diffs(out, ref, real)
     worst = max(diffs, key=diffs.get)
     assert diffs[worst] <= FORWARD_TOL, f"worst {worst}: {diffs[worst]:.2e}"
 

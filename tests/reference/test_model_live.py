@@ -13,6 +13,7 @@ import transformers
 from numpy_bert import BertConfig
 from numpy_bert.model import BertForPreTraining, BertModel
 
+from .compare import max_diff, pretraining_output_diffs
 from .make_model_fixtures import CASES, MINILM_SENTENCES, build_model, make_inputs
 
 TOL = {np.float64: 1e-10, np.float32: 1e-5}
@@ -24,10 +25,6 @@ def ours_from_hf(hf_model, config_kwargs, dtype):
     model = BertForPreTraining(BertConfig(**config_kwargs), dtype=dtype)
     model.params = {name: p.detach().numpy().astype(dtype) for name, p in hf_model.named_parameters()}
     return model
-
-
-def max_diff(a, b):
-    return float(np.max(np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64))))
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -44,14 +41,7 @@ def test_forward_loss_and_grads_live(case, dtype, seed):
     out = ours(inputs["input_ids"], inputs["token_type_ids"], inputs["attention_mask"],
                output_hidden_states=True, output_attentions=True)
     real = inputs["attention_mask"].astype(bool)
-    diffs = {"prediction_logits": max_diff(out["prediction_logits"][real], ref.prediction_logits.detach()[real]),
-             "seq_relationship_logits": max_diff(out["seq_relationship_logits"],
-                                                 ref.seq_relationship_logits.detach())}
-    for i, h in enumerate(ref.hidden_states):
-        diffs[f"hidden_states[{i}]"] = max_diff(out["hidden_states"][i][real], h.detach()[real])
-    for i, a in enumerate(ref.attentions):
-        diffs[f"attentions[{i}]"] = max_diff(out["attentions"][i].transpose(0, 2, 1, 3)[real],
-                                             a.detach().numpy().transpose(0, 2, 1, 3)[real])
+    diffs = pretraining_output_diffs(out, ref, real)
     worst = max(diffs, key=diffs.get)
     assert diffs[worst] <= TOL[dtype], f"worst {worst}: {diffs[worst]:.2e}"
 

@@ -260,6 +260,49 @@ def embeddings_backward(layers, de, cache, grads, prefix):
     return dsum
 
 
+# HF's BertSelfOutput ("attention.output") and BertOutput ("output") are one block:
+#     y = LayerNorm(residual + dropout(dense(h)))
+# with its caches under these names in the layer's cache (dense, dropout, LayerNorm).
+OUTPUT_BLOCK_CACHES = {"attention.output": ("attention_output", "attention_dropout", "attention_layer_norm"),
+                       "output": ("output", "output_dropout", "output_layer_norm")}
+
+
+def output_block_forward(layers, params, prefix, module, config, h, residual, rng, training):
+    """``y = LayerNorm(residual + dropout(module.dense(h)))`` for module "attention.output"
+    (h = the attention's context, residual = the layer's input x) or "output" (h = the
+    activation i, residual = a). Returns y (B, T, H) and its caches, keyed as
+    OUTPUT_BLOCK_CACHES says."""
+    P = lambda name: params[prefix + module + name]
+    dense, dropout, norm = OUTPUT_BLOCK_CACHES[module]
+    s, c_dense = layers.linear_forward(h, P(".dense.weight"), P(".dense.bias"))     # (B, T, H)
+    s, c_drop = layers.dropout_forward(s, config.hidden_dropout_prob, rng, training)  # (B, T, H)
+    s += residual                                                                   # residual
+    y, c_norm = layers.layer_norm_forward(s, P(".LayerNorm.weight"), P(".LayerNorm.bias"),
+                                          config.layer_norm_eps)                    # (B, T, H)
+    return y, {dense: c_dense, dropout: c_drop, norm: c_norm}
+
+
+def output_block_backward(layers, dy, cache, grads, prefix, module, record):
+    """Backward of output_block_forward: returns (dh, dresidual); adds the dense and
+    LayerNorm gradients to ``grads``; ``record(name, grad)`` receives the gradients at
+    module + ".LayerNorm.input" and module + ".dense" (see LAYER_ACTIVATIONS)."""
+    dense, dropout, norm = OUTPUT_BLOCK_CACHES[module]
+    G = prefix + module
+    # y = LayerNorm(s)
+    ds, dw, db = layers.layer_norm_backward(dy, cache[norm])                        # (B, T, H)
+    grads[G + ".LayerNorm.weight"] += dw
+    grads[G + ".LayerNorm.bias"] += db
+    record(module + ".LayerNorm.input", ds)
+    # s += residual: the residual receives ds unchanged; the branch gets ds too
+    dbranch = layers.dropout_backward(ds, cache[dropout])                           # (B, T, H)
+    record(module + ".dense", dbranch)
+    # s = dense(h)
+    dh, dw, db = layers.linear_backward(dbranch, cache[dense])                      # (B, T, in)
+    grads[G + ".dense.weight"] += dw
+    grads[G + ".dense.bias"] += db
+    return dh, ds
+
+
 def encoder_layer_forward(layers, params, prefix, config, x, mask, rng, training, keep_caches=False,
                           head_mask=None):
     """One post-LN transformer layer; prefix is e.g. "bert.encoder.layer.3.".
@@ -275,7 +318,6 @@ def encoder_layer_forward(layers, params, prefix, config, x, mask, rng, training
     gradient on. Intermediate results are dropped (``del``) as soon as they are used.
     """
     P = lambda name: params[prefix + name]
-    p_hidden = config.hidden_dropout_prob
     ctx, c_att = layers.self_attention_forward(
         x, P("attention.self.query.weight"), P("attention.self.query.bias"),
         P("attention.self.key.weight"), P("attention.self.key.bias"),
@@ -283,27 +325,15 @@ def encoder_layer_forward(layers, params, prefix, config, x, mask, rng, training
         mask, config.num_attention_heads, dropout_p=config.attention_probs_dropout_prob,
         rng=rng, training=training,
         **({} if head_mask is None else {"head_mask": head_mask}))                  # (B, T, H)
-    h, c_ao = layers.linear_forward(ctx, P("attention.output.dense.weight"),
-                                    P("attention.output.dense.bias"))                # (B, T, H)
+    a, c_attention_output = output_block_forward(layers, params, prefix, "attention.output", config, ctx, x,
+                                                 rng, training)                     # (B, T, H)
     del ctx
-    h, c_d1 = layers.dropout_forward(h, p_hidden, rng, training)                    # (B, T, H)
-    h += x                                                                          # residual
-    a, c_ln1 = layers.layer_norm_forward(h, P("attention.output.LayerNorm.weight"),
-                                         P("attention.output.LayerNorm.bias"),
-                                         config.layer_norm_eps)                     # (B, T, H)
-    del h
     i, c_int = layers.linear_forward(a, P("intermediate.dense.weight"),
                                      P("intermediate.dense.bias"))                   # (B, T, I)
     i, c_act = layers.activation_forward(i, config.hidden_act, keep_caches)         # (B, T, I)
-    o, c_out = layers.linear_forward(i, P("output.dense.weight"), P("output.dense.bias"))  # (B, T, H)
-    del i
-    o, c_d2 = layers.dropout_forward(o, p_hidden, rng, training)                    # (B, T, H)
-    o += a                                                                          # residual
-    y, c_ln2 = layers.layer_norm_forward(o, P("output.LayerNorm.weight"),
-                                         P("output.LayerNorm.bias"), config.layer_norm_eps)  # (B, T, H)
-    cache = {"self_attention": c_att, "attention_output": c_ao, "attention_dropout": c_d1,
-             "attention_layer_norm": c_ln1, "intermediate": c_int, "activation": c_act,
-             "output": c_out, "output_dropout": c_d2, "output_layer_norm": c_ln2}
+    y, c_output = output_block_forward(layers, params, prefix, "output", config, i, a, rng, training)  # (B, T, H)
+    cache = {"self_attention": c_att, **c_attention_output, "intermediate": c_int, "activation": c_act,
+             **c_output}
     return y, cache
 
 
@@ -339,17 +369,8 @@ def encoder_layer_backward(layers, dy, cache, grads, prefix, activation_grads=No
             activation_grads[prefix + name] = grad.copy()
 
     record("output", dy)
-    # y = LayerNorm(o + a)
-    ds, dw, db = layers.layer_norm_backward(dy, cache["output_layer_norm"])         # (B, T, H)
-    add("output.LayerNorm", dw, db)
-    record("output.LayerNorm.input", ds)
-    # o += a: the residual passes ds to a unchanged; the branch gets ds too
-    do = layers.dropout_backward(ds, cache["output_dropout"])                       # (B, T, H)
-    record("output.dense", do)
-    # o = output.dense(i)
-    di, dw, db = layers.linear_backward(do, cache["output"])                        # (B, T, I)
-    add("output.dense", dw, db)
-    del do
+    # x' = LayerNorm(a + dropout(output.dense(i)))
+    di, ds = output_block_backward(layers, dy, cache, grads, prefix, "output", record)  # (B, T, I), (B, T, H)
     record("intermediate", di)
     # i = act(intermediate.dense(a))
     di = layers.activation_backward(di, cache["activation"])                        # (B, T, I)
@@ -359,16 +380,8 @@ def encoder_layer_backward(layers, dy, cache, grads, prefix, activation_grads=No
     del di
     da += ds                                                                        # residual
     record("attention.output", da)
-    # a = LayerNorm(h + x)
-    dh, dw, db = layers.layer_norm_backward(da, cache["attention_layer_norm"])      # (B, T, H)
-    add("attention.output.LayerNorm", dw, db)
-    record("attention.output.LayerNorm.input", dh)
-    # h += x: x receives dh through the residual
-    dh_branch = layers.dropout_backward(dh, cache["attention_dropout"])             # (B, T, H)
-    record("attention.output.dense", dh_branch)
-    # h = attention.output.dense(ctx)
-    dctx, dw, db = layers.linear_backward(dh_branch, cache["attention_output"])     # (B, T, H)
-    add("attention.output.dense", dw, db)
+    # a = LayerNorm(x + dropout(attention.output.dense(ctx)))
+    dctx, dh = output_block_backward(layers, da, cache, grads, prefix, "attention.output", record)  # (B, T, H) each
     record("attention.context", dctx)
     # ctx = self_attention(x)
     inside = {} if activation_grads is not None else None   # scores, probs, head_mask

@@ -354,3 +354,96 @@ def test_a_one_step_schedule_is_allowed():
 def test_optimizer_names_ignore_case_underscores_and_dashes(name):
     opt = make_optimizer(name, {"a.weight": np.ones(2)})
     assert type(opt) is (AdamW if name == "Adam_W" else AdamWeightDecay)
+
+
+# -- found by the full mutation run of optim (docs/mutation.md, every mutant of the module)
+
+# clip_by_global_norm / clip_grad_norm: the default max_norm is 1.0 (BERT's and HF Trainer's)
+@pytest.mark.parametrize("clip", [clip_by_global_norm, clip_grad_norm])
+def test_clipping_defaults_to_max_norm_one(clip):
+    grads = {"a": np.array([1.2, 0.0]), "b": np.array([0.0, 0.9])}  # norm 1.5
+    assert clip(grads) == pytest.approx(1.5, rel=1e-15)
+    assert global_norm(grads) == pytest.approx(1.0, rel=1e-5)
+    np.testing.assert_allclose(grads["a"], [0.8, 0.0], rtol=1e-5)  # direction kept: 1.5 -> 1.0
+
+
+# clip_grad_norm: gradients under max_norm are left alone, never scaled up (its coef is > 1 then)
+def test_clip_grad_norm_leaves_small_gradients_alone():
+    grads = {"a": np.array([0.3, 0.4])}  # norm 0.5: coef = 1 / 0.500001, about 2
+    assert clip_grad_norm(grads, 1.0) == pytest.approx(0.5, rel=1e-15)
+    assert grads["a"].tolist() == [0.3, 0.4]
+
+
+# make_optimizer passes its keyword arguments on
+@pytest.mark.parametrize("name", ["bert", "adamw"])
+def test_make_optimizer_passes_hyper_parameters_on(name):
+    opt = make_optimizer(name, {"a.weight": np.ones(2)}, weight_decay=0.5, beta1=0.5, beta2=0.75, eps=1e-3)
+    assert (opt.weight_decay, opt.beta1, opt.beta2, opt.eps) == (0.5, 0.5, 0.75, 1e-3)
+
+
+# AdamW: torch.optim.AdamW's defaults, and every argument reaches the update
+def test_adamw_defaults_are_pytorchs_and_its_arguments_are_used():
+    opt = AdamW({"a.weight": np.ones(2)})
+    assert (opt.weight_decay, opt.beta1, opt.beta2, opt.eps, opt.bias_correction) == (0.01, 0.9, 0.999, 1e-8, True)
+    opt = AdamW({"a.weight": np.ones(2), "a.bias": np.ones(2)}, weight_decay=0.5, beta1=0.5, beta2=0.75,
+                eps=1e-3, exclude_from_weight_decay=("weight",))
+    assert (opt.weight_decay, opt.beta1, opt.beta2, opt.eps) == (0.5, 0.5, 0.75, 1e-3)
+    assert opt.decay == {"a.weight": False, "a.bias": True}
+
+
+# AdamWeightDecay: exclude_from_weight_decay replaces BERT's patterns
+def test_exclude_from_weight_decay_is_used():
+    params = {"x.query.weight": np.ones(3), "x.bias": np.ones(3)}
+    opt = AdamWeightDecay(params, exclude_from_weight_decay=("query",))
+    assert opt.decay == {"x.query.weight": False, "x.bias": True}
+    opt.step({k: np.zeros(3) for k in params}, lr=0.1)   # zero gradient: only the decay moves a weight
+    assert params["x.query.weight"].tolist() == [1.0] * 3
+    np.testing.assert_allclose(params["x.bias"], 1.0 - 0.1 * 0.01, rtol=1e-15)
+
+
+# __init__: the edges of the ranges are allowed (beta = 0 is plain RMSprop-like / momentum-free Adam,
+# weight_decay = 0 turns the decay off), and a wrong params says what to pass
+@pytest.mark.parametrize("edge", [dict(beta1=0.0), dict(beta2=0.0), dict(weight_decay=0.0)])
+def test_the_edges_of_the_hyper_parameter_ranges_are_allowed(edge):
+    opt = AdamWeightDecay({"a.weight": np.ones(2)}, **edge)
+    assert all(getattr(opt, k) == v for k, v in edge.items())
+
+
+@pytest.mark.parametrize("params", [{}, [np.ones(2)], None])
+def test_params_that_are_not_a_dict_of_arrays_are_refused(params):
+    with pytest.raises(TypeError, match=r"^the optimizer needs the model's parameters as a non-empty dict "
+                                         r"name -> array \(model\.params\)$"):
+        AdamWeightDecay(params)
+
+
+# load_state_dict: files written before "/" was refused in names have "m/<name>" and "v/<name>"
+def test_optimizer_state_with_the_old_slash_names_loads():
+    rng = np.random.default_rng(0)
+    params = {"a.weight": rng.standard_normal((2, 3)), "a.bias": rng.standard_normal(3)}
+    opt = AdamWeightDecay({k: v.copy() for k, v in params.items()})
+    opt.step({k: rng.standard_normal(v.shape) for k, v in params.items()}, lr=0.1)
+    old = {key.replace(".", "/", 1) if key[:2] in ("m.", "v.") else key: value
+           for key, value in opt.state_dict().items()}
+    assert "m/a.weight" in old and "step" in old
+    fresh = AdamWeightDecay({k: v.copy() for k, v in params.items()})
+    fresh.load_state_dict(old)
+    assert fresh.step_count == 1
+    for name in params:
+        assert np.array_equal(fresh.m[name], opt.m[name]) and np.array_equal(fresh.v[name], opt.v[name])
+
+
+def test_optimizer_state_of_the_wrong_shape_names_the_key_and_both_shapes():
+    opt = AdamWeightDecay({"a.weight": np.zeros((2, 3))})
+    state = opt.state_dict()
+    state["v.a.weight"] = np.zeros((3, 2))
+    with pytest.raises(ValueError, match=r"^optimizer state v\.a\.weight has shape \(3, 2\), the parameter \(2, 3\)$"):
+        opt.load_state_dict(state)
+
+
+# step: a large 1-D parameter (rows = elements) is updated too
+def test_a_large_one_dimensional_parameter_is_updated():
+    params = {"big.bias": np.ones(optim._SPLIT_SIZE)}
+    AdamWeightDecay(params).step({"big.bias": np.full(optim._SPLIT_SIZE, 2.0)}, lr=0.1)
+    # m = 0.2, sqrt(v) = 0.0632..: update m / (sqrt(v) + eps) ~ 3.16; no decay for a bias
+    expected = 1.0 - 0.1 * 0.2 / (np.sqrt(0.001 * 4.0) + 1e-6)
+    np.testing.assert_allclose(params["big.bias"], expected, rtol=1e-14)

@@ -44,7 +44,8 @@ def erf(x):
     """The error function, element-wise, by Cody's approximations (see the module).
 
     Computed in float64; the result has the input's float dtype (float32 stays float32),
-    integers give float64. ``erf(+-inf) = +-1``, ``erf(nan) = nan``, ``erf(-0.0) = -0.0``.
+    integers give float64; a scalar gives a NumPy scalar, an array an array of its shape
+    (as ``np.exp`` does). ``erf(+-inf) = +-1``, ``erf(nan) = nan``, ``erf(-0.0) = -0.0``.
 
         >>> erf(np.array([0.0, 0.5, -1.0]))
         array([ 0.        ,  0.52049988, -0.84270079])

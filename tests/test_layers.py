@@ -587,3 +587,128 @@ def test_dropout_keeps_the_units_whose_32_bit_draw_is_at_least_p_2_32():
         out, (mask, scale) = L.dropout_forward(np.ones(shape, dtype), p, np.random.default_rng(11), True)
         np.testing.assert_array_equal(mask, expected)
         np.testing.assert_array_equal(out, np.where(expected, dtype(1 / (1 - p)), 0))
+
+
+# -- found by the full mutation run of layers and special (docs/mutation.md, every mutant)
+
+# mse_loss_forward: the formula, integer targets do not promote float32, and a shape mismatch is named
+def test_mse_loss_is_the_mean_squared_difference_in_the_predictions_dtype():
+    predictions = np.array([[1.0, 2.0], [3.0, 5.0]], np.float32)
+    targets = np.array([[1, 0], [3, 1]])                   # integers, as a regression label can be
+    loss, cache = L.mse_loss_forward(predictions, targets)
+    assert loss.dtype == np.float32 and loss == np.float32((0 + 4 + 0 + 16) / 4)
+    dpred = L.mse_loss_backward(1.0, cache)
+    assert dpred.dtype == np.float32
+    np.testing.assert_array_equal(dpred, np.array([[0, 2 * 2], [0, 2 * 4]], np.float32) / 4)
+    with pytest.raises(ValueError, match=r"^mse_loss_forward: targets have shape \(3,\) but predictions "
+                                         r"\(2, 2\); they must match$"):
+        L.mse_loss_forward(predictions, np.zeros(3))
+
+
+# bce_with_logits: 0/1 integer or bool targets keep a float32 gradient; a shape mismatch is named
+def test_bce_with_integer_targets_keeps_float32_and_names_a_shape_mismatch():
+    logits = np.array([[-2.0, 0.0, 3.0]], np.float32)
+    loss, cache = L.bce_with_logits_forward(logits, np.array([[0, 1, 1]]))
+    dlogits = L.bce_with_logits_backward(1.0, cache)
+    assert loss.dtype == np.float32 and dlogits.dtype == np.float32
+    sigmoid = 1 / (1 + np.exp(-logits.astype(np.float64)))
+    np.testing.assert_allclose(dlogits, (sigmoid - [[0, 1, 1]]) / 3, rtol=1e-6)
+    with pytest.raises(ValueError, match=r"^bce_with_logits_forward: targets have shape \(1, 2\) but logits "
+                                         r"\(1, 3\); they must match \(one 0/1 target per label\)$"):
+        L.bce_with_logits_forward(logits, np.zeros((1, 2)))
+
+
+# cross_entropy_forward: each row is shifted by its own maximum, so rows on very different
+# scales are all exact (one shift for the whole batch would underflow exp in the low row)
+def test_cross_entropy_rows_on_very_different_scales():
+    logits = np.array([[0.0, 0.0], [1000.0, 1000.0]])
+    loss, _ = L.cross_entropy_forward(logits, np.array([0, 1]))
+    assert loss == pytest.approx(math.log(2), rel=1e-15)
+
+
+# dropout_forward: p = 1 drops everything and keeps the dtype; a wrong rng names its type
+def test_dropout_of_one_is_zeros_of_the_same_dtype_and_a_bad_rng_is_named():
+    out, cache = L.dropout_forward(np.ones((2, 3), np.float32), 1.0, np.random.default_rng(0), True)
+    assert out.dtype == np.float32 and not out.any()
+    dx = L.dropout_backward(np.ones((2, 3), np.float32), cache)
+    assert dx.dtype == np.float32 and not dx.any()
+    with pytest.raises(TypeError, match=r"got list$"):
+        L.dropout_forward(np.ones(3), 0.5, [0], True)
+
+
+# embedding_forward: the message names the id that is out of range (here the largest, with 0 in the ids)
+def test_embedding_names_the_id_past_the_table_even_when_id_0_is_there():
+    with pytest.raises(ValueError, match=r"ids contain 12, outside \[0, 11\)"):
+        L.embedding_forward(np.array([0, 3, 12]), np.zeros((V, 4)))
+
+
+# relu: values in (0, 1) pass, and the gradient at 0 is 0 (PyTorch's convention)
+def test_relu_passes_small_positives_and_has_zero_gradient_at_zero():
+    x = np.array([-1.0, 0.0, 0.25, 2.0])
+    out, cache = L.relu_forward(x)
+    np.testing.assert_array_equal(out, [0.0, 0.0, 0.25, 2.0])
+    np.testing.assert_array_equal(L.relu_backward(np.ones(4), cache), [0.0, 0.0, 1.0, 1.0])
+
+
+# self_attention with a head mask: each head's context is scaled by its entry (after
+# dropout), and the backward follows finite differences through it
+def test_attention_head_mask_scales_each_head_and_its_gradient_checks(rng):
+    x, ws = attention_inputs(rng)
+    head_mask = np.array([0.5, 0.0, 2.0])
+    ctx, _ = L.self_attention_forward(x, *ws, None, NH, head_mask=head_mask)
+    plain, _ = L.self_attention_forward(x, *ws, None, NH)
+    expected = (plain.reshape(B, T, NH, HS) * head_mask[:, None]).reshape(B, T, H)
+    np.testing.assert_allclose(ctx, expected, rtol=1e-13, atol=1e-15)
+    results = gradcheck.check_layer(
+        lambda x_, qw: L.self_attention_forward(x_, qw, *ws[1:], None, NH, head_mask=head_mask),
+        lambda d, c: L.self_attention_backward(d, c)[:2], [x, ws[0]], names=["x", "q_weight"],
+        layer="self_attention (head_mask)")
+    assert all(r.rel_error <= 1e-7 for r in results), gradcheck.format_report(results)
+
+
+# self_attention_backward's activation_grads, each against finite differences of
+# L = sum(dcontext * context): "scores" through a full additive mask (scores + mask, so
+# dL/dmask = dL/dscores), "head_mask" through the head mask (at all ones without one), and
+# "probs" = dL/dprobs, which without dropout is dcontext @ v^T per head
+@pytest.mark.parametrize("with_head_mask", [False, True])
+def test_attention_activation_grads_follow_finite_differences(rng, with_head_mask):
+    x, ws = attention_inputs(rng)
+    mask = rng.standard_normal((B, NH, T, T))
+    head_mask = np.array([0.5, 1.5, 2.0]) if with_head_mask else None
+    dcontext = rng.standard_normal((B, T, H))
+
+    def loss(mask_=mask, head_mask_=head_mask):
+        return float(np.sum(dcontext * L.self_attention_forward(x, *ws, mask_, NH, head_mask=head_mask_)[0]))
+
+    _, cache = L.self_attention_forward(x, *ws, mask, NH, head_mask=head_mask)
+    grads = {}
+    L.self_attention_backward(dcontext, cache, activation_grads=grads)
+    h = 1e-6
+    # centred differences: rounding error about eps |L| / h per difference, truncation O(h^2)
+    atol = 10 * np.finfo(np.float64).eps * abs(loss()) / h
+    for index in [(0, 0, 0, 0), (1, 2, 4, 1), (0, 1, 3, 3), (1, 0, 2, 4)]:
+        up, down = mask.copy(), mask.copy()
+        up[index] += h
+        down[index] -= h
+        assert grads["scores"][index] == pytest.approx((loss(mask_=up) - loss(mask_=down)) / (2 * h),
+                                                    rel=1e-6, abs=atol)
+    at = np.ones(NH) if head_mask is None else head_mask
+    for head in range(NH):
+        up, down = at.copy(), at.copy()
+        up[head] += h
+        down[head] -= h
+        numeric = (loss(head_mask_=up) - loss(head_mask_=down)) / (2 * h)
+        assert grads["head_mask"][head] == pytest.approx(numeric, rel=1e-6, abs=atol)
+    dctx = dcontext.reshape(B, T, NH, HS).transpose(0, 2, 1, 3)
+    expected = dctx @ cache["v"].swapaxes(-1, -2) * at[:, None, None]
+    np.testing.assert_allclose(grads["probs"], expected, rtol=1e-12, atol=1e-14)
+
+
+# erf: a scalar gives a NumPy scalar (as np.exp does), an array an array, a 1-element array too
+def test_erf_of_a_scalar_is_a_scalar_and_of_an_array_an_array():
+    for value, dtype in ((0.5, np.float64), (np.float32(0.5), np.float32), (2, np.float64)):
+        out = erf(value)
+        assert not isinstance(out, np.ndarray) and type(out) is dtype
+        assert out == pytest.approx(math.erf(value), rel=1e-6)
+    out = erf(np.array([0.5]))
+    assert isinstance(out, np.ndarray) and out.shape == (1,)

@@ -71,5 +71,5 @@ def erf(x):
     erfc = np.exp(-z * z) / z * (1.0 / math.sqrt(math.pi) - s * np.polyval(_P3, s) / np.polyval(_Q3, s))
     out[large] = 1.0 - erfc
 
-    out = np.copysign(out.reshape(x.shape), x).astype(dtype)   # erf(-x) = -erf(x)
-    return out[()] if out.ndim == 0 else out
+    # erf(-x) = -erf(x); a ufunc of a 0-d array gives a NumPy scalar, so a scalar stays one
+    return np.copysign(out.reshape(x.shape), x).astype(dtype)

@@ -574,3 +574,316 @@ def test_short_targets_reach_up_to_the_full_length():
 def test_token_strings_without_a_tokenizer_say_what_to_pass():
     with pytest.raises(TypeError, match="^documents hold token strings: pass a tokenizer to convert them to ids$"):
         tokenize_documents([[["w1000", "w1002"]]])
+
+
+# -- found by the full mutation run of data (docs/mutation.md, every mutant of the module)
+
+import inspect  # noqa: E402
+
+from numpy_bert.data import _pair_from_chunk, batches, collate  # noqa: E402
+
+
+class ScriptedRng(np.random.Generator):
+    """A Generator whose random() and integers() answer from scripts (each call checks
+    its range), for the branches of _pair_from_chunk; binomial() cuts nothing."""
+
+    def __init__(self, randoms=(), integers=()):
+        super().__init__(np.random.PCG64(0))
+        self.randoms, self.ints = list(randoms), list(integers)
+
+    def random(self, size=None):
+        assert size is None
+        return self.randoms.pop(0)
+
+    def integers(self, low, high=None, size=None):
+        low, high = (0, low) if high is None else (low, high)
+        value = self.ints.pop(0)
+        assert low <= value < high, (low, value, high)
+        return value
+
+    def binomial(self, n, p):
+        return 0
+
+
+def flat_doc(first_id, lengths):
+    """A document as _pair_from_chunk sees it: consecutive ids and the sentence starts."""
+    return np.arange(first_id, first_id + sum(lengths)), np.concatenate([[0], np.cumsum(lengths)])
+
+
+IS_NEXT_DRAW, NOT_NEXT_DRAW = 0.25, 0.75
+
+
+# a lone last sentence: A takes the sentences before it while A + B <= target, including exactly = target
+def test_a_lone_sentence_takes_sentences_before_it_up_to_exactly_the_target():
+    doc = flat_doc(1000, [2, 2, 2, 3])
+    pair, unused = _pair_from_chunk(0, 3, 4, [doc], 9, 50, CLS, SEP, ScriptedRng([IS_NEXT_DRAW]))
+    assert pair.input_ids.tolist() == [CLS, *range(1000, 1006), SEP, *range(1006, 1009), SEP]
+    assert pair.source == (0, 0, 6, 0, 6, 9, 6) and unused == 0
+
+
+# a document's first sentence longer than the target: B takes the sentences after it while
+# A + B <= target, including exactly = target and the document's last sentence
+def test_a_long_first_sentence_gets_b_up_to_exactly_the_target():
+    doc = flat_doc(1000, [10, 2, 2])
+    pair, _ = _pair_from_chunk(0, 0, 1, [doc], 14, 50, CLS, SEP, ScriptedRng([IS_NEXT_DRAW]))
+    assert pair.input_ids.tolist() == [CLS, *range(1000, 1010), SEP, *range(1010, 1014), SEP]
+    assert pair.next_sentence_label == IS_NEXT and pair.source == (0, 0, 10, 0, 10, 14, 10)
+    doc = flat_doc(1000, [10, 2, 2, 2, 2])
+    pair, _ = _pair_from_chunk(0, 0, 1, [doc], 14, 50, CLS, SEP, ScriptedRng([IS_NEXT_DRAW]))
+    assert pair.input_ids.tolist() == [CLS, *range(1000, 1010), SEP, *range(1010, 1014), SEP]
+
+
+# a document of one sentence of two tokens is cut in two (A = 1 token, B = 1), not made a random pair
+def test_a_one_sentence_document_of_two_tokens_is_cut_in_two():
+    docs = [flat_doc(1000, [2]), flat_doc(2000, [3])]
+    pair, _ = _pair_from_chunk(0, 0, 1, docs, 10, 50, CLS, SEP, ScriptedRng([IS_NEXT_DRAW], [1]))
+    assert pair.input_ids.tolist() == [CLS, 1000, SEP, 1001, SEP] and pair.next_sentence_label == IS_NEXT
+
+
+# a random B: A keeps the sentences before the drawn cut (two sentences: the first one), the rest go
+# back unused; B starts at the drawn sentence of the drawn other document and takes sentences until it
+# has at least target - len(A) tokens
+def test_a_random_b_fills_what_a_leaves_of_the_target_from_the_drawn_sentence():
+    docs = [flat_doc(1000, [3, 4]), flat_doc(2000, [2, 2]), flat_doc(3000, [2, 2, 2, 2, 2])]
+    # doc 0, chunk of its two sentences: a_end = 1; other document: draw 1 of {1, 2} -> doc 2;
+    # B from sentence 1 on, target 3 + 4 = 7: 4 tokens leave 4 to fill (2 + 2 = 4 is enough)
+    pair, unused = _pair_from_chunk(0, 0, 2, docs, 7, 50, CLS, SEP, ScriptedRng([NOT_NEXT_DRAW], [1, 1, 1]))
+    assert unused == 1 and pair.next_sentence_label == NOT_NEXT
+    assert pair.input_ids.tolist() == [CLS, 1000, 1001, 1002, SEP, 3002, 3003, 3004, 3005, SEP]
+    assert pair.source == (0, 0, 3, 2, 2, 6, 3)
+    # the draw of the other document skips the pair's own: from doc 1, draws 0 and 1 are docs 0 and 2
+    for draw, doc_b in ((0, 0), (1, 2)):
+        pair, _ = _pair_from_chunk(1, 0, 1, docs, 7, 50, CLS, SEP, ScriptedRng([NOT_NEXT_DRAW], [draw, 0]))
+        assert pair.source[3] == doc_b
+
+
+# create_sentence_pairs: a chunk ends when it reaches the target, so with sentences that add up to it
+# exactly no IsNext pair is truncated (A and B are whole sentences, 10 tokens together)
+def test_chunks_end_when_they_reach_the_target_exactly():
+    docs = [[list(range(s, s + 5)) for s in range(start, start + 20, 5)] for start in range(1000, 1200, 20)]
+    pairs = create_sentence_pairs(docs, 13, np.random.default_rng(0), short_seq_prob=0.0,
+                                  cls_token_id=CLS, sep_token_id=SEP)
+    is_next = [p for p in pairs if p.next_sentence_label == IS_NEXT]
+    assert len(is_next) >= 5
+    for p in is_next:
+        doc_a, a_start, a_end, doc_b, b_start, b_end, boundary = p.source
+        assert a_start % 5 == 0 and a_end == boundary == b_start and b_end - a_start == 10
+
+
+# create_sentence_pairs: explicit ids win over the tokenizer's; both ids are needed
+def test_explicit_special_ids_win_over_the_tokenizers_and_both_are_needed(corpus):
+    docs, tokenizer = corpus
+    pairs = create_sentence_pairs(docs[:5], 32, np.random.default_rng(0), tokenizer=tokenizer,
+                                  cls_token_id=7, sep_token_id=8)
+    assert all(p.input_ids[0] == 7 and p.input_ids[-1] == 8 for p in pairs)
+    message = ("^create_sentence_pairs needs the [CLS] and [SEP] ids: pass tokenizer= "
+               "or cls_token_id= and sep_token_id=$").replace("[", r"\[").replace("]", r"\]")
+    for ids in (dict(cls_token_id=CLS), dict(sep_token_id=SEP), {}):
+        with pytest.raises(TypeError, match=message):
+            create_sentence_pairs(docs[:5], 32, np.random.default_rng(0), **ids)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(max_seq_length=4), r"^max_seq_length=4 is too small: a pair needs \[CLS\] A \[SEP\] B \[SEP\], "
+                             r"at least 5 tokens \(BERT uses 128 or 512\)$"),
+    (dict(short_seq_prob=1.5), r"^short_seq_prob must be a probability in \[0, 1\], got 1.5$"),
+    (dict(dupe_factor=0), r"^dupe_factor must be a positive integer, got 0$"),
+    (dict(documents=[]), r"^the corpus is empty: it needs documents of sentences \(one sentence per line, "
+                         r"a blank line between documents\)$"),
+    (dict(documents=[[[1000, 1001]]]), r"^the corpus holds a single document, but next sentence prediction "
+                                       r"needs at least two \(a random B comes from another document\): "
+                                       r"separate documents with a blank line$"),
+])
+def test_create_sentence_pairs_messages(corpus, kwargs, message):
+    args = dict(documents=corpus[0][:5], max_seq_length=32, rng=np.random.default_rng(0),
+                cls_token_id=CLS, sep_token_id=SEP)
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=message):
+        create_sentence_pairs(**args)
+
+
+def test_the_smallest_pair_length_5_is_allowed(corpus):
+    pairs = create_sentence_pairs(corpus[0][:5], 5, np.random.default_rng(0), cls_token_id=CLS, sep_token_id=SEP)
+    assert pairs and max(len(p.input_ids) for p in pairs) <= 5
+
+
+# the defaults are google-research/bert's create_pretraining_data.py flags and HF's collator
+def test_defaults_are_googles_flags():
+    def defaults(f):
+        return {k: v.default for k, v in inspect.signature(f).parameters.items() if v.default is not v.empty}
+    assert defaults(create_training_instances) == dict(
+        max_seq_length=128, rng=None, short_seq_prob=0.1, dupe_factor=10, masked_lm_prob=0.15,
+        max_predictions_per_seq=20, whole_word_masking=False, mask_prob=0.8, random_prob=0.1, mask=True)
+    assert defaults(Masking) == dict(masked_lm_prob=0.15, max_predictions_per_seq=20,
+                                     whole_word_masking=False, mask_prob=0.8, random_prob=0.1)
+    assert defaults(create_sentence_pairs)["dupe_factor"] == 1   # one pass unless asked
+    assert defaults(create_sentence_pairs)["shuffle"] is True
+    assert defaults(collate)["pad_token_id"] == 0 and defaults(batches)["pad_token_id"] == 0
+
+
+def test_sentence_pairs_are_shuffled_by_default(corpus):
+    docs, tokenizer = corpus
+    kept = create_sentence_pairs(docs[:30], 32, np.random.default_rng(0), tokenizer=tokenizer, shuffle=False)
+    shuffled = create_sentence_pairs(docs[:30], 32, np.random.default_rng(0), tokenizer=tokenizer)
+    assert len(kept) == len(shuffled)
+    assert [p.source[0] for p in kept] == sorted(p.source[0] for p in kept)   # in corpus order
+    assert [p.source[0] for p in shuffled] != [p.source[0] for p in kept]
+
+
+# create_training_instances: mask=False gives the unmasked pairs; short_seq_prob is passed on
+def test_training_instances_unmasked_and_short_seq_prob_passed_on(corpus):
+    docs, tokenizer = corpus
+    pairs = create_training_instances(docs[:40], tokenizer, 64, np.random.default_rng(0), dupe_factor=1,
+                                      mask=False)
+    assert pairs and all(type(p) is SentencePair for p in pairs)
+
+    def lengths(short_seq_prob):
+        out = create_training_instances(docs[:40], tokenizer, 64, np.random.default_rng(0), dupe_factor=2,
+                                        short_seq_prob=short_seq_prob, mask=False)
+        return np.array([len(p.input_ids) for p in out])
+    # every target drawn from [2, 61] instead of 61: shorter pairs on average (whole sentences of up
+    # to 30 tokens keep them from being much shorter); the gap must exceed 3 standard errors
+    short, full = lengths(1.0), lengths(0.0)
+    standard_error = math.sqrt(short.var() / len(short) + full.var() / len(full))
+    assert short.mean() + 3 * standard_error < full.mean()
+
+
+# Masking: each probability is checked under its own name; the other messages in full
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(masked_lm_prob=1.5), r"^masked_lm_prob must be a probability in \[0, 1\], got 1.5$"),
+    (dict(mask_prob=1.5, random_prob=0.0), r"^mask_prob must be a probability in \[0, 1\], got 1.5$"),
+    (dict(mask_prob=0.0, random_prob=1.5), r"^random_prob must be a probability in \[0, 1\], got 1.5$"),
+    (dict(mask_prob=0.75, random_prob=0.5), r"^mask_prob \+ random_prob = 1.25 exceeds 1; the rest "
+                                            r"\(1 - mask_prob - random_prob\) is the probability to keep the "
+                                            r"token$"),
+    (dict(max_predictions_per_seq=0), r"^max_predictions_per_seq must be at least 1, got 0$"),
+])
+def test_masking_messages(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        Masking(TinyTokenizer(1200), **kwargs)
+
+
+def test_a_vocabulary_without_an_ordinary_token_is_refused_and_one_is_enough():
+    with pytest.raises(ValueError, match="^the vocabulary has no ordinary token to use as a random replacement$"):
+        Masking(TinyTokenizer(104))
+    masking = Masking(TinyTokenizer(105), mask_prob=0.0, random_prob=1.0)
+    assert masking.random_ids.tolist() == [104] and masking.pad_token_id == PAD
+    masked, positions, _ = masking.mask_ids(np.array([CLS, 104, 104, 104, SEP]), np.random.default_rng(0))
+    assert positions.size and (masked[positions] == 104).all()
+
+
+# Masking: the table covers the tokenizer's vocab_size (a model's padded vocab) or, without it, the
+# largest id; every special id of either source is excluded
+def test_masking_table_size_and_special_ids():
+    tokenizer = TinyTokenizer(1200)
+    tokenizer.vocab_size = 1300   # ids past the vocab file's last line, as a padded embedding table has
+    masking = Masking(tokenizer)
+    assert len(masking.can_predict) == 1300
+    masking.mask_ids(np.array([CLS, 1299, SEP]), np.random.default_rng(0))
+    del tokenizer.vocab_size
+    masking = Masking(tokenizer)
+    assert len(masking.can_predict) == 1200
+    masking.mask_ids(np.array([CLS, 1199, SEP]), np.random.default_rng(0))
+    tokenizer.all_special_ids = [UNK]   # the four named ids are special even when not listed
+    masking = Masking(tokenizer)
+    for i in (PAD, UNK, CLS, SEP, MASK):
+        assert not masking.can_predict[i] and i not in masking.random_ids
+
+
+def test_masking_names_a_negative_id():
+    with pytest.raises(ValueError, match=r"^token id -5 is outside the vocabulary"):
+        Masking(TinyTokenizer(1200)).mask_ids(np.array([CLS, -5, 1000, SEP]), np.random.default_rng(0))
+
+
+# mask_ids: each picked position draws its own fate (one draw per position, not one per sequence)
+def test_each_picked_position_draws_its_own_fate():
+    masking = Masking(TinyTokenizer(1200), masked_lm_prob=1.0, max_predictions_per_seq=40)
+    ids = np.array([CLS, *range(1000, 1040), SEP])
+    masked, positions, labels = masking.mask_ids(ids, np.random.default_rng(3))
+    fates = {"mask" if m == MASK else "kept" if m == o else "random" for m, o in zip(masked[positions], labels)}
+    assert fates == {"mask", "kept", "random"}
+
+
+# _pick_positions with whole words: a word that would overshoot is skipped and shorter ones are tried
+def test_whole_word_masking_skips_a_word_that_would_overshoot():
+    tokenizer = TinyTokenizer(1200)
+    assert "##w1003" in tokenizer.vocab and all(f"w{i}" in tokenizer.vocab for i in (1002, 1004, 1005, 1007, 1008))
+    # w1002 ##w1003 is a two-piece word, w1004 w1005 w1007 w1008 single words (one id in 3 is a "##" piece)
+    ids = np.array([CLS, 1002, 1003, 1004, 1005, 1007, 1008, SEP])
+    masking = Masking(tokenizer, masked_lm_prob=0.15, max_predictions_per_seq=1, whole_word_masking=True)
+    for seed in range(30):
+        _, positions, _ = masking.mask_ids(ids, np.random.default_rng(seed))
+        assert len(positions) == 1 and positions[0] >= 3   # never the two-piece word, always one word
+
+
+# mask_batch: every row is re-masked within its own length; padding is never touched
+def test_mask_batch_masks_each_row_within_its_length():
+    tokenizer = TinyTokenizer(1200)
+    masking = Masking(tokenizer, masked_lm_prob=0.5)
+    rows = [[CLS, *range(1000, 1010), SEP], [CLS, 1020, 1021, SEP], [CLS, *range(1030, 1036), SEP]]
+    pairs = [SentencePair(np.array(r), np.zeros(len(r), np.int64), IS_NEXT, (b,)) for b, r in enumerate(rows)]
+    batch = collate(pairs, 16)
+    out = masking.mask_batch(batch, np.random.default_rng(0))
+    assert out["input_ids"].shape == (3, 16) and out["labels"].shape == (3, 16)
+    for b, row in enumerate(rows):
+        n = len(row)
+        labelled = np.flatnonzero(out["labels"][b] != IGNORE_INDEX)
+        assert labelled.size == masking.num_to_predict(n) or labelled.size == len(row) - 2
+        assert labelled.max() < n - 1 and labelled.min() > 0        # not [CLS], [SEP] or padding
+        np.testing.assert_array_equal(out["labels"][b, labelled], np.array(row)[labelled])
+        assert (out["input_ids"][b, n:] == PAD).all()
+        unlabelled = np.setdiff1d(np.arange(n), labelled)
+        np.testing.assert_array_equal(out["input_ids"][b, unlabelled], np.array(row)[unlabelled])
+    assert (out["input_ids"] != batch["input_ids"]).any()
+    # re-masking puts the labels back first: the unmasked rows are the same
+    again = masking.mask_batch(out, np.random.default_rng(1))
+    restored = np.where(again["labels"] != IGNORE_INDEX, again["labels"], again["input_ids"])
+    np.testing.assert_array_equal(restored, batch["input_ids"])
+
+
+# mask_instances keeps each pair's source
+def test_mask_instances_keeps_the_source(corpus):
+    docs, tokenizer = corpus
+    pairs = create_sentence_pairs(docs[:5], 32, np.random.default_rng(0), tokenizer=tokenizer)
+    instances = Masking(tokenizer).mask_instances(pairs, np.random.default_rng(0))
+    assert [i.source for i in instances] == [p.source for p in pairs] and pairs[0].source
+
+
+# tokenize_documents: token-string sentences are converted; the messages in full
+def test_documents_of_token_strings_are_converted():
+    tokenizer = TinyTokenizer(1200)
+    out = tokenize_documents([[["w1002", "##w1003"], ["w1005"]]], tokenizer)
+    assert [s.tolist() for s in out[0]] == [[1002, 1003], [1005]] and out[0][0].dtype == np.int64
+
+
+@pytest.mark.parametrize("documents, tokenizer, message", [
+    (5, None, r"^documents must be a list of documents, each a list of sentences; got int \(use "
+              r"numpy_bert.corpus.read_corpus\(path\) to read a corpus file\)$"),
+    ("text", None, r"^documents must be a list of documents, each a list of sentences; got str "),
+    (["a doc"], None, r"^document 0 is a string; a document must be a list of sentences \(one sentence per "
+                      r"line in a corpus file, a blank line between documents\)$"),
+    ([["a sentence"]], None, r"^documents hold text: pass a tokenizer \(e.g. "
+                             r"numpy_bert.BertTokenizer.from_pretrained\(dir\)\) to tokenize them$"),
+    ([[["w1000"]]], None, r"^documents hold token strings: pass a tokenizer to convert them to ids$"),
+])
+def test_tokenize_documents_messages(documents, tokenizer, message):
+    with pytest.raises(TypeError, match=message):
+        tokenize_documents(documents, tokenizer)
+
+
+# collate and batches: the messages, batch_size 1, padding with 0 by default, shuffling with an rng
+def test_collate_and_batches_messages_and_defaults():
+    pairs = [SentencePair(np.array([CLS, 1000 + i, SEP]), np.zeros(3, np.int64), IS_NEXT) for i in range(6)]
+    with pytest.raises(ValueError, match=r"^instance 0 has 3 tokens, more than max_seq_length=2: build the "
+                                         r"instances with the same max_seq_length as the batches$"):
+        collate(pairs, 2)
+    with pytest.raises(ValueError, match=r"^batch_size must be a positive integer, got 0$"):
+        list(batches(pairs, 0, 4))
+    ones = list(batches(pairs, 1, 4))
+    assert len(ones) == 6 and all(b["input_ids"].shape == (1, 4) for b in ones)
+    assert all(b["input_ids"][0, 3] == 0 for b in ones)       # padded with [PAD] = 0 by default
+    order = [int(b["input_ids"][0, 1]) - 1000 for b in batches(pairs, 1, 4, rng=np.random.default_rng(0))]
+    assert sorted(order) == list(range(6)) and order != list(range(6))
+    with pytest.raises(TypeError, match=r"got int; every random choice goes through it so that a seed "
+                                        r"fixes the data$"):
+        create_sentence_pairs([[[1000]], [[1001]]], 8, 0, cls_token_id=CLS, sep_token_id=SEP)

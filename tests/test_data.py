@@ -887,3 +887,12 @@ def test_collate_and_batches_messages_and_defaults():
     with pytest.raises(TypeError, match=r"got int; every random choice goes through it so that a seed "
                                         r"fixes the data$"):
         create_sentence_pairs([[[1000]], [[1001]]], 8, 0, cls_token_id=CLS, sep_token_id=SEP)
+
+
+# mask_ids: id 0 ([PAD]) is a valid id: a padded sequence is masked, its padding never predicted
+def test_a_padded_sequence_is_masked_and_its_padding_never_predicted():
+    masking = Masking(TinyTokenizer(1200), masked_lm_prob=1.0)
+    ids = np.array([CLS, 1002, 1004, SEP, PAD, PAD])
+    for seed in range(10):
+        _, positions, _ = masking.mask_ids(ids, np.random.default_rng(seed))
+        assert positions.tolist() == [1, 2]

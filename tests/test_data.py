@@ -9,12 +9,14 @@ sqrt(p (1 - p) / N), so a correct recipe fails with probability below 1e-6 and
 the seeds are fixed anyway.
 """
 
+import inspect
 import math
 
 import numpy as np
 import pytest
 
 from numpy_bert.data import (IGNORE_INDEX, IS_NEXT, NOT_NEXT, Masking, SentencePair, TrainingInstance,
+                             _pair_from_chunk,
                              batches, collate, create_sentence_pairs, create_training_instances,
                              tokenize_documents, truncate_seq_pair)
 
@@ -501,7 +503,6 @@ def test_whole_word_masking_of_a_sequence_with_nothing_to_predict():
 
 # _pair_from_chunk: a lone last sentence becomes B and A the sentences before it, as many as fit
 def test_a_lone_last_sentence_gets_as_many_sentences_before_it_as_fit_the_target():
-    from numpy_bert.data import _pair_from_chunk
     flat, starts = np.arange(1000, 1014), np.array([0, 3, 6, 9, 14])  # sentences of 3, 3, 3, 5 tokens
     seed = next(s for s in range(100) if np.random.default_rng(s).random() < 0.5)  # an IsNext draw
     pair, unused = _pair_from_chunk(0, 3, 4, [(flat, starts)], 12, 20, CLS, SEP, np.random.default_rng(seed))
@@ -522,7 +523,6 @@ def test_an_id_outside_the_vocabulary_says_the_documents_used_another_vocabulary
 # _pair_from_chunk: a random B runs on to the other document's last sentence when the target
 # leaves room; token types are int64, as SentencePair says
 def test_a_random_b_runs_to_the_end_of_the_other_document_when_there_is_room():
-    from numpy_bert.data import _pair_from_chunk
     docs = [(np.arange(1000, 1003), np.array([0, 3])), (np.arange(2000, 2006), np.array([0, 2, 4, 6]))]
     b_starts = set()
     for seed in range(40):
@@ -577,11 +577,6 @@ def test_token_strings_without_a_tokenizer_say_what_to_pass():
 
 
 # -- found by the full mutation run of data (docs/mutation.md, every mutant of the module)
-
-import inspect  # noqa: E402
-
-from numpy_bert.data import _pair_from_chunk, batches, collate  # noqa: E402
-
 
 class ScriptedRng(np.random.Generator):
     """A Generator whose random() and integers() answer from scripts (each call checks

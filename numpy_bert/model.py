@@ -47,7 +47,6 @@ and its gradient receives both contributions (the embedding lookup and the decod
     ((1, 4, 99), (1, 2))
 """
 
-import functools
 import os
 import warnings
 
@@ -542,22 +541,6 @@ def nsp_head_forward(layers, params, pooled):
 LAYERS = {"fast": fast, "reference": reference_layers}
 
 
-def _on_the_layers_threads(method):
-    """Run a forward as its layers want the cores used: the fast layers with BLAS on one
-    thread and numpy_bert's threads spreading the work (fast.spread_over_own_threads, which
-    says why), the reference as NumPy runs by default. Not for loss_and_grads: there two
-    threads calling BLAS at once each hold an OpenBLAS buffer, +48 MB of peak memory at
-    bert-base size (1676 -> 1722 MB) for a 4-7% faster step; ``numpy-bert pretrain`` sets
-    BLAS to one thread itself (cli.run_pretrain)."""
-    @functools.wraps(method)
-    def run(self, *args, **kwargs):
-        if self.layers is not fast:
-            return method(self, *args, **kwargs)
-        with fast.spread_over_own_threads():
-            return method(self, *args, **kwargs)
-    return run
-
-
 def resolve_layers(layers):
     """"fast" (numpy_bert.fast, the default), "reference" (numpy_bert.layers, the code
     to read) or a namespace of your own with the same functions (a module, say, where a
@@ -679,7 +662,6 @@ class BertModel:
                                          output_hidden_states, output_attentions, head_mask)
         return x, extras, caches, ids
 
-    @_on_the_layers_threads
     def sequence_output(self, input_ids=None, token_type_ids=None, attention_mask=None, inputs_embeds=None,
                         head_mask=None):
         """The encoder's last hidden state x_L (B, T, H) alone: no pooler, no head (the
@@ -687,7 +669,6 @@ class BertModel:
         return self._encode(input_ids, token_type_ids, attention_mask, inputs_embeds=inputs_embeds,
                             head_mask=head_mask)[0]
 
-    @_on_the_layers_threads
     def __call__(self, input_ids=None, token_type_ids=None, attention_mask=None,
                  output_hidden_states=False, output_attentions=False, inputs_embeds=None, head_mask=None):
         """-> {"last_hidden_state" (B, T, H), "pooler_output" (B, H), ["hidden_states"],
@@ -729,7 +710,6 @@ class BertForPreTraining(BertModel):
     architecture = "BertForPreTraining"
     _prefix = "bert."
 
-    @_on_the_layers_threads
     def __call__(self, input_ids=None, token_type_ids=None, attention_mask=None,
                  output_hidden_states=False, output_attentions=False, inputs_embeds=None, head_mask=None):
         """-> {"prediction_logits" (B, T, V), "seq_relationship_logits" (B, 2),
@@ -958,7 +938,6 @@ class _BertWithHead(BertModel):
         logits = self._task_logits(head_logits, input_shape)
         return logits, extras, (c_bert, c_pool, c_head, x.shape, head_logits.shape)
 
-    @_on_the_layers_threads
     def __call__(self, input_ids=None, token_type_ids=None, attention_mask=None,
                  output_hidden_states=False, output_attentions=False, inputs_embeds=None, head_mask=None):
         """-> {"logits": ...} (the class docstring gives its shape), plus "hidden_states" and

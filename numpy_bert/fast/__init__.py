@@ -22,5 +22,4 @@ threads) before benchmarks/ time it.
 from numpy_bert.fast.erf import erf  # noqa: F401
 from numpy_bert.fast.layers import *  # noqa: F401,F403  (every name of numpy_bert.layers)
 from numpy_bert.fast.threads import (get_blas_threads, get_num_threads, parallel,  # noqa: F401
-                                     set_blas_threads, set_num_threads, spread_over_own_threads,
-                                     spread_products)
+                                     set_blas_threads, set_num_threads, spread_products)

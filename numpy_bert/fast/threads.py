@@ -17,13 +17,12 @@ Public API, used by the fast layers, ``numpy_bert.optim`` and ``numpy-bert pretr
 """
 
 import concurrent.futures
-import contextlib
 import ctypes
 import os
 import threading
 
 __all__ = ["set_num_threads", "get_num_threads", "set_blas_threads", "get_blas_threads",
-           "spread_products", "parallel", "spread_over_own_threads"]
+           "spread_products", "parallel"]
 
 _num_threads = None
 _pool = None
@@ -189,28 +188,3 @@ def spread_products():
     spin for a while after each call, and more threads of ours would compete for the same
     cores."""
     return get_num_threads() > 1 and get_blas_threads() == 1
-
-
-@contextlib.contextmanager
-def spread_over_own_threads():
-    """For the duration: BLAS on one thread and numpy_bert's threads spreading the work
-    (spread_products() is then true), when numpy_bert has more than one thread; BLAS's
-    thread count is restored afterwards. The model runs its fast forward inside this.
-
-    Why: with BLAS on two threads, its idle thread spins for a while after every product,
-    so element-wise work (GELU, layer norm, softmax) between products cannot use the
-    second core. Measured here at bert-base size, batch 8 x 128, 2 cores: forward
-    1.86-1.90 s with BLAS's threads, 1.73-1.84 s this way; training step 4.83-5.03 s against
-    4.42-4.67 s, but with 48 MB more peak memory (each thread calling BLAS holds a buffer
-    of its own), so the model uses it for its forward only (benchmarks/bench_forward.py
-    and bench_train_step.py compare with PyTorch).
-    """
-    before = get_blas_threads()
-    if get_num_threads() < 2 or before is None or before == 1:
-        yield
-        return
-    set_blas_threads(1)
-    try:
-        yield
-    finally:
-        set_blas_threads(before)

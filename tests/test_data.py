@@ -580,11 +580,12 @@ def test_token_strings_without_a_tokenizer_say_what_to_pass():
 
 class ScriptedRng(np.random.Generator):
     """A Generator whose random() and integers() answer from scripts (each call checks
-    its range), for the branches of _pair_from_chunk; binomial() cuts nothing."""
+    its range), for the branches of _pair_from_chunk; binomial() answers from its own
+    script (each call checks 0 <= cut <= n), and cuts nothing when that is empty."""
 
-    def __init__(self, randoms=(), integers=()):
+    def __init__(self, randoms=(), integers=(), binomials=()):
         super().__init__(np.random.PCG64(0))
-        self.randoms, self.ints = list(randoms), list(integers)
+        self.randoms, self.ints, self.binomials = list(randoms), list(integers), list(binomials)
 
     def random(self, size=None):
         assert size is None
@@ -597,7 +598,11 @@ class ScriptedRng(np.random.Generator):
         return value
 
     def binomial(self, n, p):
-        return 0
+        if not self.binomials:
+            return 0
+        value = self.binomials.pop(0)
+        assert p == 0.5 and 0 <= value <= n, (n, p, value)
+        return value
 
 
 def flat_doc(first_id, lengths):
@@ -626,6 +631,23 @@ def test_a_long_first_sentence_gets_b_up_to_exactly_the_target():
     doc = flat_doc(1000, [10, 2, 2, 2, 2])
     pair, _ = _pair_from_chunk(0, 0, 1, [doc], 14, 50, CLS, SEP, ScriptedRng([IS_NEXT_DRAW]))
     assert pair.input_ids.tolist() == [CLS, *range(1000, 1010), SEP, *range(1010, 1014), SEP]
+
+
+# truncation from the front: the source spans start after the tokens cut from each segment's
+# front, for a true B and a random one (A = 6 tokens, B = 8, at most 10: A loses 1, B loses 3)
+def test_a_pair_cut_at_its_front_records_where_its_segments_start():
+    doc = flat_doc(1000, [6, 8])
+    pair, _ = _pair_from_chunk(0, 0, 2, [doc], 14, 10, CLS, SEP,
+                               ScriptedRng([IS_NEXT_DRAW], [1], binomials=[1, 2]))
+    # A: 1000..1005 loses its first token and nothing at its back; B: 1006..1013 loses 2 + 1
+    assert pair.input_ids.tolist() == [CLS, *range(1001, 1006), SEP, *range(1008, 1013), SEP]
+    assert pair.source == (0, 1, 6, 0, 8, 13, 6)
+    docs = [flat_doc(1000, [6, 8]), flat_doc(2000, [4, 8])]
+    pair, _ = _pair_from_chunk(0, 0, 2, docs, 14, 10, CLS, SEP,
+                               ScriptedRng([NOT_NEXT_DRAW], [1, 0, 1], binomials=[1, 2]))
+    # A = doc 0's first sentence (6); B = doc 1 from its sentence 1 (8 tokens: 2004..2011)
+    assert pair.input_ids.tolist() == [CLS, *range(1001, 1006), SEP, *range(2006, 2011), SEP]
+    assert pair.source == (0, 1, 6, 1, 6, 11, 6)
 
 
 # a document of one sentence of two tokens is cut in two (A = 1 token, B = 1), not made a random pair

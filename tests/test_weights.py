@@ -204,10 +204,16 @@ def test_f16_is_exact_for_all_65536_patterns(tmp_path):
 
 # ---------------------------------------------------------------- corrupt files
 
+def safetensors_bytes(header, buffer=b"", length=None):
+    """The bytes of a safetensors file with a hand-made header (dict or raw bytes) and buffer;
+    ``length`` overrides the header length the file claims."""
+    body = header if isinstance(header, bytes) else json.dumps(header).encode()
+    return struct.pack("<Q", len(body) if length is None else length) + body + buffer
+
+
 def write_raw(path, header, buffer=b"", length=None):
     """A safetensors file with a hand-made header (dict or raw bytes) and buffer."""
-    body = header if isinstance(header, bytes) else json.dumps(header).encode()
-    path.write_bytes(struct.pack("<Q", len(body) if length is None else length) + body + buffer)
+    path.write_bytes(safetensors_bytes(header, buffer, length))
     return path
 
 
@@ -634,12 +640,6 @@ def test_a_dtype_that_is_not_float_names_the_loader(tiny_config):
 # -- Most of these pin a whole user-facing message: the survivors changed a word of it, and the
 # -- tests above matched only a part. The comment above each group names the functions whose
 # -- surviving mutants it kills; docs/mutation.md lists the survivors judged equivalent.
-
-def safetensors_bytes(header, buffer=b"", length=None):
-    """The bytes of a safetensors file with a hand-made header (dict or raw bytes) and buffer."""
-    body = header if isinstance(header, bytes) else json.dumps(header).encode()
-    return struct.pack("<Q", len(body) if length is None else length) + body + buffer
-
 
 def with_b(**entry):
     """GOOD with tensor "b" changed (None drops a key)."""

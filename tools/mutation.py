@@ -134,22 +134,32 @@ def summarize(workdir, names):
 
 
 def run_mutants(workdir, names, max_children):
-    """`mutmut run NAME...` in workdir, in chunks (the command line stays short)."""
-    chunk = 150
+    """`mutmut run NAME...` in workdir, in chunks of 1000 names (about 70 kB of command line);
+    ``names=None``: `mutmut run` alone, every mutant that has no verdict yet.
+
+    Each `mutmut run` first lists and runs the clean tests again (about a minute for fast on a
+    slow machine), so the chunks are as long as the command line allows."""
+    command = [sys.executable, "-m", "mutmut", "run", "--max-children", str(max_children)]
+    if names is None:
+        subprocess.run(command, cwd=workdir, check=False)
+        return
+    chunk = 1000
     for i in range(0, len(names), chunk):
-        subprocess.run([sys.executable, "-m", "mutmut", "run", "--max-children", str(max_children),
-                        *names[i:i + chunk]], cwd=workdir, check=False)
+        subprocess.run([*command, *names[i:i + chunk]], cwd=workdir, check=False)
 
 
 def survivors_with_diffs(workdir, names):
+    """[{name, status, diff}] of the mutants that were not killed, the diffs as `mutmut show`
+    prints them, all computed in one process (a `mutmut show` per mutant takes a second each)."""
     codes = results(workdir)
-    out = []
-    for name in names:
-        if STATUS.get(codes.get(name)) in ("survived", "timeout", "suspicious", "no tests"):
-            diff = subprocess.run([sys.executable, "-m", "mutmut", "show", name], cwd=workdir,
-                                  capture_output=True, text=True).stdout
-            out.append({"name": name, "status": STATUS.get(codes.get(name), "suspicious"), "diff": diff})
-    return out
+    alive = [n for n in names if STATUS.get(codes.get(n), "suspicious") in
+             ("survived", "timeout", "suspicious", "no tests")]
+    code = ("import json, sys\nfrom mutmut.__main__ import find_mutant, get_diff_for_mutant\n"
+            "names = json.load(sys.stdin)\n"
+            "json.dump({n: get_diff_for_mutant(n, path=find_mutant(n).path) for n in names}, sys.stdout)\n")
+    diffs = json.loads(subprocess.run([sys.executable, "-c", code], cwd=workdir, input=json.dumps(alive),
+                                      capture_output=True, text=True, check=True).stdout)
+    return [{"name": n, "status": STATUS.get(codes.get(n), "suspicious"), "diff": diffs[n]} for n in alive]
 
 
 def main(argv=None):
@@ -196,7 +206,8 @@ def main(argv=None):
             names = [n for n in sample if codes.get(n) is None]  # an interrupted run goes on
         print(f"== {module}: {len(names)} mutants to run", flush=True)
         if names:
-            run_mutants(workdir, names, args.max_children)
+            full = not args.rerun_survivors and len(sample) == json.loads(sample_file.read_text())["of"]
+            run_mutants(workdir, None if full else names, args.max_children)
         wall = time.time() - start
         (workdir / "survivors.json").write_text(json.dumps(survivors_with_diffs(workdir, sample), indent=1))
         summary = summarize(workdir, sample)

@@ -20,6 +20,7 @@ import pytest
 
 from numpy_bert import BertConfig, BertForPreTraining, fast
 from numpy_bert import layers as ref
+from numpy_bert import special as ref_special
 from numpy_bert.fast import elementwise, erfc_fit, gelu, matmul, threads
 
 NH = 3
@@ -505,3 +506,182 @@ def test_set_blas_threads_falls_back_to_threadpoolctl_with_the_count(monkeypatch
     monkeypatch.setattr(threads, "_blas_threads", threads._blas_threads)
     assert threads.set_blas_threads(3) is True
     assert calls == [(3, "blas")]
+
+
+# elementwise.const: the shared blocks of constants. mutmut fills _CONSTANTS in its first pass
+# over the tests, so the building of a block runs in a mutant only where a test empties the cache.
+def test_const_builds_one_read_only_block_per_value_and_dtype(monkeypatch):
+    """const(): n read-only copies of the value in the asked dtype, from one block per (value, dtype)."""
+    monkeypatch.setattr(elementwise, "_CONSTANTS", {})
+    c32 = elementwise.const(0.5, np.float32, 10)
+    assert c32.dtype == np.float32 and c32.shape == (10,) and np.all(c32 == 0.5)
+    assert not c32.flags.writeable
+    with pytest.raises(ValueError, match="read-only"):
+        c32[0] = 1.0
+    whole = elementwise.const(0.5, np.float32, elementwise.BIG_BLOCK)
+    assert whole.shape == (elementwise.BIG_BLOCK,) and np.all(whole == 0.5)
+    assert np.shares_memory(c32, whole)                     # built once, then shared
+    c64 = elementwise.const(0.5, np.float64, 3)
+    assert c64.dtype == np.float64 and np.all(c64 == 0.5) and not np.shares_memory(c64, c32)
+    assert np.all(elementwise.const(-2.0, np.float32, 3) == -2.0)
+    assert len(elementwise._CONSTANTS) == 3
+
+
+# elementwise.elementwise_blocks: which blocks, which path (threads or not), the scratch's dtype.
+# parallel() is replaced by a serial spy so that the path shows; the block bounds follow from the
+# first input, an index array.
+@pytest.mark.parametrize("spread", [False, True])
+@pytest.mark.parametrize("size", [7, 4 * elementwise.BIG_BLOCK - 1, 4 * elementwise.BIG_BLOCK])
+def test_elementwise_blocks_blocks_and_threads(size, spread, monkeypatch):
+    """elementwise_blocks: every element once, in blocks of BLOCK, or of BIG_BLOCK over the threads
+    only when spread_products() and size >= 4 BIG_BLOCK; scratch of the first array's dtype."""
+    n_threads = 3
+    monkeypatch.setattr(elementwise, "spread_products", lambda: spread)
+    monkeypatch.setattr(elementwise, "get_num_threads", lambda: n_threads)
+    parallel_calls = []
+
+    def serial_parallel(fn, items):
+        parallel_calls.append(list(items))
+        for item in items:
+            fn(item)
+
+    monkeypatch.setattr(elementwise, "parallel", serial_parallel)
+    x = np.arange(size, dtype=np.float32)                   # exact indices (size < 2**24)
+    out = np.empty(size, np.float64)
+    seen = np.zeros(size, np.int8)
+    calls = []
+
+    def fn(xb, outb, s1, s2):
+        start, n = int(xb[0]), xb.size
+        assert outb.size == n and not seen[start:start + n].any(), "an element given twice"
+        seen[start:start + n] = 1
+        calls.append((start, n, s1.dtype, s2.dtype, s1.size, s2.size))
+        np.multiply(xb, 2.0, out=s1)
+        outb[:] = s1
+
+    elementwise.elementwise_blocks(fn, x, out, n_scratch=2)
+    threaded = spread and size >= 4 * elementwise.BIG_BLOCK
+    block = elementwise.BIG_BLOCK if threaded else elementwise.BLOCK
+    f32 = np.dtype(np.float32)
+    assert calls == [(s, min(block, size - s), f32, f32, min(block, size - s), min(block, size - s))
+                     for s in range(0, size, block)]
+    assert parallel_calls == ([list(range(n_threads))] if threaded else [])
+    np.testing.assert_array_equal(out, 2.0 * np.arange(size))   # float32 2 i is exact
+
+
+def test_elementwise_blocks_with_the_output_alone():
+    """elementwise_blocks with no input array: fn gets the output's blocks (and scratch) and fills it."""
+    out = np.empty((3, elementwise.BLOCK + 5), np.float32)
+
+    def fill(o, s):
+        s[:] = 1.5
+        o[:] = s
+
+    elementwise.elementwise_blocks(fill, out, n_scratch=1)
+    assert np.all(out == 1.5)
+
+
+# erf._horner: monic or not is decided by the leading coefficient alone (the erf coefficients
+# never have 1.0 or 2.0 elsewhere, so only other polynomials show it)
+@pytest.mark.parametrize("coefficients", [(1.0, -3.0, 2.0), (2.0, 1.0, -5.0, 0.25), (-0.5, 3.0),
+                                          ref_special._P2, ref_special._Q2])
+def test_horner_evaluates_any_polynomial(coefficients):
+    """erf._horner: the polynomial at z, highest power first (as np.polyval), monic or not."""
+    from numpy_bert.fast.erf import _horner
+
+    z = np.linspace(-3.0, 3.0, 101)
+    out = np.empty_like(z)
+    assert _horner(coefficients, z, out) is out
+    assert_close(out, np.polyval(coefficients, z), k=len(coefficients), what=str(coefficients))
+
+
+# erf.erf: the input's kind decides the dtype; a 0-d input gives a NumPy scalar
+def test_fast_erf_input_kinds_and_scalars():
+    """fast.erf: ints and bools in float64, float16 in float32, long double in float64, complex refused, 0-d gives a scalar."""
+    ints = np.array([-2, 0, 1, 3])
+    got = fast.erf(ints)
+    assert got.dtype == np.float64
+    assert_close(got, fast.erf(ints.astype(np.float64)))
+    assert_close(fast.erf(np.array([True, False])), fast.erf(np.array([1.0, 0.0])))
+    half = np.array([0.5, -1.25, 3.0], np.float16)
+    got = fast.erf(half)
+    assert got.dtype == np.float32
+    assert_close(got, fast.erf(half.astype(np.float32)))
+    if np.dtype(np.longdouble).itemsize > 8:                 # else long double is float64 itself
+        got = fast.erf(np.array([0.5, -1.25, 5.0], np.longdouble))
+        assert got.dtype == np.float64
+        assert_close(got, fast.erf(np.array([0.5, -1.25, 5.0])))
+    with pytest.raises(TypeError, match="erf: expected real numbers, got dtype complex128"):
+        fast.erf(np.array([1 + 2j]))
+    for value in (0.5, np.float32(0.5), np.array(-0.5)):
+        got = fast.erf(value)
+        assert isinstance(got, np.generic) and not isinstance(got, np.ndarray)
+        assert got.dtype == np.asarray(value).dtype and got == pytest.approx(math.erf(value), rel=1e-6)
+    got = fast.erf(np.array([0.5]))
+    assert isinstance(got, np.ndarray) and got.shape == (1,)
+
+
+# erf.erf_block: |x| > 4 is computed by the reference in float64 (erf rounds to ~1 there, so the
+# values alone hardly show which formula ran)
+def test_fast_erf_hands_the_large_range_to_the_reference_in_float64_only(monkeypatch):
+    """erf_block: in float64 exactly the |x| > 4 elements go to numpy_bert.special.erf; float32 never calls it."""
+    original = ref_special.erf
+    seen = []
+
+    def spy(v):
+        seen.append(np.array(v))
+        return original(v)
+
+    monkeypatch.setattr(ref_special, "erf", spy)
+    x = np.array([-7.5, -4.0, 0.3, 4.0, np.nextafter(4.0, 5.0), 5.0, np.inf, 3.9, -30.0])
+    large = np.abs(x) > 4.0
+    got = fast.erf(x)
+    assert len(seen) == 1
+    np.testing.assert_array_equal(seen[0], np.abs(x[large]))
+    # the reference's own numbers there (the code promises it), with the sign of x
+    np.testing.assert_array_equal(got[large], original(x[large]))
+    seen.clear()
+    got32 = fast.erf(x.astype(np.float32))
+    assert seen == [] and got32.dtype == np.float32
+    assert_close(got32, original(x.astype(np.float32)))
+
+
+# erfc_fit.erfcx_reference / erfcx_poly: "in float64" also for float32 points
+def test_erfc_fit_helpers_compute_in_float64_for_float32_points():
+    """erfcx_reference and erfcx_poly: float32 points are evaluated in float64, as the same points in float64."""
+    z32 = np.linspace(0.0, erfc_fit.Z_MAX, 201).astype(np.float32)
+    z64 = z32.astype(np.float64)
+    got = erfc_fit.erfcx_reference(z32)
+    assert got.dtype == np.float64
+    assert_close(got, erfc_fit.erfcx_reference(z64))
+    assert_close(erfc_fit.erfcx_poly(z32), erfc_fit.erfcx_poly(z64))
+
+
+# erfc_fit.fit: the weights are of the *relative* error (one pass: no re-weighting yet)
+@pytest.mark.filterwarnings("error")
+def test_erfc_fit_first_pass_is_the_least_squares_fit_of_the_relative_error():
+    """fit(iterations=1): the least-squares fit of the relative error on fit_grid(), as a weighted polyfit finds it."""
+    coefficients, max_error = erfc_fit.fit(iterations=1)
+    z = erfc_fit.fit_grid()
+    target = erfc_fit.erfcx_reference(z)
+    t = 1.0 / (1.0 + erfc_fit.P * z)
+    want = np.polynomial.polynomial.polyfit(t, target, erfc_fit.DEGREE, w=1.0 / target)
+    got_rel = erfc_fit.erfcx_poly(z, coefficients) / target - 1
+    want_rel = erfc_fit.erfcx_poly(z, want) / target - 1
+    assert max_error == pytest.approx(np.abs(got_rel).max(), rel=1e-6)
+    assert np.sum(got_rel ** 2) <= np.sum(want_rel ** 2) * (1 + 1e-6)        # least squares
+    assert np.abs(got_rel - want_rel).max() <= 1e-3 * np.abs(want_rel).max()  # the same function
+
+
+# erfc_fit.fit_grid: the two pieces join at 4.0 without a gap or a repeated point
+def test_erfc_fit_grid_covers_the_range_without_gaps_or_repeats():
+    """fit_grid: increasing from 0 to Z_MAX, 4.0 once, uniform steps on [0, 4] and on [4, Z_MAX], finer on [0, 4]."""
+    z = erfc_fit.fit_grid()
+    assert z[0] == 0.0 and z[-1] == erfc_fit.Z_MAX
+    steps = np.diff(z)
+    assert np.all(steps > 0)
+    (k,) = np.flatnonzero(z == 4.0)
+    fine, coarse = steps[:k], steps[k:]
+    np.testing.assert_allclose(fine, fine.mean(), rtol=1e-6)
+    np.testing.assert_allclose(coarse, coarse.mean(), rtol=1e-6)
+    assert fine.mean() < coarse.mean()

@@ -82,7 +82,8 @@ def erf(x):
     W. J. Cody's rational Chebyshev approximations (the three ranges |x| <= 0.46875,
     0.46875 < |x| <= 4, |x| > 4), vectorised. In float64 the relative error is about
     1e-16 (a few ulp); float32 input is computed in float32 (about 1e-7, float32's own
-    precision) for speed. Other real input is computed in float64. ``erf(+-inf) = +-1``,
+    precision) for speed. float16 is computed and returned in float32 (the reference returns
+    float16), integers and wider floats in float64. ``erf(+-inf) = +-1``,
     ``erf(nan) = nan``, ``erf(-0.0) = -0.0``.
 
         >>> erf(np.array([0.0, 0.5, -1.0]))

@@ -685,3 +685,275 @@ def test_erfc_fit_grid_covers_the_range_without_gaps_or_repeats():
     np.testing.assert_allclose(fine, fine.mean(), rtol=1e-6)
     np.testing.assert_allclose(coarse, coarse.mean(), rtol=1e-6)
     assert fine.mean() < coarse.mean()
+
+
+# -- found by mutation testing, second part (numpy_bert/fast/gelu.py and layers.py): the
+# -- comment above each test names the function(s) whose surviving mutants it kills
+
+# gelu._gelu_f32_common / _gelu_f32_output / _gelu_f32_derivative: the constant blocks of the
+# float32 chains are float32 (a float64 block gives the same numbers through out=, but makes each
+# pass a mixed-dtype loop). The cache is emptied: mutmut's first pass has filled it already.
+def test_float32_gelu_takes_float32_constant_blocks(monkeypatch):
+    """float32 GELU (forward, kept derivative, backward) builds float32 const() blocks only; values as the reference's."""
+    monkeypatch.setattr(elementwise, "_CONSTANTS", {})
+    rng = np.random.default_rng(20)
+    x = randn(rng, np.float32, 3, 1001, scale=4.0)
+    dout = randn(rng, np.float32, 3, 1001)
+    out, cache = gelu.gelu_forward(x)
+    out_k, (_, derivative) = gelu.gelu_forward(x, keep_derivative=True)
+    dx = gelu.gelu_backward(dout, cache)
+    f32 = np.dtype(np.float32).str
+    assert set(elementwise._CONSTANTS) == {(0.0, f32), (gelu._GELU_TAIL_CLIP, f32)}
+    out_r, cache_r = ref.gelu_forward(x)
+    dx_r = ref.gelu_backward(dout, cache_r)
+    assert_close(out, out_r, what="forward")
+    assert_close(out_k, out_r, what="forward with the derivative")
+    assert_close(dx, dx_r, what="backward")
+    assert_close(gelu.gelu_backward(dout, (None, derivative)), dx_r, what="backward from the kept derivative")
+
+
+# gelu.gelu_forward, layers.activation_forward: the derivative is kept only when asked for
+def test_gelu_keeps_x_unless_asked_for_the_derivative():
+    """gelu_forward(x) and activation_forward(x, "gelu") cache x itself by default, in float32 too."""
+    x = randn(np.random.default_rng(21), np.float32, 4, 9)
+    _, cache = fast.gelu_forward(x)
+    assert cache[0] is x and cache[1] is None
+    _, (name, inner) = fast.activation_forward(x, "gelu")
+    assert name == "gelu" and inner[0] is x and inner[1] is None
+    _, (_, inner) = fast.activation_forward(x, "gelu", keep_caches=True)
+    assert inner[0] is None and inner[1].shape == x.shape
+
+
+# layers.activation_forward: the error for an unknown name
+def test_activation_forward_refuses_an_unknown_name_as_the_reference_does():
+    """activation_forward with an unknown hidden_act: ValueError with the reference's message (name and choices)."""
+    x = np.zeros((2, 3))
+    with pytest.raises(ValueError) as want:
+        ref.activation_forward(x, "swish")
+    with pytest.raises(ValueError, match="unknown hidden_act 'swish'; choose one of") as got:
+        fast.activation_forward(x, "swish")
+    assert str(got.value) == str(want.value)
+    assert all(repr(name) in str(got.value) for name in ref.ACTIVATIONS)
+
+
+# layers._row_blocks: cross-entropy's row slices
+def test_cross_entropy_row_blocks(monkeypatch):
+    """_row_blocks: 4 slices of ceil(n / 4) rows when spread_products() and size > 4 BLOCK, else one slice of all."""
+    BLOCK = elementwise.BLOCK
+    row_blocks = fast.layers._row_blocks
+    monkeypatch.setattr(fast.layers, "spread_products", lambda: True)
+    assert row_blocks(10, 4 * BLOCK + 1) == [slice(0, 3), slice(3, 6), slice(6, 9), slice(9, 12)]
+    assert row_blocks(8, 10 * BLOCK) == [slice(0, 2), slice(2, 4), slice(4, 6), slice(6, 8)]
+    assert row_blocks(10, 4 * BLOCK) == [slice(0, 10)]
+    assert row_blocks(10, 7) == [slice(0, 10)]
+    monkeypatch.setattr(fast.layers, "spread_products", lambda: False)
+    assert row_blocks(10, 100 * BLOCK) == [slice(0, 10)]
+
+
+# layers.cross_entropy_forward: which labels take the fast path, and the reference's errors
+# (with the caller's ignore_index) for the others. A spy on the reference shows the path.
+def test_cross_entropy_fast_path_takes_exactly_the_valid_labels(monkeypatch):
+    """cross_entropy_forward: valid integer labels stay on the fast path; any others get the reference's error."""
+    original = ref.cross_entropy_forward
+    calls = []
+
+    def spy(*args):
+        calls.append(args)
+        return original(*args)
+
+    monkeypatch.setattr(ref, "cross_entropy_forward", spy)
+    logits = randn(np.random.default_rng(22), np.float64, 6, 5, scale=2.0)
+    for labels, ignore_index in [(np.array([0, 4, -100, 0, 2, -100]), -100),
+                                 (np.array([0, 4, 1, 0, 2, 3], np.uint8), -100),
+                                 (np.array([4, 0, -1, 2, 3, 0], np.int32), -1)]:
+        loss, cache = fast.cross_entropy_forward(logits, labels, ignore_index)
+        assert calls == [], (labels, "went to the reference")
+        loss_r, cache_r = original(logits, labels, ignore_index)
+        assert_close(loss, loss_r, k=30)
+        assert_close(fast.cross_entropy_backward(1.5, cache), ref.cross_entropy_backward(1.5, cache_r), k=5)
+    with pytest.raises(ValueError, match=r"labels must be integers of shape \(6,\)"):
+        fast.cross_entropy_forward(logits, np.array([0, 4, 1, 0, 2, 3])[:, None])
+    with pytest.raises(ValueError, match=r"labels must be integers of shape \(6,\)"):
+        fast.cross_entropy_forward(logits, np.array([0.0, 4.0, 1.0, 0.0, 2.0, 3.0]))
+    with pytest.raises(ValueError, match=r"label 5 at position 0 is outside \[0, 5\)"):
+        fast.cross_entropy_forward(logits, np.array([5, 4, 1, 0, 2, 3]))
+    with pytest.raises(ValueError, match=r"label 7 at position 1 is outside \[0, 5\) \(and is not ignore_index=-1\)"):
+        fast.cross_entropy_forward(logits, np.array([-1, 7, 1, 0, 2, 3]), -1)
+    assert len(calls) == 4
+
+
+# layers.cross_entropy_backward: the zero gradient when every label is ignored
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_cross_entropy_all_ignored_gradient_has_the_logits_dtype(dtype):
+    """cross_entropy_backward with every label ignored: zeros of the logits' shape and dtype, as the reference."""
+    logits = randn(np.random.default_rng(23), dtype, 4, 3)
+    labels = np.full(4, -100)
+    got = fast.cross_entropy_backward(1.0, fast.cross_entropy_forward(logits, labels)[1])
+    want = ref.cross_entropy_backward(1.0, ref.cross_entropy_forward(logits, labels)[1])
+    assert got.shape == want.shape == (4, 3) and got.dtype == want.dtype == dtype and not got.any()
+
+
+# layers.dropout_forward: the fast path (raw 64-bit draws) runs exactly when it gives the
+# reference's stream: training, 0 < p < 1, an even count, a Generator on PCG64 with no buffered
+# half. A spy on the reference shows the path; the mask and the generator state are the
+# reference's either way (the docstring promises the same mask from the same state).
+def test_dropout_fast_path_runs_exactly_when_the_stream_allows(monkeypatch):
+    """dropout_forward: fast only for PCG64, no buffered half, even size, 0 < p < 1, training; same mask and state."""
+    original = ref.dropout_forward
+    calls = []
+
+    def spy(*args):
+        calls.append(args)
+        return original(*args)
+
+    monkeypatch.setattr(ref, "dropout_forward", spy)
+    x = randn(np.random.default_rng(24), np.float32, 4, 6) + np.float32(3.0)
+
+    def check(x, p, make_rng, training, warm_up=0, fast_path=False):
+        rng_f, rng_r = make_rng(), make_rng()
+        for rng in (rng_f, rng_r):
+            rng.integers(0, 2 ** 32, size=warm_up, dtype=np.uint32)
+        calls.clear()
+        out_f, (mask_f, scale_f) = fast.dropout_forward(x, p, rng_f, training)
+        assert len(calls) == (0 if fast_path else 1), (p, training, warm_up, x.shape)
+        out_r, (mask_r, scale_r) = original(x, p, rng_r, training)
+        assert (mask_f is None) == (mask_r is None) and scale_f == scale_r
+        if mask_r is not None:
+            np.testing.assert_array_equal(mask_f, mask_r)
+        assert_close(out_f, out_r)
+        state_f, state_r = rng_f.bit_generator.state, rng_r.bit_generator.state
+        if state_r.get("has_uint32") == 0:                  # a stale half is never read
+            state_f, state_r = dict(state_f, uinteger=0), dict(state_r, uinteger=0)
+        np.testing.assert_equal(state_f, state_r)
+
+    pcg = lambda: np.random.default_rng(25)                 # noqa: E731
+    check(x, 0.3, pcg, True, fast_path=True)
+    check(x, 0.3, pcg, True, warm_up=2, fast_path=True)     # an even number drawn: no half left
+    check(x, 0.3, pcg, True, warm_up=1)                     # a buffered half
+    check(x[:, :5], 0.3, pcg, True, fast_path=True)         # 20 elements: even
+    check(x[:3, :5], 0.3, pcg, True)                        # 15 elements: odd
+    check(x, 0.3, lambda: np.random.Generator(np.random.MT19937(25)), True)
+    check(x, 0.3, lambda: np.random.Generator(np.random.Philox(25)), True)
+    check(x, 0.3, pcg, False)
+    check(x, 1.0, pcg, True)
+    check(x, 0.0, pcg, True)
+    assert calls and fast.dropout_forward(x, 0.0, pcg(), True)[0] is x
+
+
+# layers.dropout_forward: the threshold, at its edges. A PCG64 state is built whose next 64-bit
+# draw is a chosen pair of uint32 (low half first, as the reference reads them): the LCG step
+# is state * M + inc, and with the high 64 bits of the new state 0 the XSL-RR output is its low
+# 64 bits. The rule (reference docstring): kept where bits >= min(ceil(p 2^32), 2^32 - 1).
+_PCG64_MULTIPLIER = (2549297995355413924 << 64) + 4865540595714422341
+
+
+def _pcg64_drawing_next(low, high, inc=194290289479364712180083596243593368443):
+    bit_generator = np.random.PCG64()
+    state = (((high << 32) | low) - inc) * pow(_PCG64_MULTIPLIER, -1, 1 << 128) % (1 << 128)
+    bit_generator.state = {"bit_generator": "PCG64", "state": {"state": state, "inc": inc},
+                           "has_uint32": 0, "uinteger": 0}
+    return np.random.Generator(bit_generator)
+
+
+@pytest.mark.parametrize("p,low,high,want", [
+    (0.25, 2 ** 30, 2 ** 30 - 1, [True, False]),            # bits == ceil(p 2^32) is kept
+    (1.0 - 2.0 ** -33, 2 ** 32 - 2, 2 ** 32 - 1, [False, True]),  # ceil(p 2^32) = 2^32: capped at 2^32 - 1
+])
+def test_dropout_mask_at_the_threshold_edges(p, low, high, want):
+    """dropout fast path: a draw equal to the threshold is kept; p within 2^-32 of 1 caps it at 2^32 - 1, as the reference."""
+    check = _pcg64_drawing_next(low, high).integers(0, 2 ** 32, size=2, dtype=np.uint32)
+    assert check.tolist() == [low, high]                    # the state was built right
+    x = np.array([1.0, 2.0], np.float32)
+    _, (mask_f, _) = fast.dropout_forward(x, p, _pcg64_drawing_next(low, high), True)
+    _, (mask_r, _) = ref.dropout_forward(x, p, _pcg64_drawing_next(low, high), True)
+    assert mask_r.tolist() == want
+    np.testing.assert_array_equal(mask_f, mask_r)
+
+
+# layers.self_attention_forward / _backward: the head mask, and what activation_grads receives
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("with_head_mask", [False, True])
+def test_self_attention_head_mask_and_activation_grads(with_head_mask, dtype):
+    """self_attention with head mask, padding, dropout: context, gradients, the 3 activation_grads as the reference's."""
+    rng = np.random.default_rng(26)
+    B, T, H = 2, 7, 12
+    x = randn(rng, dtype, B, T, H)
+    ws = []
+    for _ in range(3):
+        ws += [randn(rng, dtype, H, H, scale=0.4), randn(rng, dtype, H)]
+    attention_mask = np.ones((B, T), np.int64)
+    attention_mask[1, 5:] = 0
+    mask = ref.additive_attention_mask(attention_mask, dtype)
+    head_mask = np.array([0.5, 2.0, 0.0], dtype) if with_head_mask else None
+    results = {}
+    for name, layers in (("fast", fast), ("reference", ref)):
+        ctx, cache = layers.self_attention_forward(x, *ws, mask, NH, dropout_p=0.2, rng=np.random.default_rng(27),
+                                                   training=True, head_mask=head_mask)
+        activation_grads = {}
+        grads = layers.self_attention_backward(randn(np.random.default_rng(28), dtype, B, T, H), cache,
+                                               activation_grads)
+        results[name] = ctx, grads, activation_grads
+    (ctx_f, grads_f, act_f), (ctx_r, grads_r, act_r) = results["fast"], results["reference"]
+    assert_close(ctx_f, ctx_r, k=T, what="context")
+    scale = max(float(np.abs(g).max()) for g in grads_r)
+    for i, (gf, gr) in enumerate(zip(grads_f, grads_r)):
+        assert_close(gf, gr, k=B * T, scale=scale, what=f"gradient {i}")
+    assert set(act_f) == set(act_r) == {"scores", "probs", "head_mask"}
+    assert act_f["head_mask"].shape == (NH,) and act_f["probs"].shape == act_f["scores"].shape == (B, NH, T, T)
+    for key in act_r:
+        assert_close(act_f[key], act_r[key], k=T * H, what=f'activation_grads["{key}"]')
+
+
+# layers.self_attention_forward: the defaults and the error for a hidden size the heads do not divide
+def test_self_attention_defaults_and_head_count_error():
+    """self_attention_forward: dropout_p = 0 and training = False by default, as the reference; H % num_heads is refused."""
+    rng = np.random.default_rng(29)
+    x = randn(rng, np.float64, 2, 5, 12)
+    ws = [randn(rng, np.float64, *shape) for shape in [(12, 12), (12,)] * 3]
+    for kwargs in ({"rng": np.random.default_rng(30), "training": True},
+                   {"rng": np.random.default_rng(30), "dropout_p": 0.5}):
+        ctx_f, cache_f = fast.self_attention_forward(x, *ws, None, NH, **kwargs)
+        ctx_r, cache_r = ref.self_attention_forward(x, *ws, None, NH, **kwargs)
+        assert cache_f["dropout"] == cache_r["dropout"] == (None, 1.0), kwargs
+        assert_close(ctx_f, ctx_r, k=5, what=str(kwargs))
+    with pytest.raises(ValueError, match="hidden size 10 is not divisible by num_heads 3"):
+        fast.self_attention_forward(x[..., :10], *ws, None, NH)
+
+
+# layers.softmax_forward / softmax_backward: which axes the fast path takes (a spy on the
+# reference shows it), the others' values
+@pytest.mark.parametrize("axis", [-1, 2, -2, 1, 0, -3])
+def test_softmax_fast_path_for_the_last_axis_only(axis, monkeypatch):
+    """softmax forward, backward: the last axis (-1 or ndim - 1) on the fast path, other axes by the reference; same values."""
+    originals = ref.softmax_forward, ref.softmax_backward
+    calls = []
+    monkeypatch.setattr(ref, "softmax_forward", lambda *a: calls.append("forward") or originals[0](*a))
+    monkeypatch.setattr(ref, "softmax_backward", lambda *a: calls.append("backward") or originals[1](*a))
+    rng = np.random.default_rng(31)
+    x = randn(rng, np.float64, 3, 4, 5, scale=3.0)
+    dout = randn(rng, np.float64, 3, 4, 5)
+    out, cache = fast.softmax_forward(x, axis)
+    dx = fast.softmax_backward(dout, cache)
+    assert calls == ([] if axis in (-1, 2) else ["forward", "backward"])
+    out_r, cache_r = originals[0](x, axis)
+    assert_close(out, out_r, k=5)
+    assert_close(dx, originals[1](dout, cache_r), k=5)
+
+
+# layers.softmax_into: each row's own max (a shared max would underflow a row far below it),
+# and the row max and sum it returns, in x's dtype
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_softmax_into_shifts_each_row_by_its_own_max(dtype):
+    """softmax_into: each row shifted by its own max; returns out (may be x), row max and row sum, (..., 1), in x's dtype."""
+    x = np.array([[[0.0, 1.0, 2.0], [1000.0, 1001.0, 1003.0]],
+                  [[-5.0, 5.0, 0.0], [-2000.0, -2001.0, -2000.0]]], dtype)
+    out, row_max, row_sum = fast.layers.softmax_into(x, np.empty_like(x))
+    assert out.dtype == row_max.dtype == row_sum.dtype == dtype
+    assert row_max.shape == row_sum.shape == (2, 2, 1)
+    np.testing.assert_array_equal(row_max, x.max(axis=-1, keepdims=True))    # a max: exact
+    assert_close(row_sum, np.exp(x - x.max(axis=-1, keepdims=True)).sum(axis=-1, keepdims=True), k=3)
+    assert_close(out, ref.softmax_forward(x)[0], k=3)
+    assert_close(fast.softmax_forward(x)[0], ref.softmax_forward(x)[0], k=3)
+    y = x.copy()
+    assert fast.layers.softmax_into(y, y)[0] is y
+    assert_close(y, out)

@@ -957,3 +957,428 @@ def test_softmax_into_shifts_each_row_by_its_own_max(dtype):
     y = x.copy()
     assert fast.layers.softmax_into(y, y)[0] is y
     assert_close(y, out)
+
+
+# -- found by mutation testing, third part (numpy_bert/fast/threads.py and matmul.py): the
+# -- comment above each test names the function(s) whose surviving mutants it kills
+
+# matmul.matmuls_concurrently / matmul_row_blocks / batched_matmul: which path runs and which
+# pieces the products are split into cannot be seen in the numbers. The spies below replace the
+# thread counts, parallel() (run serially, the items recorded) and matmul's np (each np.matmul
+# call recorded); the results are still compared with np.matmul.
+ONE = matmul.BLAS_ONE_THREAD_MNK
+LARGE = matmul.BLAS_LARGE_MNK
+
+
+class _RecordingNumpy:
+    """numpy, except that np.matmul records its (a, b, out) before computing."""
+
+    def __init__(self):
+        self.calls = []
+
+    def __getattr__(self, name):
+        return getattr(np, name)
+
+    def matmul(self, a, b, out=None):
+        self.calls.append((a, b, out))
+        return np.matmul(a, b, out=out)
+
+
+def _matmul_spies(monkeypatch, num_threads=2, blas_threads=1, spread=None):
+    """Thread counts as given, a serial parallel(), np.matmul recorded; returns (parallel items, np)."""
+    spread = (num_threads > 1 and blas_threads == 1) if spread is None else spread
+    monkeypatch.setattr(matmul, "get_num_threads", lambda: num_threads)
+    monkeypatch.setattr(matmul, "get_blas_threads", lambda: blas_threads)
+    monkeypatch.setattr(matmul, "spread_products", lambda: spread)
+    items_seen = []
+
+    def serial_parallel(fn, items):
+        items_seen.append(list(items))
+        for item in items:
+            fn(item)
+
+    monkeypatch.setattr(matmul, "parallel", serial_parallel)
+    recording = _RecordingNumpy()
+    monkeypatch.setattr(matmul, "np", recording)
+    return items_seen, recording
+
+
+def _same_view(x, y):
+    """x and y are the same elements of the same memory (one view of the other's region)."""
+    return (x.shape == y.shape and x.strides == y.strides
+            and x.__array_interface__["data"][0] == y.__array_interface__["data"][0])
+
+
+@pytest.mark.parametrize("spread", [False, True])
+@pytest.mark.parametrize("shapes,large", [
+    ([(128, 32, 64), (3, 5, 7)], True),           # m n k = BLAS_ONE_THREAD_MNK: on the threads
+    ([(127, 32, 64), (3, 5, 7)], False),          # just below
+    ([(3, 5, 7), (129, 64, 32)], True),           # the largest product decides
+    ([(200, 64, 64)], False),                     # one product: nothing to run side by side
+])
+def test_matmuls_concurrently_spreads_exactly_large_groups(shapes, large, spread, monkeypatch):
+    """matmuls_concurrently: one item per product on the threads iff spread_products(), >1 product, max m k n >= ONE."""
+    items_seen, _ = _matmul_spies(monkeypatch, spread=spread)
+    rng = np.random.default_rng(40)
+    products = [(randn(rng, np.float64, m, k), randn(rng, np.float64, k, n)) for m, k, n in shapes]
+    results = matmul.matmuls_concurrently(*products)
+    assert items_seen == ([list(range(len(products)))] if spread and large else [])
+    assert len(results) == len(products)
+    for got, (a, b) in zip(results, products):
+        assert_close(got, a @ b, k=a.shape[1])
+
+
+@pytest.mark.parametrize("spread", [False, True])
+@pytest.mark.parametrize("n,k,m,blocks", [
+    (128, 64, 64, [(0, 32), (32, 64), (64, 96), (96, 128)]),   # n k m = 2 BLAS_ONE_THREAD_MNK
+    (127, 64, 64, None),                                       # just below: one call
+    (1001, 96, 8, [(0, 250), (250, 500), (500, 750), (750, 1001)]),
+    (3, 1024, 200, [(0, 1), (1, 2), (2, 3)]),                  # fewer rows than blocks
+])
+def test_matmul_row_blocks_splits_large_products_into_row_blocks(n, k, m, blocks, spread, monkeypatch):
+    """matmul_row_blocks: 4 row blocks (at most one per row) iff spread_products() and n k m >= 2 ONE; else one call."""
+    items_seen, recording = _matmul_spies(monkeypatch, spread=spread)
+    rng = np.random.default_rng(41)
+    a, b, bias = randn(rng, np.float64, n, k), randn(rng, np.float64, k, m), randn(rng, np.float64, m)
+    got = matmul.matmul_row_blocks(a, b, bias)
+    assert_close(got, a @ b + bias, k=k)
+    if not spread or blocks is None:
+        assert items_seen == [] and recording.calls == []      # one plain a @ b
+        return
+    assert items_seen == [list(range(len(blocks)))]
+    assert len(recording.calls) == len(blocks)
+    for (a_part, b_part, _), (start, stop) in zip(recording.calls, blocks):
+        assert _same_view(a_part, a[start:stop]) and b_part is b
+
+
+@pytest.mark.parametrize("a_dtype,b_dtype", [(np.float64, np.float32), (np.float32, np.float64)])
+def test_matmul_row_blocks_result_dtype_of_both_operands(a_dtype, b_dtype, monkeypatch):
+    """matmul_row_blocks in row blocks: the result has a @ b's dtype (of both operands), not one operand's."""
+    items_seen, _ = _matmul_spies(monkeypatch, spread=True)
+    rng = np.random.default_rng(42)
+    a, b = randn(rng, a_dtype, 256, 64), randn(rng, b_dtype, 64, 64)
+    got = matmul.matmul_row_blocks(a, b)
+    assert items_seen == [[0, 1, 2, 3]]
+    assert_close(got, a @ b, k=64)                          # also checks the dtype: float64
+
+
+# batched_matmul's cases: (a's shape, b's shape, numpy_bert threads, BLAS threads, the expected
+# pieces of out as index tuples, in order; None: one np.matmul of the whole)
+S = slice
+_BATCHED_CASES = {
+    "at one-thread size: one call": ((2, 64, 32), (2, 32, 64), 2, 1, None),
+    "just above, blas 1: whole matrices": ((2, 65, 32), (2, 32, 64), 2, 1, [(S(0, 1),), (S(1, 2),)]),
+    "just above, one numpy_bert thread": ((2, 65, 32), (2, 32, 64), 1, 1, None),
+    "5 matrices, blas 1: groups of 2": ((5, 65, 32), (5, 32, 64), 3, 1, [(S(0, 2),), (S(2, 4),), (S(4, 5),)]),
+    "longest stack axis, shared b": ((2, 5, 65, 32), (32, 64), 2, 1,
+                                     [(S(None), S(0, 2)), (S(None), S(2, 4)), (S(None), S(4, 5))]),
+    "one matrix, blas 1: row slices": ((1, 129, 32), (1, 32, 64), 2, 1,
+                                       [(Ellipsis, S(0, 128), S(None)), (Ellipsis, S(128, 256), S(None))]),
+    "2-D, one row per slice": ((4, 512), (512, 512), 2, 1,
+                               [(Ellipsis, S(r, r + 1), S(None)) for r in range(4)]),
+    "k n = 1: ONE rows per slice": ((ONE + 5, 1), (1, 1), 2, 2,
+                                    [(Ellipsis, S(0, ONE), S(None)), (Ellipsis, S(ONE, 2 * ONE), S(None))]),
+    "at the large size, blas 2: one call": ((2, 512, 64), (2, 64, 256), 2, 2, None),
+    "just below large, blas 2: row slices": ((2, 511, 64), (2, 64, 256), 2, 2,
+                                             [(Ellipsis, S(r, r + 16), S(None)) for r in range(0, 511, 16)]),
+    "blas 2, small matrices, 4-D": ((2, 3, 131, 64), (2, 3, 64, 129), 3, 2,
+                                    [(Ellipsis, S(r, r + 31), S(None)) for r in range(0, 131, 31)]),
+}
+
+
+@pytest.mark.parametrize("case", list(_BATCHED_CASES))
+def test_batched_matmul_paths_and_pieces(case, monkeypatch):
+    """batched_matmul: one call, ~4 groups along the longest stack axis, or row slices, by size and thread counts."""
+    a_shape, b_shape, num_threads, blas_threads, pieces = _BATCHED_CASES[case]
+    items_seen, recording = _matmul_spies(monkeypatch, num_threads, blas_threads)
+    rng = np.random.default_rng(43)
+    a, b = randn(rng, np.float64, *a_shape), randn(rng, np.float64, *b_shape)
+    want = np.matmul(a, b)
+    out = np.full_like(want, np.nan)
+    assert matmul.batched_matmul(a, b, out) is out
+    assert_close(out, want, k=a_shape[-1], what=case)
+    got_pieces = [piece for _, _, piece in recording.calls]
+    if pieces is None:
+        assert items_seen == [] and len(got_pieces) == 1 and got_pieces[0] is out
+        return
+    assert len(items_seen) == 1 and len(items_seen[0]) == len(pieces)
+    assert len(got_pieces) == len(pieces)
+    for got, index in zip(got_pieces, pieces):
+        assert _same_view(got, out[index]), (case, index)
+
+
+# threads._openblas_function, get_blas_threads, set_blas_threads: a fake /proc/self/maps and a
+# fake ctypes.CDLL stand for the libraries this process has loaded. The lookups are cached per
+# process (mutmut's first pass has filled the caches), so each test empties them.
+class _FakeLibrary:
+    """A loaded library exporting the given functions (looked up as attributes, as ctypes.CDLL's)."""
+
+    def __init__(self, **functions):
+        self.__dict__.update(functions)
+
+
+def _maps_line(path):
+    return f"7f07d5a00000-7f07d5a29000 r-xp 00000000 08:01 1234                       {path}"
+
+
+def _fake_loaded_libraries(monkeypatch, maps_lines, libraries):
+    """/proc/self/maps with these lines (UTF-8 bytes, decoded as open() is asked to, the locale's
+    encoding standing as Latin-1), ctypes.CDLL loading the paths in libraries only; returns the
+    paths CDLL was asked to load."""
+    import io
+
+    data = "".join(line + "\n" for line in maps_lines).encode("utf-8")
+    loaded = []
+
+    def fake_open(path, mode="r", encoding=None):
+        assert path == "/proc/self/maps" and mode == "r"
+        return io.TextIOWrapper(io.BytesIO(data), encoding=encoding or "latin-1")
+
+    def fake_cdll(path, *args, **kwargs):
+        loaded.append(path)
+        if path not in libraries:
+            raise OSError(f"{path}: cannot open shared object file")
+        return libraries[path]
+
+    monkeypatch.setattr(threads, "open", fake_open, raising=False)
+    monkeypatch.setattr(threads.ctypes, "CDLL", fake_cdll)
+    monkeypatch.setattr(threads, "_blas_get", [])
+    monkeypatch.setattr(threads, "_blas_set", [])
+    monkeypatch.setattr(threads, "_blas_threads", None)
+    return loaded
+
+
+def test_openblas_function_tries_each_loaded_openblas_in_turn(monkeypatch):
+    """_openblas_function: the OpenBLAS paths of /proc/self/maps (UTF-8) in sorted order, past one that fails to load."""
+    wanted = lambda: 4                                      # noqa: E731
+    libraries = {"/opt/blås/libopenblasp-r0.3.21.so": _FakeLibrary(openblas_get_num_threads=wanted),
+                 "/usr/lib/libm.so.6": _FakeLibrary(openblas_get_num_threads=lambda: 99)}
+    loaded = _fake_loaded_libraries(monkeypatch, [
+        _maps_line("/usr/lib/libm.so.6"),
+        _maps_line("/opt/blås/libopenblasp-r0.3.21.so"),
+        _maps_line("/opt/a-stale/libOpenBLAS.so.0"),          # listed, but does not load
+        _maps_line("/opt/blås/libopenblasp-r0.3.21.so"),      # a library is mapped several times
+        "7ffd1c1f0000-7ffd1c211000 rw-p 00000000 00:00 0                          [stack]",
+    ], libraries)
+    assert threads._openblas_function(("no_such_name", "openblas_get_num_threads")) is wanted
+    assert loaded == ["/opt/a-stale/libOpenBLAS.so.0", "/opt/blås/libopenblasp-r0.3.21.so"]
+    assert threads._openblas_function(("no_such_name",)) is None
+
+
+@pytest.mark.parametrize("prefix,suffix", [("openblas", ""), ("openblas", "64_"), ("scipy_openblas", "64_"),
+                                           ("scipy_openblas", "")])
+def test_blas_threads_found_under_each_openblas_build_name(prefix, suffix, monkeypatch):
+    """get_blas_threads / set_blas_threads: OpenBLAS's functions under each build's names, each looked up once."""
+    import sys
+
+    path = f"/usr/lib/x86_64-linux-gnu/lib{prefix}{suffix}.so.0"
+    count = {"n": 6}
+
+    def set_fn(n):
+        count["n"] = n.value
+
+    library = _FakeLibrary(**{f"{prefix}_get_num_threads{suffix}": lambda: count["n"],
+                              f"{prefix}_set_num_threads{suffix}": set_fn})
+    loaded = _fake_loaded_libraries(monkeypatch, [_maps_line(path)], {path: library})
+    monkeypatch.setitem(sys.modules, "threadpoolctl", None)  # no fallback: only OpenBLAS can do it
+    assert threads.get_blas_threads() == 6
+    assert threads.set_blas_threads(3) is True and count["n"] == 3
+    assert threads.get_blas_threads() == 3
+    assert threads.set_blas_threads(2) is True and threads.get_blas_threads() == 2 == count["n"]
+    assert loaded == [path, path]
+
+
+def test_blas_threads_without_openblas(monkeypatch):
+    """No OpenBLAS: set_blas_threads False without threadpoolctl, else through it; get_blas_threads the count set, or None."""
+    import sys
+    import types
+
+    _fake_loaded_libraries(monkeypatch, [_maps_line("/usr/lib/libm.so.6")], {})
+    monkeypatch.setitem(sys.modules, "threadpoolctl", None)
+    assert threads.get_blas_threads() is None
+    assert threads.set_blas_threads(2) is False
+    assert threads.get_blas_threads() is None
+    calls = []
+    fake = types.ModuleType("threadpoolctl")
+    fake.threadpool_limits = lambda limits, user_api: calls.append((limits, user_api))
+    monkeypatch.setitem(sys.modules, "threadpoolctl", fake)
+    assert threads.set_blas_threads(3) is True and calls == [(3, "blas")]
+    assert threads.get_blas_threads() == 3
+
+
+# threads.default_num_threads: the variables' order and exact names, positive counts only, the cores
+def test_default_thread_count_order_counts_and_cores(monkeypatch):
+    """default_num_threads: first positive count of the 3 variables in order, else usable cores, else cpu_count(), >= 1."""
+    import os
+
+    names = ("NUMPY_BERT_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS")
+    for name in names + tuple(n.lower() for n in names):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 2, 5}, raising=False)
+    monkeypatch.setenv("OMP_NUM_THREADS", "7")
+    assert threads.default_num_threads() == 7
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "5")
+    assert threads.default_num_threads() == 5
+    monkeypatch.setenv("omp_num_threads", "9")              # names are case-sensitive on POSIX
+    monkeypatch.setenv("openblas_num_threads", "9")
+    assert threads.default_num_threads() == 5
+    monkeypatch.setenv("NUMPY_BERT_NUM_THREADS", " 1 ")
+    assert threads.default_num_threads() == 1
+    for value in ("0", "-2", "two", "", "1.5", "\u00b2"):             # not a positive count: the next variable
+        monkeypatch.setenv("NUMPY_BERT_NUM_THREADS", value)
+        assert threads.default_num_threads() == 5, value
+    for name in names:
+        monkeypatch.delenv(name)
+    assert threads.default_num_threads() == 3               # the cores this process may use
+    for cores, want in (({4}, 1), (set(), 1), (set(range(12)), 12)):
+        monkeypatch.setattr(os, "sched_getaffinity", lambda pid, cores=cores: cores)
+        assert threads.default_num_threads() == want
+    monkeypatch.delattr(os, "sched_getaffinity")            # not on Linux
+    for count, want in ((6, 6), (1, 1), (None, 1)):
+        monkeypatch.setattr(os, "cpu_count", lambda count=count: count)
+        assert threads.default_num_threads() == want
+
+
+# threads.get_num_threads: the default is read once (mutmut's first pass has set _num_threads)
+def test_get_num_threads_reads_the_default_once(monkeypatch):
+    """get_num_threads before any set_num_threads: default_num_threads(), then that count kept."""
+    monkeypatch.setattr(threads, "_num_threads", None)
+    monkeypatch.setenv("NUMPY_BERT_NUM_THREADS", "3")
+    assert threads.get_num_threads() == 3
+    monkeypatch.setenv("NUMPY_BERT_NUM_THREADS", "2")
+    assert threads.get_num_threads() == 3
+
+
+# threads.parallel: as many threads at once as set, the pool's threads named so that a nested
+# call recognises them, fn given each item once, nothing handed to the pool from a pool thread
+@pytest.mark.parametrize("n_threads", [2, 3])
+def test_parallel_runs_items_on_as_many_threads_at_once_as_set(n_threads):
+    """parallel, n threads, n items: all at once, on the caller and n - 1 pool threads named with the pool's prefix."""
+    before = threads.get_num_threads()
+    threads.set_num_threads(n_threads)                      # a new pool
+    barrier = threading.Barrier(n_threads, timeout=5)       # passes only with n items running at once
+    names, lock = [], threading.Lock()
+
+    def fn(i):
+        with lock:
+            assert len(names) < n_threads, "fn called more often than there are items"
+            names.append(threading.current_thread().name)
+        barrier.wait()
+
+    try:
+        threads.parallel(fn, list(range(n_threads)))
+    finally:
+        threads.set_num_threads(before)
+    me = threading.current_thread().name
+    others = [name for name in names if name != me]
+    assert len(names) == n_threads and names.count(me) == 1
+    assert len(set(others)) == n_threads - 1 and all(name.startswith(threads._POOL_PREFIX) for name in others)
+
+
+def test_parallel_calls_fn_once_per_item_then_returns():
+    """parallel on 3 threads: fn gets every item once (None and repeats are items too), and no more calls."""
+    before = threads.get_num_threads()
+    threads.set_num_threads(3)
+    items = [None, 3, None, "x", 0] * 4
+    seen, lock = [], threading.Lock()
+
+    def fn(item):
+        with lock:
+            assert len(seen) < len(items), f"fn({item!r}) called after every item was given"
+            seen.append(item)
+
+    try:
+        threads.parallel(fn, items)
+    finally:
+        threads.set_num_threads(before)
+    assert sorted(map(repr, seen)) == sorted(map(repr, items))
+
+
+def test_parallel_on_a_pool_thread_runs_the_items_in_place(monkeypatch):
+    """parallel on a pool thread (known by its name): the items in order on that thread, nothing handed to the pool."""
+    class RefusingPool:
+        def submit(self, fn, *args):
+            raise AssertionError("parallel on a pool thread handed work to the pool")
+
+    monkeypatch.setattr(threads, "_pool", RefusingPool())
+    monkeypatch.setattr(threads, "_num_threads", 3)
+    result = {}
+
+    def on_pool_thread():
+        seen = []
+        try:
+            threads.parallel(lambda i: seen.append((i, threading.current_thread().name)), [0, 1, 2, 3])
+        except BaseException as error:                      # noqa: BLE001 (reported below)
+            result["error"] = error
+        result["seen"] = seen
+
+    worker = threading.Thread(target=on_pool_thread, name=threads._POOL_PREFIX + "_test", daemon=True)
+    worker.start()
+    worker.join(timeout=20)
+    assert "error" not in result, result.get("error")
+    assert result["seen"] == [(i, worker.name) for i in range(4)]
+
+
+# threads.set_num_threads: the old pool is shut down and waited for
+def test_set_num_threads_waits_for_the_old_pools_work():
+    """set_num_threads returns only once the old pool's threads have finished their items and ended."""
+    before = threads.get_num_threads()
+    threads.set_num_threads(2)
+    on_worker, release = threading.Event(), threading.Event()
+    workers, finished = [], []
+
+    def fn(i):
+        if threading.current_thread().name.startswith(threads._POOL_PREFIX):
+            workers.append(threading.current_thread())
+            on_worker.set()
+            release.wait(timeout=20)
+            finished.append(i)
+        else:
+            on_worker.wait(timeout=20)                      # leave the other item to the pool
+
+    caller = threading.Thread(target=threads.parallel, args=(fn, [0, 1]), daemon=True)
+    caller.start()
+    try:
+        assert on_worker.wait(timeout=20)
+        setter = threading.Thread(target=threads.set_num_threads, args=(before,), daemon=True)
+        setter.start()
+        setter.join(timeout=0.1)
+        assert setter.is_alive() and finished == [], "set_num_threads returned while the old pool worked"
+        release.set()
+        setter.join(timeout=20)
+        assert not setter.is_alive() and len(finished) == 1 and not workers[0].is_alive()
+    finally:
+        release.set()
+        caller.join(timeout=20)
+        threads.set_num_threads(before)
+
+
+# threads._forget_pool: run in a forked child (os.register_at_fork), where the parent's pool
+# threads do not exist; called directly too, as the child's calls are not seen by mutmut
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork")
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_a_forked_child_starts_its_own_pool(monkeypatch):
+    """_forget_pool leaves no pool: after a fork, parallel() starts a new pool in the child and runs on two threads."""
+    import os
+
+    monkeypatch.setattr(threads, "_pool", object())
+    threads._forget_pool()
+    assert threads._pool is None
+    monkeypatch.undo()
+    before = threads.get_num_threads()
+    threads.set_num_threads(2)
+    try:
+        threads.parallel(lambda i: None, [0, 1, 2])         # the parent's pool exists
+        pid = os.fork()
+        if pid == 0:                                        # the child: exit status 0 if it worked
+            status = 1
+            try:
+                barrier = threading.Barrier(2, timeout=10)
+                threads.parallel(lambda i: barrier.wait(), [0, 1])
+                status = 0
+            finally:
+                os._exit(status)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+    finally:
+        threads.set_num_threads(before)

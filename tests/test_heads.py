@@ -391,3 +391,109 @@ def test_multiple_choice_names_a_mask_of_another_shape():
     with pytest.raises(ValueError, match=r"^attention_mask has shape \(3, 2, 4\) but the inputs have shape "
                                          r"\(3, 2, 5\); they must match$"):
         model(input_ids=inputs["input_ids"], attention_mask=inputs["attention_mask"][..., :4])
+
+
+# -- found by the full mutation run of model: what a head's __call__ passes on, and
+# -- from_pretrained's defaults, warning and checks
+
+def test_head_call_passes_hidden_states_attentions_embeds_and_head_mask():
+    """A head's __call__: only "logits" by default; hidden_states (L + 1) and attentions
+    (L) when asked, each on its own; inputs_embeds = word[ids] gives the ids' logits; a
+    zero in head_mask switches that head off."""
+    model = tiny(BertForTokenClassification, num_labels=4)
+    inputs = batch()
+    plain = model(**inputs)
+    assert set(plain) == {"logits"} and plain["logits"].shape == (3, 5, 4)
+    hidden = model(**inputs, output_hidden_states=True)
+    assert set(hidden) == {"logits", "hidden_states"} and len(hidden["hidden_states"]) == 3
+    assert all(h.shape == (3, 5, 12) for h in hidden["hidden_states"])
+    w, b = model.params["classifier.weight"], model.params["classifier.bias"]
+    np.testing.assert_allclose(hidden["hidden_states"][-1] @ w.T + b, plain["logits"], rtol=0, atol=1e-12)
+    attentions = model(**inputs, output_attentions=True)
+    assert set(attentions) == {"logits", "attentions"} and len(attentions["attentions"]) == 2
+    for a in attentions["attentions"]:
+        assert a.shape == (3, 3, 5, 5)
+        np.testing.assert_allclose(a.sum(-1), 1, rtol=0, atol=1e-12)
+    embeds = model.params["bert.embeddings.word_embeddings.weight"][inputs["input_ids"]]
+    from_embeds = model(token_type_ids=inputs["token_type_ids"], attention_mask=inputs["attention_mask"],
+                        inputs_embeds=embeds)
+    np.testing.assert_allclose(from_embeds["logits"], plain["logits"], rtol=0, atol=1e-12)
+    masked = model(**inputs, output_attentions=True, head_mask=np.array([1.0, 0.0, 1.0]))
+    assert all(np.all(a[:, 1] == 0) for a in masked["attentions"])
+    assert not np.allclose(masked["logits"], plain["logits"])
+
+
+def test_from_pretrained_warning_says_what_was_initialised_and_where(encoder_dir):
+    """transformers' whole warning, attributed to the caller's line; the defaults: float32
+    and seed 0, the new head drawn as init_params draws it, in the model's dtype."""
+    import warnings
+    path, _ = encoder_dir
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = BertForSequenceClassification.from_pretrained(path)
+    [warning] = caught
+    assert warning.category is UserWarning and warning.filename == __file__
+    assert str(warning.message) == (
+        f"Some weights of BertForSequenceClassification were not initialized from the model checkpoint at "
+        f"{path} and are newly initialized: ['classifier.weight', 'classifier.bias']\n"
+        f"You should probably TRAIN this model on a down-stream task to be able to use it for predictions "
+        f"and inference.")
+    assert all(p.dtype == np.float32 for p in model.params.values())
+    w = np.random.default_rng(0).standard_normal((2, 12), dtype=np.float32) * np.float32(TINY["initializer_range"])
+    np.testing.assert_array_equal(model.params["classifier.weight"], w)
+
+
+def test_from_pretrained_refuses_nonfinite_weights_unless_allowed(tmp_path):
+    """A NaN in a checkpoint: refused by default, naming the tensor; allow_nonfinite=True
+    loads it, with a warning."""
+    encoder = tiny(BertModel)
+    encoder.params["encoder.layer.0.output.dense.weight"][1, 2] = np.nan
+    encoder.save_pretrained(tmp_path)
+    with pytest.raises(ValueError, match=r"1 tensor\(s\) hold NaN or infinite values: "
+                                         r"encoder.layer.0.output.dense.weight \(1 NaN, 0 infinite of 84 values\)"):
+        BertModel.from_pretrained(tmp_path)
+    with pytest.warns(UserWarning, match="loaded with allow_nonfinite=True"):
+        model = BertModel.from_pretrained(tmp_path, dtype=np.float64, allow_nonfinite=True)
+    assert np.isnan(model.params["encoder.layer.0.output.dense.weight"][1, 2])
+
+
+def test_question_answering_from_pretrained_checks_num_labels(encoder_dir):
+    """from_pretrained refuses a config QA cannot be built from, as the constructor does."""
+    path, _ = encoder_dir
+    with pytest.raises(ValueError, match=r"^BertForQuestionAnswering's qa_outputs give a start and an end "
+                                         r"score: config.num_labels must be 2, got 3; pass num_labels=2$"):
+        BertForQuestionAnswering.from_pretrained(path, num_labels=3)
+
+
+def test_question_answering_position_errors_name_the_argument():
+    """The whole message of missing, float or wrongly shaped start / end positions."""
+    model = tiny(BertForQuestionAnswering)
+    good = np.array([0, 1, 2])
+    with pytest.raises(ValueError, match=r"^loss_and_grads needs start_positions and end_positions \(B,\): "
+                                         r"the answer's first and last token$"):
+        model.loss_and_grads(**batch(), end_positions=good)
+    with pytest.raises(TypeError, match=r"^start_positions must hold integers \(token ids / labels\), got dtype "
+                                        r"float64; convert with np.asarray\(start_positions, dtype=np.int64\)$"):
+        model.loss_and_grads(**batch(), start_positions=good.astype(float), end_positions=good)
+    with pytest.raises(ValueError, match=r"^end_positions must have shape \(B,\) = \(3,\), got \(2,\)$"):
+        model.loss_and_grads(**batch(), start_positions=good, end_positions=good[:2])
+
+
+def test_multiple_choice_input_grads_have_the_inputs_shape():
+    """return_input_grads on (B, C, T) inputs: "inputs_embeds" and "embedding_output" are
+    (B, C, T, H), the former the centred difference of the loss in inputs_embeds."""
+    model = tiny(BertForMultipleChoice)
+    _, _, inputs = other_heads()["choice"]
+    embeds = model.params["bert.embeddings.word_embeddings.weight"][inputs["input_ids"]].copy()   # (3, 2, 5, 12)
+    kwargs = dict(token_type_ids=inputs["token_type_ids"], attention_mask=inputs["attention_mask"],
+                  labels=inputs["labels"])
+    _, grads = model.loss_and_grads(inputs_embeds=embeds, return_input_grads=True, **kwargs)
+    assert grads["inputs_embeds"].shape == grads["embedding_output"].shape == (3, 2, 5, 12)
+    for index in [(0, 1, 0, 3), (2, 0, 4, 11)]:
+        keep = embeds[index]
+        embeds[index] = keep + 1e-6
+        up = model.loss_and_grads(inputs_embeds=embeds, **kwargs)[0]
+        embeds[index] = keep - 1e-6
+        down = model.loss_and_grads(inputs_embeds=embeds, **kwargs)[0]
+        embeds[index] = keep
+        assert abs(grads["inputs_embeds"][index] - (up - down) / 2e-6) < 1e-7, index

@@ -6,11 +6,12 @@ positions: float64 max abs diff <= 1e-10, float32 <= 1e-5.
 """
 
 import json
+import re
 
 import numpy as np
 import pytest
 
-from numpy_bert import BertConfig, weights
+from numpy_bert import BertConfig, layers, weights
 from numpy_bert.model import BertForPreTraining, BertModel
 
 from .conftest import FIXTURES
@@ -317,3 +318,271 @@ def test_a_namespace_of_layers_must_have_every_function():
     with pytest.raises(TypeError, match=f"lacks {', '.join(reference.__all__[:4])} ...; give it every "
                                         "function of numpy_bert.layers"):
         resolve_layers(partial)
+
+
+# -- found by the full mutation run of model: inputs_embeds, head_mask, the inspection
+# -- gradients, label messages and the small methods, at a tiny odd float64 config
+
+TINY_CONFIG = dict(vocab_size=13, hidden_size=12, num_hidden_layers=2, num_attention_heads=3,
+                   intermediate_size=7, max_position_embeddings=9, type_vocab_size=3, initializer_range=0.3,
+                   layer_norm_eps=1e-5)
+TINY_IDS = np.array([[2, 0, 7, 3, 12], [5, 9, 1, 0, 0]])     # (2, 5): id 0 at a real position, a padded row
+TINY_TYPES = np.array([[0, 0, 1, 1, 1], [0, 0, 0, 0, 0]])
+TINY_MASK = np.array([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]])
+
+
+def tiny_model(cls=BertForPreTraining, dtype=np.float64, seed=0, namespace="fast"):
+    """A model at the tiny config, every tensor moved off its initial value (biases off 0)."""
+    model = cls(BertConfig(**TINY_CONFIG), seed=seed, dtype=dtype, layers=namespace)
+    rng = np.random.default_rng(seed + 100)
+    for p in model.params.values():
+        p += ((0.2 if p.ndim == 1 else 0.05) * rng.standard_normal(p.shape)).astype(p.dtype)
+    return model
+
+
+def word_vectors(model, ids=TINY_IDS):
+    """What inputs_embeds replaces: the word embedding rows of ``ids`` (B, T, H)."""
+    return model.params[model._prefix + "embeddings.word_embeddings.weight"][ids]
+
+
+def test_inputs_embeds_are_the_word_vectors_of_the_ids():
+    """inputs_embeds = word[ids] gives the ids' outputs (BertModel, sequence_output, the
+    pre-training heads), cast to the model's dtype; B = 1 is a batch like any other."""
+    for cls, keys in ((BertModel, ("last_hidden_state", "pooler_output")),
+                      (BertForPreTraining, ("prediction_logits", "seq_relationship_logits"))):
+        model = tiny_model(cls)
+        want = model(TINY_IDS, TINY_TYPES, TINY_MASK)
+        got = model(token_type_ids=TINY_TYPES, attention_mask=TINY_MASK, inputs_embeds=word_vectors(model))
+        for key in keys:
+            assert got[key].dtype == np.float64, key
+            np.testing.assert_allclose(got[key], want[key], rtol=0, atol=1e-12, err_msg=key)
+        seq = model.sequence_output(token_type_ids=TINY_TYPES, attention_mask=TINY_MASK,
+                                    inputs_embeds=word_vectors(model))
+        np.testing.assert_allclose(seq, want["last_hidden_state"], rtol=0, atol=1e-12)
+        np.testing.assert_allclose(model.sequence_output(TINY_IDS, TINY_TYPES, TINY_MASK),
+                                   want["last_hidden_state"], rtol=0, atol=1e-12)
+        one = model(inputs_embeds=word_vectors(model, TINY_IDS[:1]))
+        np.testing.assert_allclose(one[keys[0]], model(TINY_IDS[:1])[keys[0]], rtol=0, atol=1e-12)
+    # a float32 model takes float64 vectors and computes in float32
+    model32 = tiny_model(BertModel, dtype=np.float32)
+    out = model32(inputs_embeds=word_vectors(model32).astype(np.float64))["last_hidden_state"]
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out, model32(TINY_IDS)["last_hidden_state"], rtol=0, atol=1e-5)
+
+
+def test_bad_inputs_embeds_say_what_is_wrong():
+    """Integer, wrongly shaped, empty or non-finite inputs_embeds: the whole message."""
+    model = tiny_model(BertModel)
+    embeds = word_vectors(model)
+    with pytest.raises(TypeError, match=r"^inputs_embeds must hold floats \(vectors in place of the word "
+                                        r"embeddings\), got dtype int64$"):
+        model(inputs_embeds=TINY_IDS[..., None].repeat(12, axis=2).astype(np.int64))
+    for bad in (embeds[0], embeds[..., :11], embeds[:, :0], embeds[None]):
+        shape = re.escape(str(bad.shape))
+        with pytest.raises(ValueError, match=rf"^inputs_embeds must be a non-empty \(B, T, H=12\) array, got "
+                                             rf"shape {shape}; for a single sequence pass embeds\[None\]$"):
+            model(inputs_embeds=bad)
+    for value in (np.nan, np.inf):
+        bad = embeds.copy()
+        bad[1, 2, 3] = value
+        with pytest.raises(ValueError, match=r"^inputs_embeds must be finite \(no NaN or inf\)$"):
+            model(inputs_embeds=bad)
+
+
+def no_attention_forward(model, ids, types):
+    """The encoder with every head masked off (HF's head_mask of zeros), by hand from the
+    reference layers: each attention block outputs only its dense bias."""
+    P, config = model.params, model.config
+    ln = lambda x, name: layers.layer_norm_forward(x, P[name + ".weight"], P[name + ".bias"],
+                                                   config.layer_norm_eps)[0]
+    T = ids.shape[1]
+    x = ln(P["embeddings.word_embeddings.weight"][ids] + P["embeddings.position_embeddings.weight"][:T]
+           + P["embeddings.token_type_embeddings.weight"][types], "embeddings.LayerNorm")
+    for l in range(config.num_hidden_layers):
+        g = f"encoder.layer.{l}."
+        a = ln(x + P[g + "attention.output.dense.bias"], g + "attention.output.LayerNorm")
+        i = layers.activation_forward(a @ P[g + "intermediate.dense.weight"].T + P[g + "intermediate.dense.bias"],
+                                      config.hidden_act)[0]
+        x = ln(a + i @ P[g + "output.dense.weight"].T + P[g + "output.dense.bias"], g + "output.LayerNorm")
+    return x
+
+
+def test_head_mask_multiplies_each_heads_attention_probabilities():
+    """head_mask (NH,) or (L, NH) as HF's: zeros everywhere leave only the attention
+    blocks' biases; a zero switches one head off (its attentions are 0); (NH,) is every
+    layer's row; sequence_output and the pre-training heads take it too."""
+    model = tiny_model(BertModel)
+    L, NH = 2, 3
+    off = model(TINY_IDS, TINY_TYPES, head_mask=np.zeros((L, NH)))["last_hidden_state"]
+    np.testing.assert_allclose(off, no_attention_forward(model, TINY_IDS, TINY_TYPES), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(model.sequence_output(TINY_IDS, TINY_TYPES, head_mask=np.zeros(NH)), off,
+                               rtol=0, atol=1e-12)
+    one_off = np.array([1.0, 0.0, 1.0])
+    plain = model(TINY_IDS, TINY_TYPES, TINY_MASK, output_attentions=True)
+    masked = model(TINY_IDS, TINY_TYPES, TINY_MASK, output_attentions=True, head_mask=one_off)
+    both = model(TINY_IDS, TINY_TYPES, TINY_MASK, output_attentions=True, head_mask=np.stack([one_off] * L))
+    for l in range(L):
+        assert np.all(masked["attentions"][l][:, 1] == 0)
+        np.testing.assert_allclose(masked["attentions"][l][:, [0, 2]].sum(-1), 1, rtol=0, atol=1e-12)
+    assert not np.allclose(masked["last_hidden_state"], plain["last_hidden_state"])
+    np.testing.assert_allclose(both["last_hidden_state"], masked["last_hidden_state"], rtol=0, atol=1e-12)
+    pretraining = tiny_model(BertForPreTraining)
+    encoder = BertModel(pretraining.config, dtype=np.float64)
+    for name in encoder.params:
+        encoder.params[name][...] = pretraining.params["bert." + name]
+    got = pretraining(TINY_IDS, TINY_TYPES, head_mask=np.zeros((L, NH)))["last_hidden_state"]
+    np.testing.assert_allclose(got, no_attention_forward(encoder, TINY_IDS, TINY_TYPES), rtol=0, atol=1e-12)
+    # a float64 head mask on a float32 model: still float32
+    model32 = tiny_model(BertModel, dtype=np.float32)
+    assert model32(TINY_IDS, head_mask=one_off)["last_hidden_state"].dtype == np.float32
+
+
+def test_bert_model_call_defaults_and_eval():
+    """BertModel(ids) gives only last_hidden_state and pooler_output; eval() sets
+    training back to False (and returns the model)."""
+    model = tiny_model(BertModel)
+    assert set(model(TINY_IDS)) == {"last_hidden_state", "pooler_output"}
+    assert model.train().training is True
+    assert model.eval() is model and model.training is False
+
+
+def test_num_parameters_counts_every_tensor_once():
+    """num_parameters: BERT's parameter count written out (the tied decoder counted once)."""
+    V, H, L, I, P, TV = 13, 12, 2, 7, 9, 3
+    encoder = (V + P + TV) * H + 2 * H + L * (4 * (H * H + H) + H * I + I + I * H + H + 2 * 2 * H) + H * H + H
+    assert tiny_model(BertModel).num_parameters() == encoder
+    heads = (H * H + H + 2 * H + V) + (2 * H + 2)                # MLM transform, LayerNorm, bias; NSP
+    assert tiny_model(BertForPreTraining).num_parameters() == encoder + heads
+
+
+TINY_LABELS = np.array([[4, -100, 3, -100, 11], [0, -100, -100, -100, -100]])   # position 0 labelled
+TINY_NSP = np.array([1, 0])
+
+
+def centred_difference(loss_of, array, index, h=1e-6):
+    """d loss / d array[index] by a float64 centred difference (array changed and restored)."""
+    keep = array[index]
+    array[index] = keep + h
+    up = loss_of()
+    array[index] = keep - h
+    down = loss_of()
+    array[index] = keep
+    return (up - down) / (2 * h)
+
+
+def test_pretraining_input_grads_match_finite_differences():
+    """return_input_grads: "inputs_embeds" (B, T, H) and "head_mask" ((NH,) or (L, NH) as
+    given, (L, NH) at ones when none is) against centred differences; "embedding_output"
+    is the gradient that the embeddings' LayerNorm turns into inputs_embeds'."""
+    model = tiny_model()
+    embeds = word_vectors(model).copy()
+    mask_1d = np.array([1.0, 0.7, 1.3])
+    kwargs = dict(token_type_ids=TINY_TYPES, attention_mask=TINY_MASK, labels=TINY_LABELS,
+                  next_sentence_label=TINY_NSP)
+    loss, grads = model.loss_and_grads(inputs_embeds=embeds, head_mask=mask_1d, return_input_grads=True,
+                                       **kwargs)
+    assert set(grads) == set(model.params) | {"inputs_embeds", "embedding_output", "head_mask"}
+    assert grads["inputs_embeds"].shape == grads["embedding_output"].shape == (2, 5, 12)
+    assert grads["head_mask"].shape == (3,)
+    assert abs(loss - model.loss_and_grads(TINY_IDS, head_mask=mask_1d, **kwargs)[0]) < 1e-12
+    loss_of = lambda: model.loss_and_grads(inputs_embeds=embeds, head_mask=mask_1d, **kwargs)[0]
+    for index in [(0, 0, 0), (0, 3, 5), (1, 2, 11)]:
+        assert abs(grads["inputs_embeds"][index] - centred_difference(loss_of, embeds, index)) < 1e-7, index
+    for h in range(3):
+        assert abs(grads["head_mask"][h] - centred_difference(loss_of, mask_1d, h)) < 1e-7, h
+    # embedding_output -> inputs_embeds through the embeddings' LayerNorm (eval: no dropout)
+    P = model.params
+    s = embeds + P["bert.embeddings.position_embeddings.weight"][:5] + \
+        P["bert.embeddings.token_type_embeddings.weight"][TINY_TYPES]
+    _, c_ln = layers.layer_norm_forward(s, P["bert.embeddings.LayerNorm.weight"],
+                                        P["bert.embeddings.LayerNorm.bias"], model.config.layer_norm_eps)
+    dwords = layers.layer_norm_backward(grads["embedding_output"], c_ln)[0]
+    np.testing.assert_allclose(grads["inputs_embeds"], dwords, rtol=0, atol=1e-12)
+    # an (L, NH) head mask gets an (L, NH) gradient; none given: the gradient at all ones
+    mask_2d = np.array([[1.0, 0.7, 1.3], [0.9, 1.1, 0.8]])
+    _, grads = model.loss_and_grads(TINY_IDS, head_mask=mask_2d, return_input_grads=True, **kwargs)
+    loss_of = lambda: model.loss_and_grads(TINY_IDS, head_mask=mask_2d, **kwargs)[0]
+    assert grads["head_mask"].shape == (2, 3)
+    for index in [(0, 1), (1, 2)]:
+        assert abs(grads["head_mask"][index] - centred_difference(loss_of, mask_2d, index)) < 1e-7, index
+    _, at_none = model.loss_and_grads(TINY_IDS, return_input_grads=True, **kwargs)
+    _, at_ones = model.loss_and_grads(TINY_IDS, head_mask=np.ones((2, 3)), return_input_grads=True, **kwargs)
+    assert at_none["head_mask"].shape == (2, 3)
+    np.testing.assert_allclose(at_none["head_mask"], at_ones["head_mask"], rtol=0, atol=1e-12)
+    # a float32 model: the input gradients are float32 too
+    model32 = tiny_model(dtype=np.float32)
+    _, g32 = model32.loss_and_grads(inputs_embeds=word_vectors(model32).astype(np.float64), head_mask=mask_1d,
+                                    return_input_grads=True, **kwargs)
+    for key in ("inputs_embeds", "embedding_output", "head_mask"):
+        assert g32[key].dtype == np.float32, key
+
+
+def test_pretraining_activation_grads_are_named_per_layer():
+    """return_activation_grads alone: every layer's LAYER_ACTIVATIONS and the embeddings'
+    two, under bert_backward's names, no input gradients, the parameters' gradients
+    unchanged; with NSP alone only the [CLS] row of the last layer's output has one."""
+    from numpy_bert.model import LAYER_ACTIVATIONS
+    model = tiny_model()
+    kwargs = dict(token_type_ids=TINY_TYPES, attention_mask=TINY_MASK, next_sentence_label=TINY_NSP)
+    _, plain = model.loss_and_grads(TINY_IDS, **kwargs)
+    _, grads = model.loss_and_grads(TINY_IDS, return_activation_grads=True, **kwargs)
+    names = {f"bert.encoder.layer.{l}.{name}" for l in range(2) for name in LAYER_ACTIVATIONS}
+    assert set(grads) == set(model.params) | names | {"bert.embeddings", "bert.embeddings.LayerNorm.input"}
+    for name in model.params:
+        np.testing.assert_allclose(grads[name], plain[name], rtol=0, atol=1e-14, err_msg=name)
+    last = grads["bert.encoder.layer.1.output"]                  # (B, T, H)
+    assert last.shape == (2, 5, 12) and np.all(last[:, 1:] == 0) and np.all(np.any(last[:, 0] != 0, axis=1))
+    assert grads["bert.encoder.layer.0.attention.probs"].shape == (2, 3, 5, 5)
+    _, both = model.loss_and_grads(TINY_IDS, return_input_grads=True, return_activation_grads=True, **kwargs)
+    np.testing.assert_allclose(both["embedding_output"], both["bert.embeddings"], rtol=0, atol=0)
+    np.testing.assert_allclose(both["inputs_embeds"], both["bert.embeddings.LayerNorm.input"], rtol=0, atol=0)
+
+
+def test_mlm_label_at_the_cls_position_adds_to_the_nsp_gradient():
+    """A labelled position 0 gets the MLM gradient and the pooler's: the gradients of
+    MLM + NSP are the sum of each alone."""
+    model = tiny_model()
+    inputs = dict(input_ids=TINY_IDS, token_type_ids=TINY_TYPES, attention_mask=TINY_MASK)
+    _, both = model.loss_and_grads(**inputs, labels=TINY_LABELS, next_sentence_label=TINY_NSP)
+    _, mlm = model.loss_and_grads(**inputs, labels=TINY_LABELS)
+    _, nsp = model.loss_and_grads(**inputs, next_sentence_label=TINY_NSP)
+    for name in both:
+        np.testing.assert_allclose(both[name], mlm[name] + nsp[name], rtol=0, atol=1e-13, err_msg=name)
+
+
+def test_a_namespace_without_inspection_hooks_trains():
+    """A namespace of one's own whose self_attention_backward takes (dcontext, cache)
+    only: loss_and_grads without inspection never asks it for more."""
+    import types
+    namespace = types.SimpleNamespace(**{name: getattr(layers, name) for name in layers.__all__})
+    namespace.self_attention_backward = lambda dcontext, cache: layers.self_attention_backward(dcontext, cache)
+    model = tiny_model(namespace=namespace)
+    reference = tiny_model(namespace="reference")
+    kwargs = dict(input_ids=TINY_IDS, labels=TINY_LABELS, next_sentence_label=TINY_NSP)
+    loss, grads = model.loss_and_grads(**kwargs)
+    want, want_grads = reference.loss_and_grads(**kwargs)
+    assert abs(loss - want) < 1e-13
+    for name, g in grads.items():
+        np.testing.assert_allclose(g, want_grads[name], rtol=0, atol=1e-13, err_msg=name)
+
+
+def test_all_ignored_mlm_logits_have_the_models_dtype():
+    """Every label -100 in a float32 model: details' mlm_logits is (0, V) float32."""
+    model = tiny_model(dtype=np.float32)
+    _, _, d = model.loss_and_grads(TINY_IDS, labels=np.full((2, 5), -100), return_details=True)
+    assert d["mlm_logits"].shape == (0, 13) and d["mlm_logits"].dtype == np.float32
+
+
+def test_pretraining_label_errors_say_what_is_wrong():
+    """The whole message of a missing label, a float next_sentence_label and one not 0/1."""
+    model = tiny_model()
+    with pytest.raises(ValueError, match=r"^loss_and_grads needs labels \(MLM\), next_sentence_label \(NSP\), "
+                                         r"or both$"):
+        model.loss_and_grads(TINY_IDS)
+    with pytest.raises(TypeError, match=r"^next_sentence_label must hold integers \(token ids / labels\), got "
+                                        r"dtype float64; convert with np.asarray\(next_sentence_label, "
+                                        r"dtype=np.int64\)$"):
+        model.loss_and_grads(TINY_IDS, next_sentence_label=np.array([1.0, 0.0]))
+    with pytest.raises(ValueError, match=r"^next_sentence_label must be 0 \(IsNext\) or 1 \(NotNext\), got "
+                                         r"\[0, 2\]$"):
+        model.loss_and_grads(TINY_IDS, next_sentence_label=np.array([2, 0]))

@@ -34,7 +34,7 @@ def default_num_threads():
     """The thread count the environment asks for (see the module docstring)."""
     for name in ("NUMPY_BERT_NUM_THREADS", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
         value = os.environ.get(name, "").strip()
-        if value.isdigit() and int(value) > 0:
+        if value.isascii() and value.isdigit() and int(value) > 0:  # "²" is a digit int() refuses
             return int(value)
     try:
         return max(1, len(os.sched_getaffinity(0)))

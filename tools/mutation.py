@@ -204,7 +204,8 @@ def main(argv=None):
             every = sorted(results(workdir))
             sample = every if args.sample is None or args.sample >= len(every) else sorted(
                 random.Random(args.seed).sample(every, args.sample))
-            if sample_file.exists() and json.loads(sample_file.read_text())["mutants"] != sample:
+            if (args.sample is not None and sample_file.exists()
+                    and json.loads(sample_file.read_text())["mutants"] != sample):
                 parser.error(f"{workdir} holds another sample: remove it or run with the same --sample/--seed")
             sample_file.write_text(json.dumps({"of": len(every), "seed": args.seed, "mutants": sample}))
             codes = results(workdir)

@@ -346,8 +346,7 @@ def word_vectors(model, ids=TINY_IDS):
 
 
 def test_inputs_embeds_are_the_word_vectors_of_the_ids():
-    """inputs_embeds = word[ids] gives the ids' outputs (BertModel, sequence_output, the
-    pre-training heads), cast to the model's dtype; B = 1 is a batch like any other."""
+    """inputs_embeds = word[ids] gives the ids' outputs in the model's dtype (encoder, sequence_output, heads)."""
     for cls, keys in ((BertModel, ("last_hidden_state", "pooler_output")),
                       (BertForPreTraining, ("prediction_logits", "seq_relationship_logits"))):
         model = tiny_model(cls)
@@ -408,9 +407,7 @@ def no_attention_forward(model, ids, types):
 
 
 def test_head_mask_multiplies_each_heads_attention_probabilities():
-    """head_mask (NH,) or (L, NH) as HF's: zeros everywhere leave only the attention
-    blocks' biases; a zero switches one head off (its attentions are 0); (NH,) is every
-    layer's row; sequence_output and the pre-training heads take it too."""
+    """head_mask (NH,) or (L, NH) multiplies each head's attention probabilities, as HF's (0 = head off)."""
     model = tiny_model(BertModel)
     L, NH = 2, 3
     off = model(TINY_IDS, TINY_TYPES, head_mask=np.zeros((L, NH)))["last_hidden_state"]
@@ -432,14 +429,14 @@ def test_head_mask_multiplies_each_heads_attention_probabilities():
         encoder.params[name][...] = pretraining.params["bert." + name]
     got = pretraining(TINY_IDS, TINY_TYPES, head_mask=np.zeros((L, NH)))["last_hidden_state"]
     np.testing.assert_allclose(got, no_attention_forward(encoder, TINY_IDS, TINY_TYPES), rtol=0, atol=1e-12)
-    # a float64 head mask on a float32 model: still float32
-    model32 = tiny_model(BertModel, dtype=np.float32)
-    assert model32(TINY_IDS, head_mask=one_off)["last_hidden_state"].dtype == np.float32
+    # a float64 head mask on a float32 model: still float32 (the reference layers would promote)
+    for namespace in ("fast", "reference"):
+        model32 = tiny_model(BertModel, dtype=np.float32, namespace=namespace)
+        assert model32(TINY_IDS, head_mask=one_off)["last_hidden_state"].dtype == np.float32, namespace
 
 
 def test_bert_model_call_defaults_and_eval():
-    """BertModel(ids) gives only last_hidden_state and pooler_output; eval() sets
-    training back to False (and returns the model)."""
+    """BertModel(ids) gives only last_hidden_state and pooler_output; eval() sets training to False."""
     model = tiny_model(BertModel)
     assert set(model(TINY_IDS)) == {"last_hidden_state", "pooler_output"}
     assert model.train().training is True
@@ -471,9 +468,7 @@ def centred_difference(loss_of, array, index, h=1e-6):
 
 
 def test_pretraining_input_grads_match_finite_differences():
-    """return_input_grads: "inputs_embeds" (B, T, H) and "head_mask" ((NH,) or (L, NH) as
-    given, (L, NH) at ones when none is) against centred differences; "embedding_output"
-    is the gradient that the embeddings' LayerNorm turns into inputs_embeds'."""
+    """return_input_grads: the gradients at inputs_embeds, head_mask (shaped as given) and the embedding output."""
     model = tiny_model()
     embeds = word_vectors(model).copy()
     mask_1d = np.array([1.0, 0.7, 1.3])
@@ -509,18 +504,17 @@ def test_pretraining_input_grads_match_finite_differences():
     _, at_ones = model.loss_and_grads(TINY_IDS, head_mask=np.ones((2, 3)), return_input_grads=True, **kwargs)
     assert at_none["head_mask"].shape == (2, 3)
     np.testing.assert_allclose(at_none["head_mask"], at_ones["head_mask"], rtol=0, atol=1e-12)
-    # a float32 model: the input gradients are float32 too
-    model32 = tiny_model(dtype=np.float32)
-    _, g32 = model32.loss_and_grads(inputs_embeds=word_vectors(model32).astype(np.float64), head_mask=mask_1d,
-                                    return_input_grads=True, **kwargs)
-    for key in ("inputs_embeds", "embedding_output", "head_mask"):
-        assert g32[key].dtype == np.float32, key
+    # a float32 model given float64 vectors and mask: the input gradients are float32 too
+    for namespace in ("fast", "reference"):
+        model32 = tiny_model(dtype=np.float32, namespace=namespace)
+        _, g32 = model32.loss_and_grads(inputs_embeds=word_vectors(model32).astype(np.float64), head_mask=mask_1d,
+                                        return_input_grads=True, **kwargs)
+        for key in ("inputs_embeds", "embedding_output", "head_mask"):
+            assert g32[key].dtype == np.float32, (namespace, key)
 
 
 def test_pretraining_activation_grads_are_named_per_layer():
-    """return_activation_grads alone: every layer's LAYER_ACTIVATIONS and the embeddings'
-    two, under bert_backward's names, no input gradients, the parameters' gradients
-    unchanged; with NSP alone only the [CLS] row of the last layer's output has one."""
+    """return_activation_grads alone adds every named activation's gradient and nothing else."""
     from numpy_bert.model import LAYER_ACTIVATIONS
     model = tiny_model()
     kwargs = dict(token_type_ids=TINY_TYPES, attention_mask=TINY_MASK, next_sentence_label=TINY_NSP)
@@ -539,8 +533,7 @@ def test_pretraining_activation_grads_are_named_per_layer():
 
 
 def test_mlm_label_at_the_cls_position_adds_to_the_nsp_gradient():
-    """A labelled position 0 gets the MLM gradient and the pooler's: the gradients of
-    MLM + NSP are the sum of each alone."""
+    """A labelled position 0 gets the MLM and the NSP gradient: MLM + NSP is the sum of each alone."""
     model = tiny_model()
     inputs = dict(input_ids=TINY_IDS, token_type_ids=TINY_TYPES, attention_mask=TINY_MASK)
     _, both = model.loss_and_grads(**inputs, labels=TINY_LABELS, next_sentence_label=TINY_NSP)
@@ -551,8 +544,7 @@ def test_mlm_label_at_the_cls_position_adds_to_the_nsp_gradient():
 
 
 def test_a_namespace_without_inspection_hooks_trains():
-    """A namespace of one's own whose self_attention_backward takes (dcontext, cache)
-    only: loss_and_grads without inspection never asks it for more."""
+    """Without inspection, loss_and_grads calls self_attention_backward(dcontext, cache) only."""
     import types
     namespace = types.SimpleNamespace(**{name: getattr(layers, name) for name in layers.__all__})
     namespace.self_attention_backward = lambda dcontext, cache: layers.self_attention_backward(dcontext, cache)

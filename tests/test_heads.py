@@ -498,3 +498,158 @@ def test_multiple_choice_input_grads_have_the_inputs_shape():
         down = model.loss_and_grads(inputs_embeds=embeds, **kwargs)[0]
         embeds[index] = keep
         assert abs(grads["inputs_embeds"][index] - (up - down) / 2e-6) < 1e-7, index
+
+
+# -- found by the full mutation run of model, second part: the MLM head's backward adds into
+# -- grads, BertForMultipleChoice's flattening and input errors, what QA's loss_and_grads
+# -- passes on, and sequence classification's whole label messages
+
+def test_mlm_head_backward_adds_into_the_gradients():
+    """mlm_head_backward adds each of its gradients into grads (accumulation), and they are the head's."""
+    from numpy_bert.model import mlm_head_backward, mlm_head_forward
+
+    model = tiny(BertForPreTraining)
+    layers, params, config = model.layers, model.params, model.config
+    rng = np.random.default_rng(11)
+    h = rng.standard_normal((4, 12))                                          # (M, H)
+    logits, _ = mlm_head_forward(layers, params, config, h)
+    dlogits = rng.standard_normal(logits.shape)                               # (M, V)
+    names = ["bert.embeddings.word_embeddings.weight", "cls.predictions.bias",
+             "cls.predictions.transform.LayerNorm.weight", "cls.predictions.transform.LayerNorm.bias",
+             "cls.predictions.transform.dense.weight", "cls.predictions.transform.dense.bias"]
+    alone = {name: np.zeros_like(params[name]) for name in names}
+    mlm_head_backward(layers, dlogits, mlm_head_forward(layers, params, config, h, True)[1], alone)
+    start = {name: rng.standard_normal(params[name].shape) for name in names}
+    grads = {name: g.copy() for name, g in start.items()}
+    mlm_head_backward(layers, dlogits, mlm_head_forward(layers, params, config, h, True)[1], grads)
+    for name in names:
+        assert np.any(alone[name] != 0), name
+        np.testing.assert_allclose(grads[name], start[name] + alone[name], rtol=0, atol=1e-12, err_msg=name)
+    # the gradients themselves: sum(dlogits * logits) along a random direction, centred differences
+    direction = {name: rng.standard_normal(params[name].shape) for name in names}
+    f = lambda: np.sum(dlogits * mlm_head_forward(layers, params, config, h)[0])
+    moved = {}
+    for sign in (1, -1):
+        for name in names:
+            params[name] += sign * 1e-6 * direction[name]
+        moved[sign] = f()
+        for name in names:
+            params[name] -= sign * 1e-6 * direction[name]
+    want = (moved[1] - moved[-1]) / 2e-6
+    got = sum(np.sum(alone[name] * direction[name]) for name in names)
+    assert abs(got - want) <= 1e-6 * max(1.0, abs(want))
+
+
+def test_multiple_choice_is_sequence_classification_of_the_flattened_pairs():
+    """(B, C, T) inputs scored as the B*C flattened pairs by a one-label classifier, logits (B, C);
+    masks and token types flattened with them, inputs_embeds (B, C, T, H) as the ids' embeddings."""
+    choice = tiny(BertForMultipleChoice)
+    single = BertForSequenceClassification(BertConfig(**{**TINY, "num_labels": 1}), dtype=np.float64)
+    assert list(single.params) == list(choice.params)
+    for name, p in choice.params.items():
+        single.params[name][...] = p
+    _, _, inputs = other_heads()["choice"]
+    grid = {k: v for k, v in inputs.items() if k != "labels"}                 # (3, 2, 5) each
+    flat = {k: v.reshape(6, 5) for k, v in grid.items()}
+    for keys in [("input_ids",), ("input_ids", "token_type_ids"), ("input_ids", "attention_mask"), tuple(grid)]:
+        logits = choice(**{k: grid[k] for k in keys})["logits"]
+        assert logits.shape == (3, 2) and logits.dtype == np.float64
+        want = single(**{k: flat[k] for k in keys})["logits"].reshape(3, 2)
+        np.testing.assert_allclose(logits, want, rtol=0, atol=1e-12, err_msg=str(keys))
+    assert not np.allclose(choice(grid["input_ids"])["logits"], choice(**grid)["logits"])
+    words = choice.params["bert.embeddings.word_embeddings.weight"]
+    embeds = words[grid["input_ids"]]                                          # (3, 2, 5, 12)
+    from_embeds = choice(inputs_embeds=embeds, token_type_ids=grid["token_type_ids"],
+                         attention_mask=grid["attention_mask"])["logits"]
+    assert from_embeds.dtype == np.float64
+    np.testing.assert_allclose(from_embeds, choice(**grid)["logits"], rtol=0, atol=1e-12)
+    # one choice per example (C = 1) and one example (B = 1) are shapes like any other
+    one = choice(inputs_embeds=embeds[:1, :1])["logits"]
+    assert one.shape == (1, 1)
+    np.testing.assert_allclose(one, choice(grid["input_ids"][:1, :1])["logits"], rtol=0, atol=1e-12)
+
+
+def test_multiple_choice_input_errors_are_whole_messages():
+    """Both ids and embeds, embeds not (B, C, T, H) or empty, float ids, token types of another shape."""
+    model = tiny(BertForMultipleChoice)
+    _, _, inputs = other_heads()["choice"]
+    ids = inputs["input_ids"]                                                  # (3, 2, 5)
+    embeds = model.params["bert.embeddings.word_embeddings.weight"][ids]       # (3, 2, 5, 12)
+    with pytest.raises(ValueError, match=r"^pass exactly one of input_ids \(B, C, T\) and inputs_embeds "
+                                         r"\(B, C, T, H\)$"):
+        model(input_ids=ids, inputs_embeds=embeds)
+    for bad in (embeds[:, 0], embeds[:, :0]):
+        shape = str(bad.shape).replace("(", r"\(").replace(")", r"\)")
+        with pytest.raises(ValueError, match=r"^BertForMultipleChoice takes inputs_embeds of shape "
+                                             r"\(B, C, T, H\), got shape " + shape + "$"):
+            model(inputs_embeds=bad)
+    with pytest.raises(TypeError, match=r"^input_ids must hold integers \(token ids / labels\), got dtype "
+                                        r"float64; convert with np.asarray\(input_ids, dtype=np.int64\)$"):
+        model(ids.astype(np.float64))
+    with pytest.raises(ValueError, match=r"^token_type_ids has shape \(3, 2, 4\) but the inputs have shape "
+                                         r"\(3, 2, 5\); they must match$"):
+        model(ids, token_type_ids=inputs["token_type_ids"][..., :4])
+
+
+def test_question_answering_loss_and_grads_passes_embeds_head_mask_and_inspection():
+    """QA's loss_and_grads takes inputs_embeds and head_mask, and adds input / activation gradients as asked."""
+    model = tiny(BertForQuestionAnswering)
+    inputs = other_heads()["qa"][2]
+    positions = {k: inputs[k] for k in ("start_positions", "end_positions")}
+    rest = {k: inputs[k] for k in ("token_type_ids", "attention_mask")}
+    embeds = model.params["bert.embeddings.word_embeddings.weight"][inputs["input_ids"]].copy()   # (3, 5, 12)
+    head_mask = np.array([1.0, 0.0, 0.5])
+    loss, grads, details = model.loss_and_grads(inputs_embeds=embeds, head_mask=head_mask, **rest, **positions,
+                                                return_details=True)
+    out = model(inputs_embeds=embeds, head_mask=head_mask, **rest)
+    np.testing.assert_allclose(details["start_logits"], out["start_logits"], rtol=0, atol=1e-14)
+    assert not np.allclose(out["start_logits"], model(**batch())["start_logits"])
+    # clamp(0, T=5) as HF: start 9 -> 5 (ignored), -3 -> 0; end 7 -> 5 (ignored)
+    start = -np.mean(log_softmax(out["start_logits"])[[0, 2], [1, 0]])
+    end = -np.mean(log_softmax(out["end_logits"])[[0, 1], [3, 2]])
+    assert abs(loss - (start + end) / 2) < 1e-13
+    assert set(grads) == set(model.params)
+    kwargs = dict(inputs_embeds=embeds, head_mask=head_mask, **rest, **positions)
+    _, grads = model.loss_and_grads(**kwargs, return_input_grads=True)
+    assert set(grads) - set(model.params) == {"inputs_embeds", "embedding_output", "head_mask"}
+    assert grads["inputs_embeds"].shape == (3, 5, 12) and grads["head_mask"].shape == (3,)
+    for index, array in [((2, 3, 7), embeds), ((2,), head_mask)]:
+        keep = array[index]
+        array[index] = keep + 1e-6
+        up = model.loss_and_grads(**kwargs)[0]
+        array[index] = keep - 1e-6
+        down = model.loss_and_grads(**kwargs)[0]
+        array[index] = keep
+        name = "inputs_embeds" if array is embeds else "head_mask"
+        assert abs(grads[name][index] - (up - down) / 2e-6) < 1e-7, name
+    _, grads = model.loss_and_grads(**kwargs, return_activation_grads=True)
+    extra = set(grads) - set(model.params)
+    assert {"bert.embeddings", "bert.encoder.layer.1.output"} <= extra and "inputs_embeds" not in extra
+
+
+def test_sequence_classification_label_errors_are_whole_messages():
+    """Missing, non-numeric, wrongly shaped, non-finite and out-of-[0, 1] labels: the whole message."""
+    inputs = batch()
+    model = tiny(BertForSequenceClassification, num_labels=3)
+    with pytest.raises(ValueError, match=r"^loss_and_grads needs labels: class ids \(B,\), or floats "
+                                         r"\(B, num_labels\) for multi-label classification and regression$"):
+        model.loss_and_grads(**inputs)
+    with pytest.raises(TypeError, match=r"^labels must be numbers, got dtype <U1$"):
+        model.loss_and_grads(**inputs, labels=np.array(["a", "b", "c"]))
+    regression = tiny(BertForSequenceClassification, num_labels=1)
+    with pytest.raises(ValueError, match=r"^labels for regression have shape \(2,\) but must be \(3, 1\) "
+                                         r"\(num_labels=1\) or \(B,\)$"):
+        regression.loss_and_grads(**inputs, labels=np.array([0.5, 1.0]))
+    with pytest.raises(ValueError, match=r"^labels must be finite numbers$"):
+        regression.loss_and_grads(**inputs, labels=np.array([0.5, np.nan, 1.0]))
+    two = tiny(BertForSequenceClassification, num_labels=2, problem_type="regression")
+    with pytest.raises(ValueError, match=r"^labels for regression have shape \(3,\) but must be \(3, 2\) "
+                                         r"\(num_labels=2\)$"):
+        two.loss_and_grads(**inputs, labels=np.array([0.5, 1.0, 2.0]))
+    multi = tiny(BertForSequenceClassification, num_labels=3, problem_type="multi_label_classification")
+    with pytest.raises(ValueError, match=r"^labels for multi_label_classification have shape \(3,\) but must "
+                                         r"be \(3, 3\) \(num_labels=3\)$"):
+        multi.loss_and_grads(**inputs, labels=np.array([0.0, 1.0, 1.0]))
+    with pytest.raises(ValueError, match=r"^multi-label labels are targets of a sigmoid and must be in "
+                                         r"\[0, 1\] \(1 = the label applies\)$"):
+        multi.loss_and_grads(**inputs, labels=np.full((3, 3), 2.0))

@@ -5,12 +5,17 @@ test_tokenization_corpus.py; property tests in test_tokenization_properties.py.
 """
 
 import json
+import unicodedata
+import warnings
 
 import numpy as np
 import pytest
 
-from numpy_bert.tokenization import (BasicTokenizer, BertTokenizer, VocabFileNotFoundError, WordpieceTokenizer,
-                                     _extra_lower, is_control, is_punctuation, is_whitespace, load_vocab)
+from numpy_bert.config import BertConfig
+from numpy_bert.tokenization import (_SPACES, BasicTokenizer, BatchEncoding, BertTokenizer, VocabFileNotFoundError,
+                                     WordpieceTokenizer, _extra_lower, _in_table, check_vocab_size, is_control,
+                                     is_punctuation, is_whitespace, load_vocab)
+from numpy_bert.tokenization import write_vocab as save_vocab
 
 # google-research/bert tokenization_test.py's vocab; [PAD] and [MASK] appended (numpy_bert's
 # BertTokenizer needs all five special tokens), which leaves the ids of the test unchanged.
@@ -442,3 +447,215 @@ def test_stride_too_large_for_a_pair_says_the_room_of_each_sequence(tok):
 def test_number_of_special_tokens_and_charspan_repr(tok):
     assert (tok.num_special_tokens_to_add(), tok.num_special_tokens_to_add(pair=True)) == (2, 3)
     assert repr(tok("want run").token_to_chars(2)) == "CharSpan(start=5, end=8)"
+
+
+# -- found by the full mutation run of tokenization: behaviours a surviving mutant of
+# -- numpy_bert/tokenization.py changed and none of the tokenization test files checked
+
+def test_in_table_of_the_spaces_is_the_whitespace_that_survives_cleaning():
+    """_in_table(_SPACES) is True exactly for \\t \\n \\r and the Unicode separators Zs, Zl, Zp (BMP up to U+30FF)."""
+    is_space = _in_table(_SPACES)  # the module's table is built at import: call _in_table itself
+    for cp in range(0x3100):
+        char = chr(cp)
+        expected = char in "\t\n\r" or unicodedata.category(char) in ("Zs", "Zl", "Zp")
+        assert is_space(char) is expected, hex(cp)
+
+
+def test_check_vocab_size_refuses_more_tokens_than_embedding_rows(tok):
+    """check_vocab_size: a vocab larger than config.vocab_size is a ValueError naming the file, both sizes and the ids."""
+    with pytest.raises(ValueError) as info:
+        check_vocab_size(tok, BertConfig(vocab_size=10))
+    assert str(info.value) == (f"{tok.vocab_file} has 13 tokens but the model has vocab_size=10 (config.json): ids 10 "
+                               "to 12 would have no row in its word embedding matrix; use the vocab.txt that belongs "
+                               "to the model")
+    with pytest.raises(ValueError, match="^the tokenizer's vocab has 13 tokens but the model m has vocab_size=12 "):
+        check_vocab_size(BertTokenizer(dict(tok.vocab)), BertConfig(vocab_size=12), "the model m")
+
+
+def test_check_vocab_size_accepts_an_exact_fit_and_warns_at_the_caller_about_unused_rows(tok):
+    """check_vocab_size: vocab_size equal to the vocab is silent; a larger one is a UserWarning pointing at the caller."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_vocab_size(tok, BertConfig(vocab_size=13))
+    with pytest.warns(UserWarning) as record:
+        check_vocab_size(tok, BertConfig(vocab_size=16))
+    assert len(record) == 1
+    assert str(record[0].message) == (
+        f"{tok.vocab_file} has 13 tokens but the model has vocab_size=16 (config.json): the last 3 rows of its word "
+        "embedding matrix are never used (transformers allows this, e.g. for a matrix padded for speed); is it the "
+        "model's own vocab.txt?")
+    assert record[0].filename == __file__  # stacklevel=2: the line that called check_vocab_size
+
+
+def test_build_inputs_with_special_tokens(tok):
+    """build_inputs_with_special_tokens: [CLS] A [SEP], and [CLS] A [SEP] B [SEP] for a pair, as HF's BertTokenizer."""
+    assert tok.build_inputs_with_special_tokens([5, 7]) == [2, 5, 7, 3]
+    assert tok.build_inputs_with_special_tokens((5,), [7, 9]) == [2, 5, 3, 7, 9, 3]
+
+
+def test_get_vocab_is_a_copy_of_token_to_id(tok):
+    """get_vocab() is the token -> id dict, a copy that can be changed without changing the tokenizer."""
+    vocab = tok.get_vocab()
+    assert vocab == {token: i for i, token in enumerate(MUT_VOCAB)}
+    vocab["new"] = 13
+    assert "new" not in tok.vocab
+
+
+def test_token_span_repr_and_fields(tok):
+    """word_to_tokens gives a TokenSpan: a (start, end) tuple with .start, .end and transformers' repr."""
+    span = tok("want run").word_to_tokens(1)
+    assert span == (2, 3) and (span.start, span.end) == (2, 3)
+    assert repr(span) == "TokenSpan(start=2, end=3)"
+
+
+def test_a_known_token_as_a_str_is_its_id(tok):
+    """convert_tokens_to_ids of one known token (a str) is its id."""
+    assert tok.convert_tokens_to_ids("want") == 5 and tok.convert_tokens_to_ids("##ning") == 8
+
+
+def test_an_id_outside_the_vocab_names_the_valid_range(tok):
+    """An id past the vocab is a ValueError saying the ids run from 0 to vocab_size - 1."""
+    with pytest.raises(ValueError, match=r"^token id 13 is outside the vocab \(0 \.\. 12\)$"):
+        tok.convert_ids_to_tokens(13)
+
+
+def test_decode_takes_one_id_as_an_int_a_numpy_integer_or_a_0d_array(tok):
+    """decode of a single id (int, numpy integer, 0-d array) is that token, as HF's decode."""
+    assert tok.decode(5) == "want"
+    assert tok.decode(np.int64(7)) == "run"
+    assert tok.decode(np.array(9)) == "a"
+    assert tok.decode(np.array([5, 6])) == "wanted"
+
+
+def test_decode_of_an_id_that_is_not_an_int_names_it(tok):
+    """decode refuses a non-int id with a TypeError naming its type and value."""
+    with pytest.raises(TypeError, match=r"^token ids must be ints, got str \('5'\)$"):
+        tok.decode([5, "5"])
+
+
+def test_arrays_of_an_empty_encoding_are_int64(tok):
+    """return_tensors="np" gives int64 arrays even for a row without tokens: (1, 0) ids, (1, 0, 2) offsets."""
+    enc = tok("", add_special_tokens=False, return_tensors="np", return_offsets_mapping=True)
+    for key in ("input_ids", "token_type_ids", "attention_mask"):
+        assert enc[key].dtype == np.int64 and enc[key].shape == (1, 0), key
+    assert enc["offset_mapping"].dtype == np.int64 and enc["offset_mapping"].shape == (1, 0, 2)
+
+
+def test_arrays_of_unequal_rows_say_to_pad(tok):
+    """return_tensors="np" without padding, rows of different lengths: the message gives the lengths and the fix."""
+    with pytest.raises(ValueError, match=r"^the texts encode to different lengths \(3 \.\. 4 tokens\): "
+                                         r"pass padding=True to get arrays$"):
+        tok(["want", "want run"], return_tensors="np")
+
+
+def test_pieces_are_cleaned_one_by_one_as_the_wordpiece_decoder_does(tok):
+    """convert_tokens_to_string applies the Rust decoder's clean-up to each piece: " do not" -> " don't", " ' " -> "'"."""
+    # pieces with spaces inside come from a tokenizer.json vocab (vocab.txt cannot hold them)
+    assert tok.convert_tokens_to_string(["i", "do not", "know", "' em"]) == "i don't know'em"
+
+
+def test_split_spans_of_words_after_the_first_of_a_chunk():
+    """BasicTokenizer.split: every word of a chunk gets its own span into the text (the docstring's example)."""
+    assert BasicTokenizer().split("H\u00e9llo, w\u00f6rld") == [("hello", 0, 5), (",", 5, 6), ("world", 7, 12)]
+
+
+def test_encode_passes_truncation_and_max_length_on(tok):
+    """encode truncates with truncation=True and max_length, keeps every token with truncation=False, as HF's."""
+    assert tok.encode("want run a", truncation=True, max_length=4) == [2, 5, 7, 3]
+    assert tok.encode("want run a", truncation=False, max_length=4) == [2, 5, 7, 9, 3]
+
+
+def test_batch_encoding_rows_by_negative_index_and_bad_indices(tok):
+    """A row index counts from the end when negative (-len is row 0); past that, or not an int, is refused."""
+    enc = tok(["want", "run a"])
+    assert enc.tokens(-2) == enc.tokens(0) == ["[CLS]", "want", "[SEP]"]
+    assert enc.tokens(-1) == ["[CLS]", "run", "a", "[SEP]"]
+    with pytest.raises(IndexError, match=r"^batch_index -3 is out of range: this encoding has 2 row\(s\)$"):
+        enc.tokens(-3)
+    with pytest.raises(TypeError, match="^batch_index must be an int, got str$"):
+        enc.tokens("0")
+
+
+def test_batch_encoding_made_by_hand_has_no_rows():
+    """A BatchEncoding built from a dict has no per-row encodings; asking for one says so."""
+    enc = BatchEncoding({"input_ids": [[2, 3]]})
+    with pytest.raises(ValueError, match=r"^this BatchEncoding has no per-row encodings "
+                                         r"\(it was not made by the tokenizer\)$"):
+        enc.word_ids(0)
+
+
+def test_batch_encoding_attributes_are_its_keys_but_not_private_names():
+    """enc.input_ids is enc["input_ids"]; a missing key is an AttributeError naming it; _names are never keys."""
+    enc = BatchEncoding({"input_ids": [1], "_hidden": 2})
+    assert enc.input_ids == [1]
+    with pytest.raises(AttributeError, match=r"^BatchEncoding has no attribute or key 'labels'$"):
+        enc.labels  # noqa: B018
+    with pytest.raises(AttributeError, match="^_hidden$"):
+        enc._hidden  # noqa: B018
+
+
+def test_encoding_looks_in_sequence_a_unless_asked_for_b(tok):
+    """Encoding's char/word mappings search sequence 0 (A) by default and B with sequence_index=1, as tokenizers'."""
+    row = tok("want run", "a abcde")[0]  # [CLS] want run [SEP] a abcde [SEP]
+    assert row.tokens == ["[CLS]", "want", "run", "[SEP]", "a", "abcde", "[SEP]"]
+    assert (row.char_to_token(6), row.char_to_token(6, 1)) == (2, 5)
+    assert (row.char_to_word(3), row.char_to_word(3, 1)) == (0, 1)
+    assert (row.word_to_tokens(1), row.word_to_tokens(1, 1)) == ((2, 3), (5, 6))
+    assert (row.word_to_chars(1), row.word_to_chars(1, 1)) == ((5, 8), (2, 7))
+    assert (row.token_to_sequence(1), row.token_to_sequence(4), row.token_to_sequence(0)) == (0, 1, None)
+    assert row.token_to_sequence(7) is None and row.token_to_sequence(-8) is None  # out of range
+
+
+def test_a_sequence_the_row_lacks_searches_the_whole_row(tok):
+    """sequence_index=1 on one text searches every token, special ones included (tokenizers' sequence_range)."""
+    bare = tok("want run", add_special_tokens=False)
+    assert bare.char_to_token(0, sequence_index=1) == 0
+    enc = tok("want run")
+    assert enc.word_to_tokens(0, sequence_index=1) == (1, 2)
+    assert enc.word_to_chars(1, sequence_index=1) == (5, 8)
+
+
+def test_batch_encoding_mappings_of_a_later_row(tok):
+    """enc.f(row, index) answers for that row, and passes sequence_index on (a batch of pairs)."""
+    enc = tok(["want", "run a"], ["a", "abcde run"])  # row 1: [CLS] run a [SEP] abcde run [SEP]
+    assert enc.tokens(1) == ["[CLS]", "run", "a", "[SEP]", "abcde", "run", "[SEP]"]
+    assert enc.token_to_sequence(1, 4) == 1
+    assert enc.token_to_chars(1, 2) == (4, 5)
+    assert enc.word_to_tokens(1, 1) == (2, 3)
+    assert enc.word_to_chars(1, 1) == (4, 5)
+    assert enc.word_to_chars(1, 1, sequence_index=1) == (6, 9)
+    assert enc.word_to_chars(1, 5) is None
+    assert enc.char_to_word(1, 4) == 1
+    assert enc.char_to_word(1, 4, sequence_index=1) == 0
+
+
+@pytest.mark.parametrize("tokens, message", [
+    (["[UNK]", ""], r"^token 1 \(''\) cannot go in a vocab file: tokens are non-empty strings without whitespace$"),
+    (["[UNK]", "a b"], r"^token 1 \('a b'\) cannot go in a vocab file: tokens are non-empty strings without "
+                       r"whitespace$"),
+    (["[UNK]", 7], r"^token 1 \(7\) cannot go in a vocab file"),
+    (["[UNK]", "a", "b", "a"], r"^token 'a' is listed twice \(again at index 3\)$"),
+])
+def test_write_vocab_refuses_what_a_vocab_file_cannot_hold(tmp_path, tokens, message):
+    """write_vocab refuses empty, whitespace and non-str tokens and duplicates, writing nothing."""
+    path = tmp_path / "vocab.txt"
+    with pytest.raises(ValueError, match=message):
+        save_vocab(tokens, path)
+    assert not path.exists()
+
+
+def test_write_vocab_writes_utf8_that_load_vocab_reads_back(tmp_path):
+    """write_vocab writes token i on line i + 1 as UTF-8; load_vocab reads the same ids back."""
+    tokens = ["[UNK]", "caf\u00e9", "##\u4e2d", "\U0001F600"]
+    save_vocab(tokens, tmp_path / "vocab.txt")
+    assert (tmp_path / "vocab.txt").read_bytes() == "".join(t + "\n" for t in tokens).encode("utf-8")
+    assert load_vocab(tmp_path / "vocab.txt") == {t: i for i, t in enumerate(tokens)}
+
+
+def test_load_vocab_of_a_directory_says_what_to_pass(tmp_path):
+    """load_vocab of a directory: IsADirectoryError saying to pass the vocab.txt or use from_pretrained."""
+    with pytest.raises(IsADirectoryError) as info:
+        load_vocab(tmp_path)
+    assert str(info.value) == (f"vocab file {str(tmp_path)!r} is a directory, not a file: pass the path of a "
+                               "vocab.txt (one token per line), or load a model directory with "
+                               "BertTokenizer.from_pretrained")

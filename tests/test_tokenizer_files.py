@@ -8,6 +8,7 @@ clean-up, transformers' rule written out (``PreTrainedTokenizerBase.clean_up_tok
 """
 
 import json
+import re
 import shutil
 
 import numpy as np
@@ -120,3 +121,107 @@ def test_clean_up_tokenization_spaces(minilm_path):
         [tok.decode(ids, skip_special_tokens=True, clean_up_tokenization_spaces=True) for ids in batch]
     assert tok.batch_decode(batch, skip_special_tokens=True, clean_up_tokenization_spaces=True)[0] == \
         "i'm sure it's john's, isn't it?"
+
+
+# -- found by the full mutation run of tokenization: behaviours a surviving mutant of
+# -- numpy_bert/tokenization.py changed and none of the tokenization test files checked
+
+def _bare_tokenizer_json(path, vocab, model=None, normalizer=None):
+    """A tokenizer.json with only the keys that must be there; ``model`` / ``normalizer`` add more."""
+    data = {"model": {"type": "WordPiece", "vocab": {t: i for i, t in enumerate(vocab)}, **(model or {})},
+            "normalizer": {"type": "BertNormalizer", **(normalizer or {})}}
+    path.mkdir(exist_ok=True)
+    (path / "tokenizer.json").write_text(json.dumps(data), encoding="utf-8")
+    return path
+
+
+BARE_VOCAB = VOCAB + ["x", "##x", "\u4e2d", "\u6587", "##\u6587"]
+
+
+def test_tokenizer_json_without_optional_keys_gets_the_tokenizers_defaults(tmp_path):
+    """Left out: clean_text, lowercase, handle_chinese_chars (true), unk_token [UNK], '##', 100 characters a word."""
+    tok = BertTokenizer.from_pretrained(_bare_tokenizer_json(tmp_path, BARE_VOCAB))
+    assert tok.unk_token == "[UNK]" and tok.tokenize("zzz") == ["[UNK]"]
+    assert tok.tokenize("Hello \u4e2d\u6587") == ["hello", "\u4e2d", "\u6587"]  # lower-cased, CJK split
+    assert tok.tokenize("x" * 100) == ["x"] + ["##x"] * 99
+    assert tok.tokenize("x" * 101) == ["[UNK]"]
+
+
+def test_tokenizer_json_handle_chinese_chars_and_unk_token_are_read(tmp_path):
+    """handle_chinese_chars=false keeps a CJK run one word; the model's unk_token names the unknown token."""
+    vocab = ["<unk>" if t == "[UNK]" else t for t in BARE_VOCAB]
+    tok = BertTokenizer.from_pretrained(_bare_tokenizer_json(tmp_path, vocab, {"unk_token": "<unk>"},
+                                                             {"handle_chinese_chars": False}))
+    assert tok.tokenize("\u4e2d\u6587") == ["\u4e2d", "##\u6587"]
+    assert tok.unk_token == "<unk>" and tok.tokenize("zzz") == ["<unk>"]
+
+
+@pytest.mark.parametrize("normalizer, shown", [({"clean_text": False}, "'BertNormalizer'"),
+                                               ({"type": "Lowercase"}, "'Lowercase'")])
+def test_tokenizer_json_normalizer_we_cannot_follow_is_refused_by_name(tmp_path, normalizer, shown):
+    """A normalizer that is not BertNormalizer with clean_text: ValueError naming it and what numpy_bert implements."""
+    _bare_tokenizer_json(tmp_path, BARE_VOCAB, normalizer=normalizer)
+    with pytest.raises(ValueError) as info:
+        BertTokenizer.from_pretrained(tmp_path)
+    assert str(info.value) == (f"{tmp_path / 'tokenizer.json'}: the normalizer is {shown}; numpy_bert implements "
+                               "BertNormalizer (with clean_text) only")
+
+
+SPECIAL_VOCAB = ["<pad>", "<unk>", "<cls>", "<sep>", "<mask>", "hello", "\u4e2d", "##\u6587", "\u6587"]
+
+
+def test_from_pretrained_reads_tokenizer_config_beside_a_directory_or_a_vocab_file(tmp_path):
+    """tokenizer_config.json's special tokens and tokenize_chinese_chars apply, whether given the directory or vocab.txt."""
+    (tmp_path / "vocab.txt").write_text("".join(t + "\n" for t in SPECIAL_VOCAB), encoding="utf-8")
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps(
+        {"unk_token": "<unk>", "sep_token": "<sep>", "pad_token": {"content": "<pad>"}, "cls_token": "<cls>",
+         "mask_token": "<mask>", "tokenize_chinese_chars": False}), encoding="utf-8")
+    for source in (tmp_path, tmp_path / "vocab.txt"):
+        tok = BertTokenizer.from_pretrained(source)
+        assert (tok.unk_token, tok.sep_token, tok.pad_token, tok.cls_token, tok.mask_token) == \
+            ("<unk>", "<sep>", "<pad>", "<cls>", "<mask>")
+        assert tok("hello \u4e2d\u6587")["input_ids"] == [2, 5, 6, 7, 3]  # "\u4e2d\u6587" one word: \u4e2d ##\u6587
+        assert tok.tokenize("zzz") == ["<unk>"]
+
+
+def test_from_pretrained_of_a_path_that_does_not_exist(tmp_path):
+    """from_pretrained of a missing path: VocabFileNotFoundError saying it is neither a directory nor a vocab file."""
+    missing = tmp_path / "missing"
+    with pytest.raises(FileNotFoundError, match=f"^{re.escape(str(missing))} is neither a model directory nor a "
+                                                "vocab file$"):
+        BertTokenizer.from_pretrained(missing)
+
+
+@pytest.mark.parametrize("content, message", [
+    ("{not json", r" is not valid JSON \(.+\); fix or delete it$"),
+    ("[1, 2]", r" must hold a JSON object$"),
+])
+def test_bad_tokenizer_config_is_a_clear_error(tmp_path, content, message):
+    """A tokenizer_config.json that is not a JSON object: ValueError naming the file and what is wrong with it."""
+    (tmp_path / "vocab.txt").write_text("".join(t + "\n" for t in VOCAB), encoding="utf-8")
+    config = tmp_path / "tokenizer_config.json"
+    config.write_text(content, encoding="utf-8")
+    with pytest.raises(ValueError, match="^" + re.escape(str(config)) + message):
+        BertTokenizer.from_pretrained(tmp_path)
+
+
+def test_save_pretrained_makes_missing_parents_overwrites_and_returns_the_paths(tmp_path):
+    """save_pretrained creates parent directories, saves again into an existing one, and returns the two files' paths."""
+    tok = BertTokenizer.from_pretrained(_write_tokenizer_json(tmp_path / "src", VOCAB))
+    out = tmp_path / "a" / "b"
+    paths = tok.save_pretrained(out)
+    assert paths == [str(out / "vocab.txt"), str(out / "tokenizer_config.json")]
+    assert tok.save_pretrained(out) == paths  # the directory exists now
+    assert BertTokenizer.from_pretrained(out).vocab == tok.vocab
+
+
+def test_clean_up_runs_over_the_whole_decoded_text(tmp_path):
+    """clean_up_tokenization_spaces=True is transformers' clean-up of the whole decoded string (" 're" of two pieces,
+    " ." " ?" " !" " ," after a piece that ends in a space, which a tokenizer.json vocab may hold)."""
+    tok = BertTokenizer.from_pretrained(_write_tokenizer_json(
+        tmp_path, VOCAB + ["they", "'", "##re", "etc ", ".", "?", "!", ","]))
+    ids = tok.convert_tokens_to_ids(["they", "'", "##re", "etc ", ".", "etc ", "?", "etc ", "!", "etc ", ","])
+    plain = tok.decode(ids)
+    assert plain == "they 're etc . etc ? etc ! etc ,"
+    assert tok.decode(ids, clean_up_tokenization_spaces=True) == hf_clean_up_tokenization(plain) == \
+        "they're etc. etc? etc! etc,"

@@ -312,3 +312,323 @@ def test_windows_properties(tok):
                 for (s0, e0), (s1, e1) in zip(spans, spans[1:]):
                     assert e0 - s1 == stride
     assert checked > 150, checked
+
+
+# -- found by the full mutation run of tokenization, second part ---------------------------
+
+from numpy_bert.tokenization import (BasicTokenizer, VocabFileNotFoundError, WordpieceTokenizer,  # noqa: E402
+                                     _lengths_after_truncation_strategy, load_vocab)
+
+SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+
+
+def _dict_vocab(tokens):
+    return {t: i for i, t in enumerate(SPECIALS + list(tokens))}
+
+
+def _vocab_file(tmp_path, tokens, name="vocab.txt"):
+    path = tmp_path / name
+    path.write_text("".join(t + "\n" for t in tokens), encoding="utf-8")
+    return path
+
+
+def test_bert_tokenizer_max_input_chars_per_word_default_is_100():
+    """BertTokenizer's default max_input_chars_per_word is 100, as in HF: 101 characters are [UNK]."""
+    tok = BertTokenizer(_dict_vocab(["a", "##a"]))
+    assert tok.tokenize("a" * 100) == ["a"] + ["##a"] * 99
+    assert tok.tokenize("a" * 101) == ["[UNK]"]
+
+
+def test_bert_tokenizer_from_a_dict_has_no_vocab_file():
+    """A tokenizer built from a dict has vocab_file None."""
+    assert BertTokenizer(_dict_vocab([])).vocab_file is None
+
+
+def test_bert_tokenizer_dict_vocab_errors():
+    """A dict vocab without the unk token, or with ids that are not 0..n-1, raises with its message."""
+    with pytest.raises(ValueError) as info:
+        BertTokenizer({"[PAD]": 0, "a": 1})
+    assert str(info.value) == "the vocab has no [UNK] token; add one"
+    vocab = _dict_vocab([])
+    vocab["[MASK]"] = 7
+    with pytest.raises(ValueError) as info:
+        BertTokenizer(vocab)
+    assert str(info.value) == "vocab ids must be 0 .. len(vocab) - 1, each used once"
+
+
+def test_bert_tokenizer_custom_unk_token_in_a_vocab_file(tmp_path):
+    """unk_token is passed to load_vocab: a vocab file with <unk> and no [UNK] loads with unk_token='<unk>'."""
+    path = _vocab_file(tmp_path, ["[PAD]", "<unk>", "[CLS]", "[SEP]", "[MASK]", "a"])
+    tok = BertTokenizer(path, unk_token="<unk>")
+    assert tok.unk_token_id == 1
+    assert tok.tokenize("a b") == ["a", "<unk>"]
+
+
+def test_bert_tokenizer_flag_attributes():
+    """do_lower_case and tokenize_chinese_chars default to True and are kept as attributes."""
+    tok = BertTokenizer(_dict_vocab([]))
+    assert tok.do_lower_case is True and tok.tokenize_chinese_chars is True
+    tok = BertTokenizer(_dict_vocab([]), do_lower_case=False, tokenize_chinese_chars=False)
+    assert tok.do_lower_case is False and tok.tokenize_chinese_chars is False
+
+
+def test_bert_tokenizer_model_max_length_no_limit():
+    """model_max_length above 1e12 (HF's int(1e30) "no limit") becomes None; up to 1e12 it is kept."""
+    assert BertTokenizer(_dict_vocab([]), model_max_length=int(1e30)).model_max_length is None
+    assert BertTokenizer(_dict_vocab([]), model_max_length=10 ** 12 + 1).model_max_length is None
+    assert BertTokenizer(_dict_vocab([]), model_max_length=10 ** 12).model_max_length == 10 ** 12
+    assert BertTokenizer(_dict_vocab([]), model_max_length=512).model_max_length == 512
+
+
+def test_bert_tokenizer_missing_special_token_message(tmp_path):
+    """A special token missing from the vocab raises naming the token (and the file, when there is one)."""
+    tokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "a"]
+    path = _vocab_file(tmp_path, tokens)
+    with pytest.raises(ValueError) as info:
+        BertTokenizer(path)
+    assert str(info.value) == (f"special token [MASK] is not in the vocab {path}; every BERT vocab "
+                               "needs [PAD], [UNK], [CLS], [SEP] and [MASK]")
+    with pytest.raises(ValueError) as info:
+        BertTokenizer({t: i for i, t in enumerate(tokens)})
+    assert str(info.value) == ("special token [MASK] is not in the vocab; every BERT vocab "
+                               "needs [PAD], [UNK], [CLS], [SEP] and [MASK]")
+
+
+def test_bert_tokenizer_tokenize_chinese_chars_false():
+    """tokenize_chinese_chars=False keeps CJK ideographs joined in one word (here [UNK])."""
+    vocab = _dict_vocab(["是", "模"])
+    assert BertTokenizer(vocab).tokenize("是模") == ["是", "模"]
+    assert BertTokenizer(vocab, tokenize_chinese_chars=False).tokenize("是模") == ["[UNK]"]
+
+
+def test_basic_tokenizer_strip_accents_attribute():
+    """BasicTokenizer keeps strip_accents as given (None by default)."""
+    assert BasicTokenizer().strip_accents is None
+    assert BasicTokenizer(strip_accents=False).strip_accents is False
+    assert BasicTokenizer(strip_accents=True).strip_accents is True
+
+
+def test_basic_tokenizer_never_split_longest_first():
+    """Of two never-split tokens where one starts the other, the longer one is matched."""
+    basic = BasicTokenizer(never_split=["[A]", "[A]B"])
+    assert basic.tokenize("x [A]B y [A]") == ["x", "[A]B", "y", "[A]"]
+    basic = BasicTokenizer(never_split=["[A]B", "[A]"])
+    assert basic.tokenize("x [A]B y [A]") == ["x", "[A]B", "y", "[A]"]
+
+
+def test_basic_tokenizer_one_character_never_split():
+    """A one-character never-split token works."""
+    assert BasicTokenizer(never_split=["$"]).tokenize("a $ b$") == ["a", "$", "b", "$"]
+
+
+def test_basic_tokenizer_no_never_split_keeps_every_letter():
+    """Without never-split tokens every character of a word is kept (no letter is a chunk boundary)."""
+    assert BasicTokenizer().tokenize("BOX XX xylophone") == ["box", "xx", "xylophone"]
+    assert BasicTokenizer(do_lower_case=False).split("XyX None") == [("XyX", 0, 3), ("None", 4, 8)]
+
+
+def test_basic_tokenizer_never_split_starting_with_a_letter():
+    """Never-split tokens that start with a letter are kept whole, also inside a run of characters."""
+    basic = BasicTokenizer(never_split=["MASK", "SEP"])
+    assert basic.tokenize("x MASK y None aMASKb SEPc") == ["x", "MASK", "y", "none", "a", "MASK", "b", "SEP", "c"]
+
+
+def test_wordpiece_max_input_chars_per_word_default_is_100():
+    """WordpieceTokenizer's default max_input_chars_per_word is 100: a 101-character word is [UNK]."""
+    wp = WordpieceTokenizer({"a": 0, "##a": 1})
+    assert wp.tokenize("a" * 100) == ["a"] + ["##a"] * 99
+    assert wp.tokenize("a" * 101) == ["[UNK]"]
+
+
+def test_wordpiece_empty_vocab():
+    """With an empty vocab every word is [UNK]."""
+    assert WordpieceTokenizer({}).tokenize("ab c") == ["[UNK]", "[UNK]"]
+
+
+def test_wordpiece_longest_piece_is_a_continuation():
+    """A continuation piece longer than every word-start piece is still found ("##" not counted)."""
+    wp = WordpieceTokenizer({"a": 0, "##bcd": 1})
+    assert wp.tokenize("abcd") == ["a", "##bcd"]
+
+
+def test_load_vocab_missing_file_message(tmp_path):
+    """A missing vocab file raises VocabFileNotFoundError with the whole message."""
+    path = str(tmp_path / "nope.txt")
+    with pytest.raises(VocabFileNotFoundError) as info:
+        load_vocab(path)
+    assert str(info.value) == (f"vocab file {path!r} not found: pass the path of a vocab.txt (one token per line) "
+                               "or a model directory that contains one")
+
+
+def test_load_vocab_without_final_newline(tmp_path):
+    """The last line of a vocab file counts also without a newline after it."""
+    path = tmp_path / "vocab.txt"
+    path.write_bytes(b"a\n[UNK]")
+    assert load_vocab(path) == {"a": 0, "[UNK]": 1}
+
+
+def test_load_vocab_line_error_messages(tmp_path):
+    """Invalid UTF-8, an empty line and a token with whitespace raise naming file and line, whole messages."""
+    path = tmp_path / "vocab.txt"
+    path.write_bytes(b"[UNK]\n\xff\n")
+    with pytest.raises(ValueError) as info:
+        load_vocab(path)
+    assert str(info.value) == (f"{path}, line 2: not valid UTF-8 (invalid start byte); "
+                               "a vocab file is UTF-8 text with one token per line")
+    path.write_bytes(b"[UNK]\n\na\n")
+    with pytest.raises(ValueError) as info:
+        load_vocab(path)
+    assert str(info.value) == (f"{path}, line 2: empty line; a vocab file has one token per line "
+                               "and no blank lines")
+    path.write_bytes(b"[UNK]\r\na\r\n")
+    with pytest.raises(ValueError) as info:
+        load_vocab(path)
+    assert str(info.value) == (f"{path}, line 1: token '[UNK]\\r' contains whitespace "
+                               "(Windows line endings?); a token can never contain whitespace")
+
+
+def test_no_truncation_by_default_even_with_model_max_length():
+    """truncation=None without max_length does not truncate, even when model_max_length is set (HF)."""
+    tok = BertTokenizer(_dict_vocab(list("abcdef")), model_max_length=5)
+    assert len(tok("a b c d e f")["input_ids"]) == 8
+    assert len(tok("a b c", "d e f")["input_ids"]) == 9
+
+
+def test_max_length_with_padding_max_length_does_not_truncate():
+    """padding='max_length' with max_length and truncation=None pads but does not truncate (HF)."""
+    tok = BertTokenizer(_dict_vocab(list("abcdef")))
+    assert len(tok("a b c d e f", padding="max_length", max_length=5)["input_ids"]) == 8
+    assert tok("a b", padding="max_length", max_length=5)["input_ids"] == [2, 5, 6, 3, 0]
+
+
+def test_max_length_alone_truncates_longest_first(tok):
+    """max_length without padding and truncation=None truncates longest_first, pairs shared equally."""
+    enc = tok("a b c d", "e f g h", max_length=7)
+    assert enc["input_ids"] == [2] + ids(tok, "a b") + [3] + ids(tok, "e f") + [3]
+    assert tok("a b c d", max_length=4)["input_ids"] == [2] + ids(tok, "a b") + [3]
+
+
+def test_do_not_truncate_strategy(tok):
+    """truncation='do_not_truncate' keeps everything, also with max_length."""
+    enc = tok("a b c d", "e f", truncation="do_not_truncate", max_length=4)
+    assert enc["input_ids"] == [2] + ids(tok, "a b c d") + [3] + ids(tok, "e f") + [3]
+
+
+def test_bad_truncation_message(tok):
+    """An unknown truncation value raises with the whole message."""
+    with pytest.raises(ValueError) as info:
+        tok("a", truncation="sideways")
+    assert str(info.value) == ("truncation must be False, True, 'longest_first', 'only_first' or 'only_second', "
+                               "got 'sideways'")
+
+
+def test_lengths_after_truncation_strategy_edges():
+    """Budget 0 for one text keeps (0, None); what fits exactly is kept, whatever the strategy."""
+    assert _lengths_after_truncation_strategy(5, None, 0, "longest_first") == (0, None)
+    assert _lengths_after_truncation_strategy(5, 3, 0, "longest_first") == (0, 0)
+    assert _lengths_after_truncation_strategy(4, 0, 4, "only_second") == (4, 0)
+    assert _lengths_after_truncation_strategy(0, 3, 3, "only_first") == (0, 3)
+    assert _lengths_after_truncation_strategy(10, 8, 7, "longest_first") == (4, 3)
+
+
+def test_only_second_single_text_that_fits(tok):
+    """truncation='only_second' on one text that fits is no error; one that does not fit is."""
+    assert tok("a b", truncation="only_second", max_length=4)["input_ids"] == [2] + ids(tok, "a b") + [3]
+    with pytest.raises(ValueError) as info:
+        tok("a b c", truncation="only_second", max_length=4)
+    assert str(info.value) == "truncation='only_second' needs a text_pair; use 'longest_first' for one text"
+
+
+def test_only_first_too_short_message(tok):
+    """only_first when the first sequence is too short to cut raises with the whole message."""
+    with pytest.raises(ValueError) as info:
+        tok("a b", "c d", truncation="only_first", max_length=5)
+    assert str(info.value) == ("truncation='only_first': the first sequence has 2 tokens, too few to remove "
+                               "the 2 needed to fit max_length; use truncation='longest_first' or a "
+                               "larger max_length")
+
+
+def test_do_not_pad_strategy(tok):
+    """padding='do_not_pad' is no padding (HF's PaddingStrategy.DO_NOT_PAD)."""
+    enc = tok(["a", "a b c"], padding="do_not_pad")
+    assert [len(row) for row in enc["input_ids"]] == [3, 5]
+
+
+def test_max_length_must_be_non_negative(tok):
+    """A negative max_length raises with the whole message; max_length=0 without special tokens keeps nothing."""
+    with pytest.raises(ValueError) as info:
+        tok("a", max_length=-1)
+    assert str(info.value) == "max_length must be a non-negative int, got -1"
+    assert tok("a b", max_length=0, add_special_tokens=False)["input_ids"] == []
+    assert tok("a b", max_length=1, add_special_tokens=False)["input_ids"] == ids(tok, "a")
+
+
+def test_max_length_defaults_to_model_max_length():
+    """truncation=True and padding='max_length' without max_length use model_max_length (HF)."""
+    tok = BertTokenizer(_dict_vocab(list("abcdef")), model_max_length=4)
+    assert tok("a b c d", truncation=True)["input_ids"] == [2, 5, 6, 3]
+    assert tok("a", padding="max_length")["input_ids"] == [2, 5, 3, 0]
+
+
+def test_padding_max_length_needs_a_max_length():
+    """padding='max_length' with no max_length and no model_max_length raises with the whole message."""
+    tok = BertTokenizer(_dict_vocab(list("ab")))
+    with pytest.raises(ValueError) as info:
+        tok("a", padding="max_length")
+    assert str(info.value) == "padding='max_length' needs max_length (this tokenizer has no model_max_length)"
+
+
+def test_max_length_below_the_special_tokens_message(tok):
+    """max_length smaller than the special tokens raises, naming the layout, whole messages."""
+    with pytest.raises(ValueError) as info:
+        tok("a", "b", truncation=True, max_length=2)
+    assert str(info.value) == ("max_length=2 is smaller than the 3 special tokens [CLS] A [SEP] B [SEP] needs; "
+                               "use max_length >= 3")
+    with pytest.raises(ValueError) as info:
+        tok("a", truncation=True, max_length=1)
+    assert str(info.value) == "max_length=1 is smaller than the 2 special tokens [CLS] A [SEP] needs; use max_length >= 2"
+
+
+def test_stride_larger_than_room_message(tok):
+    """A stride above max_length - 2 raises with the whole message, also for max_length=2."""
+    with pytest.raises(ValueError) as info:
+        tok("a b c d e f g h", truncation=True, max_length=6, stride=5, return_overflowing_tokens=True)
+    assert str(info.value) == ("stride=5 is larger than max_length=6 minus the 2 special tokens of one text (4): "
+                               "a window would repeat more tokens than it holds; use a smaller stride or a "
+                               "larger max_length")
+    with pytest.raises(ValueError, match=r"stride=1 is larger than max_length=2 minus the 2 special tokens of one "
+                                         r"text \(0\)"):
+        tok("a b c", truncation=True, max_length=2, stride=1, return_overflowing_tokens=True)
+
+
+_WINDOW_TAIL = (" that fit in each window (a window repeats the last `stride` tokens of the one before); "
+                "use a smaller stride or a larger max_length")
+
+
+def test_window_stride_messages(tok):
+    """A stride as large as a window raises naming the sequence and its room, whole messages."""
+    with pytest.raises(ValueError) as info:
+        _window_ranges(10, 4, 4, "x")
+    assert str(info.value) == "stride=4 must be smaller than the 4 tokens of x" + _WINDOW_TAIL
+    with pytest.raises(ValueError) as info:
+        tok("a b c d e f", truncation=True, max_length=5, stride=3, return_overflowing_tokens=True)
+    assert str(info.value) == ("stride=3 must be smaller than the 3 tokens of the text (max_length=5 less the "
+                               "special tokens)" + _WINDOW_TAIL)
+    with pytest.raises(ValueError) as info:
+        tok("a b", "c d e f g h", truncation="only_second", max_length=8, stride=3, return_overflowing_tokens=True)
+    assert str(info.value) == ("stride=3 must be smaller than the 3 tokens of the second sequence (max_length=8 "
+                               "less the special tokens and 2 tokens of the first sequence)" + _WINDOW_TAIL)
+
+
+def test_batch_encoding_bad_key_message(tok):
+    """Indexing a BatchEncoding with something else than a key, row or slice raises KeyError, whole message."""
+    with pytest.raises(KeyError) as info:
+        tok("a")[1.5]
+    assert info.value.args[0] == ("1.5: index a BatchEncoding with a key such as 'input_ids', a row number "
+                                  "(that row's Encoding) or a slice")
+
+
+def test_encoding_len_counts_padding(tok):
+    """len() of a padded row's Encoding counts the padding."""
+    enc = tok(["a", "a b c"], padding=True)
+    assert len(enc[0]) == len(enc[1]) == 5

@@ -527,6 +527,15 @@ def test_const_builds_one_read_only_block_per_value_and_dtype(monkeypatch):
     assert len(elementwise._CONSTANTS) == 3
 
 
+def _serial_parallel(calls):
+    """A stand-in for threads.parallel: records each call's items in ``calls``, runs them in order."""
+    def serial_parallel(fn, items):
+        calls.append(list(items))
+        for item in items:
+            fn(item)
+    return serial_parallel
+
+
 # elementwise.elementwise_blocks: which blocks, which path (threads or not), the scratch's dtype.
 # parallel() is replaced by a serial spy so that the path shows; the block bounds follow from the
 # first input, an index array.
@@ -539,13 +548,7 @@ def test_elementwise_blocks_blocks_and_threads(size, spread, monkeypatch):
     monkeypatch.setattr(elementwise, "spread_products", lambda: spread)
     monkeypatch.setattr(elementwise, "get_num_threads", lambda: n_threads)
     parallel_calls = []
-
-    def serial_parallel(fn, items):
-        parallel_calls.append(list(items))
-        for item in items:
-            fn(item)
-
-    monkeypatch.setattr(elementwise, "parallel", serial_parallel)
+    monkeypatch.setattr(elementwise, "parallel", _serial_parallel(parallel_calls))
     x = np.arange(size, dtype=np.float32)                   # exact indices (size < 2**24)
     out = np.empty(size, np.float64)
     seen = np.zeros(size, np.int8)
@@ -991,13 +994,7 @@ def _matmul_spies(monkeypatch, num_threads=2, blas_threads=1, spread=None):
     monkeypatch.setattr(matmul, "get_blas_threads", lambda: blas_threads)
     monkeypatch.setattr(matmul, "spread_products", lambda: spread)
     items_seen = []
-
-    def serial_parallel(fn, items):
-        items_seen.append(list(items))
-        for item in items:
-            fn(item)
-
-    monkeypatch.setattr(matmul, "parallel", serial_parallel)
+    monkeypatch.setattr(matmul, "parallel", _serial_parallel(items_seen))
     recording = _RecordingNumpy()
     monkeypatch.setattr(matmul, "np", recording)
     return items_seen, recording

@@ -13,8 +13,8 @@ import pytest
 
 from numpy_bert.config import BertConfig
 from numpy_bert.tokenization import (_SPACES, BasicTokenizer, BatchEncoding, BertTokenizer, VocabFileNotFoundError,
-                                     WordpieceTokenizer, _extra_lower, _in_table, check_vocab_size, is_control,
-                                     is_punctuation, is_whitespace, load_vocab)
+                                     WordpieceTokenizer, _check_text, _extra_lower, _in_table, check_vocab_size,
+                                     is_control, is_punctuation, is_whitespace, load_vocab)
 from numpy_bert.tokenization import write_vocab as save_vocab
 
 # google-research/bert tokenization_test.py's vocab; [PAD] and [MASK] appended (numpy_bert's
@@ -659,3 +659,128 @@ def test_load_vocab_of_a_directory_says_what_to_pass(tmp_path):
     assert str(info.value) == (f"vocab file {str(tmp_path)!r} is a directory, not a file: pass the path of a "
                                "vocab.txt (one token per line), or load a model directory with "
                                "BertTokenizer.from_pretrained")
+
+
+# -- found by the full mutation run of tokenization, third batch: error messages of bad input,
+# -- the bool/int distinction, Hangul under accent stripping, the caches, WordPiece's search
+
+_STR_HINT = ": pass one string, or a list of strings$"
+
+
+def test_text_that_is_not_a_str_is_refused_naming_the_argument(tok):
+    """A non-str text or pair is a TypeError naming the argument (text, text_pair, text[i], text_pair[i]) and type."""
+    with pytest.raises(TypeError, match="^text must be a str, got int" + _STR_HINT):
+        tok.tokenize(3)
+    with pytest.raises(TypeError, match="^text must be a str, got NoneType" + _STR_HINT):
+        BasicTokenizer().split(None)
+    with pytest.raises(TypeError, match="^text must be a str, got int" + _STR_HINT):
+        tok(3)
+    with pytest.raises(TypeError, match="^text_pair must be a str, got int" + _STR_HINT):
+        tok("want", 3)
+    with pytest.raises(TypeError, match=r"^text\[1\] must be a str, got int" + _STR_HINT):
+        tok(["want", 3])
+    with pytest.raises(TypeError, match=r"^text_pair\[1\] must be a str, got bytes" + _STR_HINT):
+        tok(["want", "run"], ["a", b"a"])
+
+
+def test_blank_text_is_refused_only_with_an_empty_hint():
+    """_check_text(empty_hint=...) refuses blank text with "the {what} is empty; {hint}" and accepts other text."""
+    with pytest.raises(ValueError, match="^the question is empty; ask something$"):
+        _check_text(" \t", "question", empty_hint="ask something")
+    assert _check_text("why?", "question", empty_hint="ask something") is None
+    assert _check_text(" ") is None  # without a hint blank text is fine
+
+
+def test_words_that_are_not_a_list_are_refused_naming_the_type(tok):
+    """With is_split_into_words a str text is a TypeError saying a list of words is wanted, with an example."""
+    with pytest.raises(TypeError, match=r"^text must be a list of words with is_split_into_words=True, got str: "
+                                        r"pass \['Hello', 'world'\] \(or a batch of such lists\)$"):
+        tok("want run", is_split_into_words=True)
+
+
+def test_an_empty_batch_and_a_pair_list_of_another_length_are_refused(tok):
+    """An empty batch, and a batch whose text_pair is not a list of its length, are ValueErrors saying what to pass."""
+    with pytest.raises(ValueError, match="^the batch of texts is empty: pass at least one string$"):
+        tok([])
+    with pytest.raises(ValueError, match=r"^with a batch of texts, text_pair must be a list of the same length "
+                                         r"\(2\), got list of length 1$"):
+        tok(["want", "run"], ["a"])
+    with pytest.raises(ValueError, match=r"^with a batch of texts, text_pair must be a list of the same length "
+                                         r"\(2\), got str$"):
+        tok(["want", "run"], "a abcde")
+
+
+def test_bools_are_not_ints_but_numpy_integers_are(tok):
+    """A bool is refused where an int is wanted (max_length, stride, token ids); a numpy integer is an int."""
+    with pytest.raises(ValueError, match="^max_length must be a non-negative int, got True$"):
+        tok("want", max_length=True)
+    with pytest.raises(ValueError, match="^stride must be a non-negative int, got True$"):
+        tok("want", stride=True)
+    with pytest.raises(TypeError, match=r"^token ids must be ints, got bool \(True\)$"):
+        tok.decode([5, True])
+    assert tok.convert_ids_to_tokens(np.int64(5)) == "want"  # one id gives one token, not a list
+    assert tok("want run a", truncation=True, max_length=np.int64(3))["input_ids"] == [2, 5, 3]
+
+
+def test_accent_stripping_splits_hangul_syllables_into_jamo():
+    """NFD splits a Hangul syllable into its jamo, which stay one word (HF's BERT does the same), lower-cased or not."""
+    jamo = "\u1112\u1161\u11ab"  # U+D55C HANGUL SYLLABLE HAN
+    assert BasicTokenizer().normalize_char("\ud55c") == tuple((c, False) for c in jamo)
+    assert BasicTokenizer().tokenize("\ud55c\uad6d") == [jamo + "\u1100\u116e\u11a8"]
+    assert BasicTokenizer(do_lower_case=False, strip_accents=True).tokenize("\ud55c") == [jamo]
+    assert BasicTokenizer(strip_accents=False).tokenize("\ud55c") == ["\ud55c"]
+
+
+def test_each_distinct_character_is_normalized_once():
+    """BasicTokenizer caches normalize_char: a character seen before is not normalized again."""
+    basic = BasicTokenizer()
+    seen = []
+    normalize = basic._normalize_char
+    basic._normalize_char = lambda char: seen.append(char) or normalize(char)
+    assert basic.tokenize("Abba ab") == ["abba", "ab"]
+    assert basic.tokenize("ba A") == ["ba", "a"]
+    assert sorted(seen) == ["A", "a", "b"]
+
+
+def test_each_distinct_chunk_is_split_once(tok):
+    """BertTokenizer caches each chunk's pieces: a chunk seen before is not split again, with offsets or without."""
+    seen = []
+    split_chunk = tok.basic_tokenizer.split_chunk
+    tok.basic_tokenizer.split_chunk = lambda chunk: seen.append(chunk) or split_chunk(chunk)
+    assert tok.tokenize("want run want") == ["want", "run", "want"]
+    enc = tok("run want run", return_offsets_mapping=True)
+    assert enc["offset_mapping"] == [(0, 0), (0, 3), (4, 8), (9, 12), (0, 0)]
+    assert enc.word_ids() == [None, 0, 1, 2, None]
+    assert sorted(seen) == ["run", "want"]
+
+
+def test_the_chunk_cache_holds_at_most_cache_size_chunks(tmp_path):
+    """The chunk cache never holds more than cache_size chunks (it is emptied when full); results stay right."""
+    tok = BertTokenizer(write_vocab(tmp_path / "vocab.txt"), cache_size=2)
+    for text in ["want run", "a", "abcde want", "run a abcde"]:
+        assert tok.tokenize(text) == text.split()
+        assert len(tok._cache) <= 2, text
+
+
+class _Lookups(dict):
+    """A vocab that records every piece looked up in it, and stops a search that does not end."""
+
+    def __init__(self, tokens):
+        super().__init__((token, i) for i, token in enumerate(tokens))
+        self.looked_up = []
+
+    def __contains__(self, piece):
+        self.looked_up.append(piece)
+        assert len(self.looked_up) < 100, "the WordPiece search does not end"
+        return dict.__contains__(self, piece)
+
+
+def test_wordpiece_tries_each_length_once_from_the_longest_vocab_entry_down():
+    """split_word looks up the prefixes from the longest vocab entry's length down to one character, then stops."""
+    vocab = _Lookups(["un", "##want", "##ed"])  # longest entry: 4 characters ("want")
+    wp = WordpieceTokenizer(vocab)
+    assert wp.split_word("unwanted") == [("un", 0, 2), ("##want", 2, 6), ("##ed", 6, 8)]
+    assert vocab.looked_up == ["unwa", "unw", "un", "##want", "##ed"]
+    vocab.looked_up.clear()
+    assert wp.split_word("unwantedz") == [("[UNK]", 0, 9)]  # nothing matches "z": the whole word is [UNK]
+    assert vocab.looked_up == ["unwa", "unw", "un", "##want", "##edz", "##ed", "##z"]

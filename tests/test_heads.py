@@ -653,3 +653,179 @@ def test_sequence_classification_label_errors_are_whole_messages():
     with pytest.raises(ValueError, match=r"^multi-label labels are targets of a sigmoid and must be in "
                                          r"\[0, 1\] \(1 = the label applies\)$"):
         multi.loss_and_grads(**inputs, labels=np.full((3, 3), 2.0))
+
+
+# -- found by the full mutation run of model, third batch: the dropouts a head's training
+# -- forward applies, a namespace of one's own, float32 all through, input errors before
+# -- label errors, the base loss_and_grads' head mask and activation gradients
+
+def test_training_drops_out_the_embeddings_and_both_output_blocks():
+    """In training, the embeddings' output and each output block's dense branch are dropped out
+    (kept units scaled by 1 / (1 - p)); in eval nothing is."""
+    model = tiny(BertForTokenClassification, num_labels=4, hidden_dropout_prob=0.5,
+                 attention_probs_dropout_prob=0.0, classifier_dropout=0.0)
+    e = model(**batch(), output_hidden_states=True)["hidden_states"][0]       # (B, T, H), eval
+    model.train()
+    d = model(**batch(), output_hidden_states=True)["hidden_states"][0]
+    kept = d != 0
+    assert 0.2 < kept.mean() < 0.8
+    np.testing.assert_allclose(d[kept], 2.0 * e[kept], rtol=1e-12, atol=0)
+    for training in (True, False):
+        model.training = training
+        _, grads = model.loss_and_grads(**batch(), labels=TOKEN_LABELS, return_activation_grads=True)
+        for l in range(2):
+            for module in ("attention.output", "output"):
+                g = f"bert.encoder.layer.{l}.{module}"
+                branch, summed = grads[g + ".dense"], grads[g + ".LayerNorm.input"]    # (B, T, H)
+                live = summed != 0
+                assert live.mean() > 0.5 and np.all(branch[~live] == 0), g
+                ratio = branch[live] / summed[live]
+                if training:   # dropout_backward: mask / (1 - p), p = 0.5
+                    dropped = np.isclose(ratio, 0.0, rtol=0, atol=1e-12)
+                    assert np.all(dropped | np.isclose(ratio, 2.0, rtol=1e-12, atol=0)), g
+                    assert 0.2 < dropped.mean() < 0.8, g
+                else:
+                    np.testing.assert_allclose(ratio, 1.0, rtol=1e-12, atol=0, err_msg=g)
+
+
+def test_training_drops_out_the_attention_probabilities():
+    """attention_probs_dropout_prob alone changes the training forward, and with it at 0 training is eval."""
+    model = tiny(BertForTokenClassification, num_labels=4, hidden_dropout_prob=0.0,
+                 attention_probs_dropout_prob=0.5, classifier_dropout=0.0)
+    evaluated = model(**batch())["logits"]
+    model.train()
+    trained = model(**batch(), output_hidden_states=True)
+    np.testing.assert_array_equal(trained["hidden_states"][0],
+                                  model.eval()(**batch(), output_hidden_states=True)["hidden_states"][0])
+    assert not np.allclose(trained["logits"], evaluated, rtol=0, atol=1e-3)
+    model.config.attention_probs_dropout_prob = 0.0
+    np.testing.assert_allclose(model.train()(**batch())["logits"], evaluated, rtol=0, atol=1e-14)
+
+
+def strict_namespace():
+    """The reference layers as a namespace of one's own might write them: self-attention without
+    head_mask and without inspection hooks, linear_backward taking dout only in the forward's
+    output shape."""
+    import types
+
+    from numpy_bert import layers as reference
+
+    def self_attention_forward(x, qw, qb, kw, kb, vw, vb, mask, num_heads, dropout_p=0.0, rng=None,
+                               training=False):
+        return reference.self_attention_forward(x, qw, qb, kw, kb, vw, vb, mask, num_heads, dropout_p=dropout_p,
+                                                rng=rng, training=training)
+
+    def self_attention_backward(dcontext, cache):
+        return reference.self_attention_backward(dcontext, cache)
+
+    def linear_backward(dout, cache):
+        x, weight, _ = cache
+        if dout.shape != x.shape[:-1] + weight.shape[:1]:
+            raise ValueError(f"dout {dout.shape} is not the output's shape {x.shape[:-1] + weight.shape[:1]}")
+        return reference.linear_backward(dout, cache)
+
+    namespace = types.SimpleNamespace(**{name: getattr(reference, name) for name in reference.__all__})
+    namespace.self_attention_forward = self_attention_forward
+    namespace.self_attention_backward = self_attention_backward
+    namespace.linear_backward = linear_backward
+    return namespace
+
+
+@pytest.mark.parametrize("head", ["choice", "token"])
+def test_a_head_trains_on_a_namespace_without_head_mask_or_inspection(head):
+    """Without head_mask or inspection a head calls self-attention without either, and each backward
+    gets its forward's output shape: loss and gradients as the reference layers'."""
+    cls, config, inputs = other_heads()[head]
+    from numpy_bert import layers as reference_layers
+
+    strict = tiny(cls, **config)
+    reference = tiny(cls, **config)
+    strict.layers = strict_namespace()
+    reference.layers = reference_layers
+    call = {k: v for k, v in inputs.items() if k != "labels"}
+    np.testing.assert_allclose(strict(**call)["logits"], reference(**call)["logits"], rtol=0, atol=1e-14)
+    loss, grads = strict.loss_and_grads(**inputs)
+    want, want_grads = reference.loss_and_grads(**inputs)
+    assert abs(loss - want) < 1e-13
+    assert list(grads) == list(want_grads)
+    for name, g in grads.items():
+        np.testing.assert_allclose(g, want_grads[name], rtol=0, atol=1e-13, err_msg=name)
+
+
+@pytest.mark.parametrize("namespace", ["fast", "reference"])
+def test_a_float32_head_stays_float32_with_float64_embeds_and_head_mask(namespace):
+    """A float32 pooled head given float64 inputs_embeds and head_mask: float32 logits, gradients
+    and input gradients, within float32 rounding of the float64 model's."""
+    config = BertConfig(**{**TINY, "num_labels": 3})
+    model = BertForSequenceClassification(config, dtype=np.float32, layers=namespace)
+    wide = BertForSequenceClassification(config, dtype=np.float64, layers=namespace)
+    for name, p in model.params.items():
+        wide.params[name][...] = p
+    inputs = batch()
+    embeds = wide.params["bert.embeddings.word_embeddings.weight"][inputs.pop("input_ids")]   # float64
+    kwargs = dict(**inputs, inputs_embeds=embeds, head_mask=np.array([1.0, 0.5, 0.0]))
+    logits = model(**kwargs)["logits"]
+    assert logits.dtype == np.float32
+    np.testing.assert_allclose(logits, wide(**kwargs)["logits"], rtol=0, atol=1e-5)
+    labels = np.array([2, 0, 1])
+    loss, grads = model.loss_and_grads(**kwargs, labels=labels, return_input_grads=True)
+    want, want_grads = wide.loss_and_grads(**kwargs, labels=labels, return_input_grads=True)
+    assert abs(loss - want) < 1e-5
+    assert set(grads) == set(model.params) | {"inputs_embeds", "embedding_output", "head_mask"}
+    for name, g in grads.items():
+        assert g.dtype == np.float32, name
+        np.testing.assert_allclose(g, want_grads[name], rtol=0, atol=1e-4 * max(1.0, np.abs(want_grads[name]).max()),
+                                   err_msg=name)
+
+
+def test_head_input_errors_come_before_label_errors():
+    """Bad token types, attention mask or head mask are named even when the labels are missing too."""
+    model = tiny(BertForTokenClassification, num_labels=4)
+    inputs = batch()
+    with pytest.raises(ValueError, match=r"^token_type_ids must be in \[0, type_vocab_size=3\), got values "
+                                         r"3\.\.3$"):
+        model.loss_and_grads(**{**inputs, "token_type_ids": np.full((3, 5), 3)})
+    with pytest.raises(ValueError, match=r"^attention_mask must hold only 0 \(padding\) and 1 \(real token\)$"):
+        model.loss_and_grads(**{**inputs, "attention_mask": np.full((3, 5), 2)})
+    with pytest.raises(ValueError, match=r"^head_mask must have shape \(num_attention_heads,\) = \(3,\)"):
+        model.loss_and_grads(**inputs, head_mask=np.ones(4))
+    with pytest.raises(ValueError, match=r"^loss_and_grads needs labels"):
+        model.loss_and_grads(**inputs, head_mask=np.ones(3))
+
+
+def test_missing_labels_say_what_each_head_takes():
+    """The heads with class-id labels say which labels loss_and_grads needs, head by head."""
+    for cls, config, inputs, help_ in [
+            (BertForTokenClassification, {"num_labels": 4}, batch(), r"\(B, T\): class ids, -100 where none"),
+            (BertForMaskedLM, {}, batch(), r"\(B, T\): the token ids to predict, -100 elsewhere"),
+            (BertForNextSentencePrediction, {}, batch(), r"\(B,\): 0 \(IsNext\) or 1 \(NotNext\)"),
+            (BertForMultipleChoice, {}, {k: v for k, v in other_heads()["choice"][2].items() if k != "labels"},
+             r"\(B,\): the right choice of each example")]:
+        with pytest.raises(ValueError, match=r"^loss_and_grads needs labels " + help_ + "$"):
+            tiny(cls, **config).loss_and_grads(**inputs)
+
+
+def test_head_loss_and_grads_passes_head_mask_and_activation_grads():
+    """A head's loss_and_grads takes head_mask into its loss, and adds the activation gradients as asked:
+    the last layer's output gets the cross-entropy's gradient through the classifier."""
+    model = tiny(BertForTokenClassification, num_labels=4)
+    head_mask = np.array([1.0, 0.0, 0.5])
+    loss, grads, details = model.loss_and_grads(**batch(), labels=TOKEN_LABELS, head_mask=head_mask,
+                                                return_details=True)
+    z = model(**batch(), head_mask=head_mask)["logits"]                        # (B, T, N)
+    assert not np.allclose(z, model(**batch())["logits"])
+    np.testing.assert_allclose(details["logits"], z, rtol=0, atol=1e-14)
+    kept = TOKEN_LABELS != -100
+    assert abs(loss + np.mean(log_softmax(z)[kept, TOKEN_LABELS[kept]])) < 1e-13
+    assert set(grads) == set(model.params)
+    _, grads = model.loss_and_grads(**batch(), labels=TOKEN_LABELS, head_mask=head_mask,
+                                    return_activation_grads=True)
+    extra = set(grads) - set(model.params)
+    assert {"bert.embeddings", "bert.embeddings.LayerNorm.input", "bert.encoder.layer.0.attention.probs",
+            "bert.encoder.layer.1.output"} <= extra and "inputs_embeds" not in extra
+    dz = np.exp(log_softmax(z))                                                 # softmax
+    dz[kept, TOKEN_LABELS[kept]] -= 1.0
+    dz[~kept] = 0.0
+    dz /= kept.sum()
+    np.testing.assert_allclose(grads["bert.encoder.layer.1.output"], dz @ model.params["classifier.weight"],
+                               rtol=0, atol=1e-13)

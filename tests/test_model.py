@@ -578,3 +578,31 @@ def test_pretraining_label_errors_say_what_is_wrong():
     with pytest.raises(ValueError, match=r"^next_sentence_label must be 0 \(IsNext\) or 1 \(NotNext\), got "
                                          r"\[0, 2\]$"):
         model.loss_and_grads(TINY_IDS, next_sentence_label=np.array([2, 0]))
+
+
+# -- found by the full mutation run of model, third batch: the constructor's defaults and
+# -- its error, the padding row of an encoder without a prefix
+
+def test_init_zeroes_the_padding_row_with_or_without_the_bert_prefix():
+    """HF's init: the word embedding row of pad_token_id is 0 in BertModel ("embeddings.") and in a
+    head model ("bert.embeddings."); the other rows are drawn."""
+    for cls in (BertModel, BertForPreTraining):
+        for pad in (0, 4):
+            model = cls(BertConfig(**TINY_CONFIG, pad_token_id=pad), dtype=np.float64)
+            words = model.params[model._prefix + "embeddings.word_embeddings.weight"]   # (V, H)
+            np.testing.assert_array_equal(words[pad], 0.0, err_msg=f"{cls.__name__} pad {pad}")
+            assert np.all(np.delete(words, pad, axis=0) != 0), (cls.__name__, pad)
+
+
+def test_constructor_defaults_to_seed_0_and_names_a_wrong_config():
+    """BertModel(config) is BertModel(config, seed=0) (float32); a config that is not a BertConfig is named."""
+    config = BertConfig(**TINY_CONFIG)
+    default, zero, one = BertModel(config), BertModel(config, seed=0), BertModel(config, seed=1)
+    assert list(default.params) == list(zero.params)
+    for name, p in default.params.items():
+        assert p.dtype == np.float32, name
+        np.testing.assert_array_equal(p, zero.params[name], err_msg=name)
+    assert not np.array_equal(default.params["encoder.layer.0.output.dense.weight"],
+                              one.params["encoder.layer.0.output.dense.weight"])
+    with pytest.raises(TypeError, match=r"^config must be a numpy_bert.BertConfig, got dict$"):
+        BertModel(TINY_CONFIG)

@@ -661,10 +661,11 @@ class BertTokenizer:
         return out
 
     def encode(self, text, text_pair=None, add_special_tokens=True, truncation=None, max_length=None):
-        """Text (and optional pair) -> list of ids: ``encode("hi", "there")`` -> ``[101, 7632, 102, 2045, 102]``."""
+        """Text (and optional pair) -> list of ids: ``encode("hi", "there")`` -> ``[101, 7632, 102, 2045, 102]``.
+
+        One text only (a batch goes to ``__call__``); ``text_pair`` is checked there, so an empty
+        pair counts as none, as in ``__call__`` and HF."""
         _check_text(text)
-        if text_pair is not None:
-            _check_text(text_pair, "text_pair")
         return self(text, text_pair, add_special_tokens=add_special_tokens, truncation=truncation,
                     max_length=max_length)["input_ids"]
 

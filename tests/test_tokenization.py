@@ -363,8 +363,15 @@ def test_unknown_tokens_in_a_list_are_the_unk_id(tok):
 
 # encode: the message names text_pair
 def test_encode_names_a_text_pair_that_is_not_a_str(tok):
-    with pytest.raises(TypeError, match="^text_pair must be a str, got int"):
+    with pytest.raises(TypeError, match="^text_pair must be a str, got int: pass one string, or a list of strings$"):
         tok.encode("want", 3)
+
+
+def test_encode_takes_an_empty_pair_as_no_pair_like_call(tok):
+    """encode(text, "") and encode(text, []) are encode(text), as __call__ (and HF) take an empty pair as none."""
+    assert tok.encode("want run", []) == tok.encode("want run", "") == tok.encode("want run") == tok.convert_tokens_to_ids(
+        ["[CLS]", "want", "run", "[SEP]"])
+    assert tok("want run", [])["input_ids"] == tok.encode("want run", [])
 
 
 # from_pretrained: the message says what a model directory needs

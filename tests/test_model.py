@@ -606,3 +606,115 @@ def test_constructor_defaults_to_seed_0_and_names_a_wrong_config():
                               one.params["encoder.layer.0.output.dense.weight"])
     with pytest.raises(TypeError, match=r"^config must be a numpy_bert.BertConfig, got dict$"):
         BertModel(TINY_CONFIG)
+
+
+# -- found by the full mutation run of model, fourth batch: the whole messages of bad input ids,
+# -- attention and head masks and layer namespaces, what bert_forward keeps by default, the
+# -- dropout generator, and what activation_forward is told
+
+def test_input_errors_are_whole_messages():
+    """Neither or both of ids and embeds, float or empty ids, an out-of-vocabulary id (the offending
+    one: the lowest if negative, else the highest) and a non-numeric attention mask: the whole message."""
+    model = tiny_model(BertModel)
+    both = r"^pass exactly one of input_ids \(B, T\) and inputs_embeds \(B, T, H\), as transformers does$"
+    with pytest.raises(ValueError, match=both):
+        model()
+    with pytest.raises(ValueError, match=both):
+        model(TINY_IDS, inputs_embeds=word_vectors(model))
+    with pytest.raises(TypeError, match=r"^input_ids must hold integers \(token ids / labels\), got dtype float64; "
+                                        r"convert with np.asarray\(input_ids, dtype=np.int64\)$"):
+        model(TINY_IDS.astype(np.float64))
+    with pytest.raises(ValueError, match=r"^input_ids must be a non-empty 2-D array \(B, T\) of token ids, got "
+                                         r"shape \(0, 5\); for a single sequence pass ids\[None, :\]$"):
+        model(np.zeros((0, 5), dtype=np.int64))
+    for bad, ids in ((13, np.where(TINY_IDS == 12, 13, TINY_IDS)),       # 0 is in there too
+                     (20, np.array([[1, 20, 14, 2]])),
+                     (-2, np.array([[-2, 12, 0, 3]])),
+                     (-1, np.array([[5, -1, 40, 3]]))):                  # both ends out: the negative one
+        assert ids.min() <= 1
+        with pytest.raises(ValueError, match=rf"^input_ids contains token id {bad}, outside the vocabulary "
+                                             rf"\[0, 13\); was it tokenized with this model's vocab.txt\?$"):
+            model(ids)
+    with pytest.raises(TypeError, match=r"^attention_mask must be numeric 0/1 \(1 = real token, 0 = padding\), "
+                                        r"got dtype <U1$"):
+        model(TINY_IDS, attention_mask=np.full((2, 5), "1"))
+
+
+def test_head_mask_errors_are_whole_messages():
+    """A non-numeric, wrongly shaped or non-finite head_mask: the whole message."""
+    model = tiny_model(BertModel)
+    with pytest.raises(TypeError, match=r"^head_mask must be numbers \(1 keeps a head, 0 switches it off\), got "
+                                        r"dtype <U1$"):
+        model(TINY_IDS, head_mask=np.array(["1", "0", "1"]))
+    with pytest.raises(ValueError, match=r"^head_mask must have shape \(num_attention_heads,\) = \(3,\) or "
+                                         r"\(num_hidden_layers, num_attention_heads\) = \(2, 3\), got \(3, 2\)$"):
+        model(TINY_IDS, head_mask=np.ones((3, 2)))
+    for value in (np.nan, np.inf):
+        with pytest.raises(ValueError, match=r"^head_mask must be finite$"):
+            model(TINY_IDS, head_mask=np.array([1.0, value, 0.0]))
+
+
+def test_layer_namespace_errors_are_whole_messages():
+    """An unknown layers name lists the known ones; a namespace lacking functions names up to four,
+    with " ..." only when more are missing."""
+    from numpy_bert.model import resolve_layers
+    with pytest.raises(ValueError, match=r"^layers must be one of \['fast', 'reference'\] or a namespace of layer "
+                                         r"functions, got 'slow'$"):
+        resolve_layers("slow")
+
+    class Mine:
+        def __repr__(self):
+            return "<my layers>"
+
+    names = layers.__all__
+    for missing, listed in ((1, names[0]), (4, ", ".join(names[:4])), (5, ", ".join(names[:4]) + " ...")):
+        namespace = Mine()
+        for name in names[missing:]:
+            setattr(namespace, name, getattr(layers, name))
+        with pytest.raises(TypeError, match="^" + re.escape(f"layers <my layers> lacks {listed}; give it every "
+                                                            "function of numpy_bert.layers, or pass 'fast' or "
+                                                            "'reference'") + "$"):
+            resolve_layers(namespace)
+
+
+def test_bert_forward_keeps_nothing_it_is_not_asked_for():
+    """bert_forward with only its required arguments: the encoder's output, no extras, caches None."""
+    from numpy_bert.model import bert_forward
+    model = tiny_model(BertModel)
+    x, extras, caches = bert_forward(model.layers, model.params, "", model.config, TINY_IDS, TINY_TYPES, TINY_MASK,
+                                     model.rng, False)
+    assert extras == {} and caches is None
+    np.testing.assert_allclose(x, model(TINY_IDS, TINY_TYPES, TINY_MASK)["last_hidden_state"], rtol=0, atol=1e-12)
+
+
+def test_dropout_generator_is_seed_1_and_a_built_model_has_no_loading_info(tmp_path):
+    """model.rng is np.random.default_rng([seed, 1]) (train.py's documented streams), built or loaded;
+    a model built from a config has loading_info None."""
+    config = BertConfig(**TINY_CONFIG)
+    for seed in (0, 5):
+        model = BertModel(config, seed=seed)
+        assert model.rng.bit_generator.state == np.random.default_rng([seed, 1]).bit_generator.state, seed
+        assert model.loading_info is None
+    model.save_pretrained(tmp_path)
+    loaded = BertModel.from_pretrained(tmp_path, seed=3)
+    assert loaded.rng.bit_generator.state == np.random.default_rng([3, 1]).bit_generator.state
+
+
+def test_activation_forward_is_told_whether_a_backward_follows():
+    """Every activation_forward gets keep_caches=True in loss_and_grads (a backward follows) and a
+    false one in a forward alone: a namespace may keep what its backward needs."""
+    import types
+    namespace = types.SimpleNamespace(**{name: getattr(layers, name) for name in layers.__all__})
+    told = []
+
+    def activation_forward(x, hidden_act, keep_caches=False):
+        told.append(keep_caches)
+        return layers.activation_forward(x, hidden_act, keep_caches)
+
+    namespace.activation_forward = activation_forward
+    model = tiny_model(namespace=namespace)
+    model(TINY_IDS)
+    assert len(told) == 3 and not any(told)                      # 2 layers + the MLM head
+    told.clear()
+    model.loss_and_grads(TINY_IDS, labels=TINY_LABELS)
+    assert told == [True, True, True]

@@ -710,8 +710,8 @@ def restore_checkpoint(checkpoint, state, model, optimizer, stream):
     from numpy_bert.weights import load_safetensors, load_state_dict
 
     if state["vocab_size"] != model.config.vocab_size:
-        raise ValueError(f"the checkpoint's model has a vocabulary of {state['vocab_size']} tokens but its "
-                         f"vocab.txt has {model.config.vocab_size}: the checkpoint is damaged")
+        raise _damaged(checkpoint / STATE_FILE, f"the field 'vocab_size' is {state['vocab_size']}, but the "
+                                                f"checkpoint's vocab.txt has {model.config.vocab_size} tokens")
     loaded = load_state_dict(checkpoint, model.config, "BertForPreTraining", np.float32)
     for name in model.params:
         model.params[name][...] = loaded[name]

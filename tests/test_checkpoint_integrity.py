@@ -20,6 +20,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from numpy_bert import cli
@@ -283,3 +284,214 @@ def test_a_failed_new_run_leaves_no_directory_behind(tmp_path, corpus):
     with pytest.raises(ValueError, match="--time-budget must be a number of minutes >= 0"):
         pretrain(out, corpus=str(corpus), preset="micro", time_budget=-1, quiet=True)
     assert not out.exists()
+
+
+# -- found by the full mutation run of train: check_pretrain_state, check_field and the
+# -- restore of a checkpoint (restore_checkpoint, PairStream.load_state), called directly on
+# -- the pretrained_run fixture's trainer_state.json (no CLI, no training: milliseconds each)
+
+DROP = object()  # as a value in edited(): delete the field
+
+
+def edited(state, **changes):
+    """A deep copy of ``state`` with the dotted fields (``data__position``) set, or deleted (DROP)."""
+    state = json.loads(json.dumps(state))
+    for dotted, value in changes.items():
+        target, *keys = [state] + dotted.split("__")
+        for key in keys[:-1]:
+            target = target[key]
+        if value is DROP:
+            del target[keys[-1]]
+        else:
+            target[keys[-1]] = value
+    return state
+
+
+def damaged_message(path, problem):
+    """The whole message of a damaged checkpoint file, as a regex: the file, the problem, what to do."""
+    return (rf"^{re.escape(str(path))}: {problem}; the checkpoint is damaged, so nothing was trained: resume from "
+            r"an intact copy of the run directory, or start a new run with another --out$")
+
+
+@pytest.fixture
+def run_state(pretrained_run):
+    """The fixture run's trainer_state.json (step 4 of 4, batch 8) and its path."""
+    path = pretrained_run / "checkpoint" / STATE_FILE
+    return json.loads(path.read_text()), path
+
+
+ACCEPTED = [  # (id, changes): a state still in range, which check_pretrain_state must accept
+    ("the run's own state", {}),
+    ("a time budget", {"settings__time_budget": 5.0}),
+    ("a time budget under a minute", {"settings__time_budget": 0.5}),
+    ("a run from before group_by_length", {"settings__group_by_length": DROP}),
+    ("one step of one in all", {"total_steps": 1, "step": 1, "data__position": 8}),
+    ("a vocabulary of one token", {"vocab_size": 1}),
+]
+
+
+@pytest.mark.parametrize("name, changes", ACCEPTED, ids=[a[0] for a in ACCEPTED])
+def test_check_pretrain_state_accepts_the_fields_at_the_ends_of_their_ranges(run_state, name, changes):
+    """check_pretrain_state accepts the run's state and states at the ends of each field's range."""
+    from numpy_bert.train import check_pretrain_state
+
+    state, path = run_state
+    assert check_pretrain_state(edited(state, **changes), path) is None
+
+
+REFUSED = [  # (id, changes, the problem the whole message names)
+    ("unknown preset", {"settings__preset": "huge"},
+     r"the field 'settings\.preset' is \"huge\", not one of \['micro', 'tiny'\]"),
+    ("long preset cut to 40 characters", {"settings__preset": "p" * 60},
+     r"the field 'settings\.preset' is \"" + "p" * 39 + r", not one of \['micro', 'tiny'\]"),
+    ("optimizer not a string", {"settings__optimizer": 3}, r"the field 'settings\.optimizer' must be a str, got 3"),
+    ("group_by_length not a bool", {"settings__group_by_length": "yes"},
+     r"the field 'settings\.group_by_length' must be a bool, got \"yes\""),
+    ("long group_by_length cut to 40 characters", {"settings__group_by_length": "y" * 60},
+     r"the field 'settings\.group_by_length' must be a bool, got \"" + "y" * 39),
+    ("a setting missing", {"settings__hidden_size": DROP}, r"the field 'settings\.hidden_size' is missing"),
+    ("hidden_size a string", {"settings__hidden_size": "32"},
+     r"the field 'settings\.hidden_size' must be an integer, got \"32\""),
+    ("hidden_size a float", {"settings__hidden_size": 32.5},
+     r"the field 'settings\.hidden_size' must be an integer, got 32\.5"),
+    ("a run from before group_by_length with a later field wrong",
+     {"settings__group_by_length": DROP, "settings__max_predictions_per_seq": "5"},
+     r"the field 'settings\.max_predictions_per_seq' must be an integer, got \"5\""),
+    ("negative time budget", {"settings__time_budget": -1},
+     r"the field 'settings\.time_budget' is -1, but must be >= 0"),
+    ("time budget a string", {"settings__time_budget": "5"},
+     r"the field 'settings\.time_budget' must be a finite number or null, got \"5\""),
+    ("steps 0", {"settings__steps": 0},
+     r"its settings are not valid \(--steps must be a positive integer, got 0\)"),
+    ("negative lr", {"settings__lr": -1.0}, r"its settings are not valid \(--lr must be a positive number, got -1\.0\)"),
+    ("negative warmup", {"settings__warmup_steps": -1},
+     r"its settings are not valid \(--warmup-steps must be >= 0, got -1\)"),
+    ("seq_len 4", {"settings__seq_len": 4},
+     r"its settings are not valid \(--seq-len must be at least 8 \(\[CLS\] A \[SEP\] B \[SEP\] plus some text\), "
+     r"got 4\)"),
+    ("eval_every 0", {"settings__eval_every": 0},
+     r"its settings are not valid \(--eval-every must be a positive integer, got 0\)"),
+    ("save_every 0", {"settings__save_every": 0},
+     r"its settings are not valid \(--save-every must be a positive integer, got 0\)"),
+    ("log_every 0", {"settings__log_every": 0},
+     r"its settings are not valid \(--log-every must be a positive integer, got 0\)"),
+    ("total_steps 0", {"total_steps": 0}, r"the field 'total_steps' is 0, but must be in \[1, 4\]"),
+    ("total_steps past the settings' steps", {"total_steps": 5}, r"the field 'total_steps' is 5, but must be in \[1, 4\]"),
+    ("vocab_size 0", {"vocab_size": 0}, r"the field 'vocab_size' is 0, but must be >= 1"),
+    ("corpus_sha256 too short", {"corpus_sha256": "abc"},
+     r"the field 'corpus_sha256' must be a SHA-256 hex digest, got \"abc\""),
+    ("negative epoch", {"data__epoch": -1}, r"the field 'data\.epoch' is -1, but must be in \[0, 4\]"),
+    ("broken mask generator state", {"data__mask_rng": {"bit_generator": "PCG64"}},
+     r"the field 'data\.mask_rng' must be a numpy random generator state, got \{\"bit_generator\": \"PCG64\"\}"),
+    ("data null", {"data": None}, r"the field 'data\.epoch' is missing"),
+]
+
+
+@pytest.mark.parametrize("name, changes, problem", REFUSED, ids=[r[0] for r in REFUSED])
+def test_check_pretrain_state_refuses_a_field_out_of_range_with_the_whole_message(run_state, name, changes,
+                                                                                  problem):
+    """check_pretrain_state refuses each damaged field with the whole message: file, field, value, what to do."""
+    from numpy_bert.train import check_pretrain_state
+
+    state, path = run_state
+    with pytest.raises(ValueError, match=damaged_message(path, problem)):
+        check_pretrain_state(edited(state, **changes), path)
+
+
+@pytest.fixture
+def run_pieces(pretrained_run, corpus):
+    """make(): a fresh (stream, model, optimizer) of the fixture run, as pretrain() builds them to resume it."""
+    from numpy_bert.model import BertForPreTraining
+    from numpy_bert.optim import make_optimizer
+    from numpy_bert.tokenization import BertTokenizer
+    from numpy_bert.train import _model_config, load_documents, prepare_data, split_documents
+
+    settings = json.loads((pretrained_run / "checkpoint" / STATE_FILE).read_text())["settings"]
+    tokenizer = BertTokenizer(str(pretrained_run / "checkpoint" / "vocab.txt"), do_lower_case=True)
+    train_docs, heldout_docs = split_documents(load_documents(str(corpus)), settings["heldout_fraction"],
+                                               settings["seed"])
+
+    def make():
+        stream, _ = prepare_data(train_docs, heldout_docs, tokenizer, settings, lambda *a: None)
+        model = BertForPreTraining(_model_config(settings, len(tokenizer.vocab)), seed=settings["seed"])
+        return stream, model, make_optimizer(settings["optimizer"], model.params)
+
+    return make
+
+
+def draw_two_epochs(stream):
+    """[(the stream's state before a batch, through JSON as a checkpoint keeps it, the batch)] until epoch 2
+    begins; the state before epoch e + 1's first batch is epoch e at its end."""
+    drawn = []
+    while stream.epoch < 2:
+        state = json.loads(json.dumps(stream.state()))
+        drawn.append((state, stream.next_batch()))
+    return drawn
+
+
+def pairs_per_epoch(drawn):
+    """{epoch: its number of sentence pairs}, as the batches drawn used them up."""
+    return {e: max(state["position"] for state, _ in drawn if state["epoch"] == e) for e in (0, 1)}
+
+
+def test_a_stream_resumed_at_any_batch_boundary_draws_the_same_batch(run_pieces):
+    """PairStream.load_state of any state() a run can save (an epoch's end included) draws the same next batch."""
+    stream, _, _ = run_pieces()
+    drawn = draw_two_epochs(stream)  # epoch 0 at its end (position = its pairs) is one of the states
+    for state, batch in drawn:
+        resumed, _, _ = run_pieces()
+        resumed.load_state(state)
+        again = resumed.next_batch()
+        assert again.keys() == batch.keys()
+        for key in batch:
+            np.testing.assert_array_equal(again[key], batch[key], err_msg=f"{state}: {key}")
+
+
+@pytest.mark.parametrize("epoch", [0, 1])
+def test_a_data_position_past_the_end_of_its_epoch_is_refused(run_pieces, epoch):
+    """PairStream.load_state refuses a position past its epoch's pairs, saying the position, epoch and count."""
+    stream, _, _ = run_pieces()
+    drawn = draw_two_epochs(stream)
+    n = pairs_per_epoch(drawn)[epoch]
+    state = dict(drawn[0][0], epoch=epoch, position=n + 1)
+    with pytest.raises(ValueError, match=rf"^the field 'data\.position' is {n + 1}, past the end of epoch {epoch}, "
+                                         rf"which has {n} sentence pairs$"):
+        run_pieces()[0].load_state(state)
+
+
+def test_restoring_a_position_past_the_epoch_names_the_state_file(pretrained_run, run_pieces):
+    """restore_checkpoint turns PairStream.load_state's error into the damaged-checkpoint message naming the file."""
+    from numpy_bert.train import restore_checkpoint
+
+    checkpoint = pretrained_run / "checkpoint"
+    state = json.loads((checkpoint / STATE_FILE).read_text())
+    n = pairs_per_epoch(draw_two_epochs(run_pieces()[0]))[0]
+    stream, model, optimizer = run_pieces()
+    problem = rf"the field 'data\.position' is {n + 1}, past the end of epoch 0, which has {n} sentence pairs"
+    with pytest.raises(ValueError, match=damaged_message(checkpoint / STATE_FILE, problem)):
+        restore_checkpoint(checkpoint, edited(state, data__epoch=0, data__position=n + 1), model, optimizer, stream)
+
+
+def test_restoring_a_state_of_another_vocabulary_size_is_refused(pretrained_run, run_pieces):
+    """restore_checkpoint refuses a trainer_state.json vocab_size that is not its vocab.txt's, naming both sizes."""
+    from numpy_bert.train import restore_checkpoint
+
+    checkpoint = pretrained_run / "checkpoint"
+    state = json.loads((checkpoint / STATE_FILE).read_text())
+    stream, model, optimizer = run_pieces()
+    tokens = len((checkpoint / "vocab.txt").read_text(encoding="utf-8").splitlines())
+    assert model.config.vocab_size == tokens == state["vocab_size"]
+    with pytest.raises(ValueError, match=damaged_message(checkpoint / STATE_FILE, rf"the field 'vocab_size' is "
+                                                         rf"{tokens + 1}, but the checkpoint's vocab\.txt has {tokens} tokens")):
+        restore_checkpoint(checkpoint, edited(state, vocab_size=tokens + 1), model, optimizer, stream)
+
+
+def test_a_dotted_field_under_a_value_that_is_not_an_object_is_missing(tmp_path):
+    """check_field reports a dotted field under a non-object, at any depth, as missing, not an AttributeError."""
+    from numpy_bert.train import check_field
+
+    path = tmp_path / STATE_FILE
+    for state, key in (({"data": None}, "data.epoch"), ({"data": [0, 8]}, "data.epoch"),
+                       ({"data": 5}, "data.mask_rng.state"), ({"data": {"mask_rng": None}}, "data.mask_rng.state")):
+        with pytest.raises(ValueError, match=damaged_message(path, rf"the field {re.escape(repr(key))} is missing")):
+            check_field(state, key, path, "dict")

@@ -7,6 +7,7 @@ small synthetic corpus written to a temporary directory, so a run takes a second
 import json
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -443,3 +444,42 @@ def test_a_diverged_run_writes_its_records_up_to_the_step_before(tmp_path, corpu
         run(tmp_path / "run", corpus, steps=12, save_every=5, log_every=1)
     steps = [r["step"] for r in read_metrics(tmp_path / "run" / "metrics.jsonl") if "mlm_loss" in r]
     assert steps == [1, 2, 3, 4, 5, 6]
+
+
+# -- found by the full mutation run of train: check_resume's intervals and its test of which
+# -- options differ, check_time_budget on a bool or a string
+
+def _micro_state():
+    from numpy_bert.train import make_settings
+    return {"settings": make_settings("micro", steps=12, seed=0), "total_steps": 12}
+
+
+def test_resume_takes_new_eval_and_save_intervals_and_options_equal_to_the_runs():
+    """check_resume takes new --eval-every and --save-every, and accepts options equal to the run's own."""
+    from numpy_bert.train import check_resume
+
+    settings = check_resume(_micro_state(), None, 0, "micro", {"eval_every": 3, "save_every": 4})
+    assert (settings["eval_every"], settings["save_every"]) == (3, 4)
+    same = check_resume(_micro_state(), 12, 0, "micro", {"lr": 1e-3, "batch_size": 8, "seq_len": 32})
+    assert same == _micro_state()["settings"]
+
+
+def test_resume_refuses_one_changed_option_or_a_changed_seed_alone():
+    """check_resume refuses a changed option with the seed kept, and a changed seed with no option changed."""
+    from numpy_bert.train import check_resume
+
+    start = r"^--resume continues the run exactly as it was started; these options differ from it: "
+    with pytest.raises(ValueError, match=start + r"\{'lr': 0\.5\}$"):
+        check_resume(_micro_state(), None, 0, "micro", {"lr": 0.5})
+    with pytest.raises(ValueError, match=start + r"\{'seed': 2\}$"):
+        check_resume(_micro_state(), None, 2, "micro", {})
+
+
+@pytest.mark.parametrize("minutes", [True, "5", -1, math.inf])
+def test_a_time_budget_that_is_not_a_number_of_minutes_is_refused(minutes):
+    """check_time_budget refuses a bool, a string, a negative or an infinite budget, with the whole message."""
+    from numpy_bert.train import check_time_budget
+
+    with pytest.raises(ValueError, match=rf"^--time-budget must be a number of minutes >= 0 \(0 = no budget\), "
+                                         rf"got {re.escape(repr(minutes))}$"):
+        check_time_budget(minutes)
